@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+//
+// cmk: a clustered multikernel for AArch64.
+//
+// One manifest, two builds (docs/design.md, "Builds"):
+//   host:       swift build / swift test           (every target)
+//   bare metal: swift build --triple aarch64-none-none-elf \
+//                 --toolset qemu/toolset.json -c release --product cmk-kernel
+// The Embedded Swift flag lives only in qemu/toolset.json, never here.
+import PackageDescription
+
+let package = Package(
+    name: "cmk",
+    products: [
+        .executable(name: "cmk", targets: ["CLI"]),
+        .executable(name: "cmk-kernel", targets: ["Boot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Portable kernel modules: no dependencies but the toolchain; they build
+        // for the host and for aarch64-none-none-elf unchanged.
+        .target(name: "BigLock"),
+        .target(name: "InterKernel", dependencies: ["BigLock"]),
+        .target(name: "Kernel"),
+        .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
+        // Architecture: AArch64 formats (portable, host-tested) and hardware
+        // accessors (inline assembly in ArchAsm; trap stubs on the host).
+        .target(name: "ArchAsm"),
+        .target(name: "Arch", dependencies: ["ArchAsm"]),
+        // The bare-metal kernel image. On the host it builds to a stub that
+        // explains itself, so `swift build` and `swift test` stay whole.
+        .executableTarget(
+            name: "Boot",
+            dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel"]),
+        // Host only: the topology tool and the command-line front end.
+        .target(name: "Topology", dependencies: ["Cluster"]),
+        .executableTarget(
+            name: "CLI",
+            dependencies: [
+                "Topology", "Cluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
+        .testTarget(name: "ArchTests", dependencies: ["Arch"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
+    ]
+)

@@ -1,0 +1,192 @@
+// ArchAsm: the only place cmk touches AArch64 instructions that Swift cannot
+// express (system registers, barriers, cache and TLB maintenance, SMC, HLT).
+//
+// Every accessor is a static inline function so Swift imports it and the
+// optimiser inlines it. On the host (any target that is not bare-metal
+// AArch64) the same names exist but trap: portable code may link against Arch,
+// but no host test may execute a hardware accessor. Host tests exercise Arch's
+// formats (descriptors, syndromes, table building), which need no hardware.
+#ifndef CMK_ARCH_ASM_H
+#define CMK_ARCH_ASM_H
+
+#include <stdint.h>
+#include "ArchConstants.h"
+
+#if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
+#define CMK_BARE_METAL 1
+#else
+#define CMK_BARE_METAL 0
+#endif
+
+#if CMK_BARE_METAL
+
+#define CMK_SYSREG_READ(name, reg)                                           \
+    static inline uint64_t cmk_read_##name(void) {                           \
+        uint64_t v;                                                          \
+        __asm__ volatile("mrs %0, " #reg : "=r"(v));                         \
+        return v;                                                            \
+    }
+#define CMK_SYSREG_WRITE(name, reg)                                          \
+    static inline void cmk_write_##name(uint64_t v) {                        \
+        __asm__ volatile("msr " #reg ", %0" ::"r"(v) : "memory");            \
+    }
+
+CMK_SYSREG_READ(mpidr, mpidr_el1)
+CMK_SYSREG_READ(current_el, CurrentEL)
+CMK_SYSREG_READ(esr_el2, esr_el2)
+CMK_SYSREG_READ(far_el2, far_el2)
+CMK_SYSREG_READ(elr_el2, elr_el2)
+CMK_SYSREG_READ(spsr_el2, spsr_el2)
+CMK_SYSREG_READ(hpfar_el2, hpfar_el2)
+CMK_SYSREG_READ(tpidr_el2, tpidr_el2)
+CMK_SYSREG_WRITE(tpidr_el2, tpidr_el2)
+CMK_SYSREG_READ(sctlr_el2, sctlr_el2)
+CMK_SYSREG_READ(ttbr0_el2, ttbr0_el2)
+CMK_SYSREG_READ(cntfrq, cntfrq_el0)
+CMK_SYSREG_READ(par_el1, par_el1)
+CMK_SYSREG_READ(id_aa64mmfr0, id_aa64mmfr0_el1)
+
+/// The virtual counter. The ISB keeps the read from being hoisted above
+/// earlier instructions, so timestamps bracket what they measure.
+static inline uint64_t cmk_read_cntvct(void) {
+    uint64_t v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v)::"memory");
+    return v;
+}
+
+/// Translate a virtual address through the current EL2 stage-1 tables as a
+/// read would (AT S1E2R) and return PAR_EL1. Bit 0 set means the walk faulted.
+static inline uint64_t cmk_translate_el2_read(uint64_t va) {
+    uint64_t par;
+    __asm__ volatile("at s1e2r, %1; isb; mrs %0, par_el1" : "=r"(par) : "r"(va) : "memory");
+    return par;
+}
+
+static inline void cmk_dsb_sy(void) { __asm__ volatile("dsb sy" ::: "memory"); }
+static inline void cmk_dsb_ish(void) { __asm__ volatile("dsb ish" ::: "memory"); }
+static inline void cmk_dmb_ish(void) { __asm__ volatile("dmb ish" ::: "memory"); }
+static inline void cmk_isb(void) { __asm__ volatile("isb" ::: "memory"); }
+static inline void cmk_sev(void) { __asm__ volatile("sev" ::: "memory"); }
+static inline void cmk_wfe(void) { __asm__ volatile("wfe" ::: "memory"); }
+static inline void cmk_wfi(void) { __asm__ volatile("wfi" ::: "memory"); }
+static inline void cmk_cpu_relax(void) { __asm__ volatile("yield" ::: "memory"); }
+
+/// Clean and invalidate one data-cache line by VA to the point of coherency.
+static inline void cmk_dc_civac(uint64_t va) { __asm__ volatile("dc civac, %0" ::"r"(va) : "memory"); }
+/// Clean one data-cache line by VA to the point of coherency.
+static inline void cmk_dc_cvac(uint64_t va) { __asm__ volatile("dc cvac, %0" ::"r"(va) : "memory"); }
+/// Smallest data-cache line size in bytes (CTR_EL0.DminLine).
+static inline uint64_t cmk_dcache_line_size(void) {
+    uint64_t ctr;
+    __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
+    return 4ull << ((ctr >> 16) & 0xf);
+}
+
+/// Invalidate every EL2 TLB entry of the inner-shareable domain, and wait.
+static inline void cmk_tlbi_alle2is(void) {
+    __asm__ volatile("dsb ishst; tlbi alle2is; dsb ish; isb" ::: "memory");
+}
+
+/// An SMC Calling Convention call (PSCI uses it). Returns x0.
+static inline uint64_t cmk_smc(uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3) {
+    register uint64_t x0 __asm__("x0") = fid;
+    register uint64_t x1 __asm__("x1") = a1;
+    register uint64_t x2 __asm__("x2") = a2;
+    register uint64_t x3 __asm__("x3") = a3;
+    __asm__ volatile("smc #0"
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)
+                     :
+                     : "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
+                       "x14", "x15", "x16", "x17", "memory");
+    return x0;
+}
+
+/// An Arm semihosting call (HLT #0xF000 on AArch64). QEMU serves it when
+/// started with -semihosting-config enable=on.
+static inline uint64_t cmk_semihosting(uint64_t op, uint64_t param) {
+    register uint64_t x0 __asm__("x0") = op;
+    register uint64_t x1 __asm__("x1") = param;
+    __asm__ volatile("hlt #0xf000" : "+r"(x0) : "r"(x1) : "memory");
+    return x0;
+}
+
+static inline void cmk_mmio_write32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)addr = v; }
+static inline uint32_t cmk_mmio_read32(uint64_t addr) { return *(volatile uint32_t *)addr; }
+static inline void cmk_mmio_write64(uint64_t addr, uint64_t v) { *(volatile uint64_t *)addr = v; }
+static inline uint64_t cmk_mmio_read64(uint64_t addr) { return *(volatile uint64_t *)addr; }
+
+/// Switch this core to a cluster's translation tables and stack and jump to
+/// `entry(arg)`. Never returns. Defined in entry.S.
+__attribute__((noreturn)) void cmk_enter_cluster(uint64_t ttbr0, uint64_t sp, uint64_t tpidr,
+                                                 uint64_t entry, uint64_t arg);
+
+/// Physical entry point for cores started with PSCI CPU_ON (entry.S).
+void cmk_secondary_entry(void);
+
+/// Linker-script symbols (qemu/kernel.ld). Their addresses are the values.
+extern char __image_start[], __image_ro_end[], __image_end[];
+extern char __data_lma[], __private_start[], __data_end[], __bss_start[], __bss_end[];
+static inline uint64_t cmk_image_start(void) { return (uint64_t)__image_start; }
+static inline uint64_t cmk_image_ro_end(void) { return (uint64_t)__image_ro_end; }
+static inline uint64_t cmk_image_end(void) { return (uint64_t)__image_end; }
+static inline uint64_t cmk_data_lma(void) { return (uint64_t)__data_lma; }
+static inline uint64_t cmk_private_start(void) { return (uint64_t)__private_start; }
+static inline uint64_t cmk_data_end(void) { return (uint64_t)__data_end; }
+static inline uint64_t cmk_bss_start(void) { return (uint64_t)__bss_start; }
+static inline uint64_t cmk_bss_end(void) { return (uint64_t)__bss_end; }
+static inline uint64_t cmk_secondary_entry_address(void) { return (uint64_t)&cmk_secondary_entry; }
+
+#else /* host: same names, never executed */
+
+#define CMK_HOST_TRAP0(name) static inline uint64_t name(void) { __builtin_trap(); }
+CMK_HOST_TRAP0(cmk_read_mpidr)
+CMK_HOST_TRAP0(cmk_read_current_el)
+CMK_HOST_TRAP0(cmk_read_esr_el2)
+CMK_HOST_TRAP0(cmk_read_far_el2)
+CMK_HOST_TRAP0(cmk_read_elr_el2)
+CMK_HOST_TRAP0(cmk_read_spsr_el2)
+CMK_HOST_TRAP0(cmk_read_hpfar_el2)
+CMK_HOST_TRAP0(cmk_read_tpidr_el2)
+CMK_HOST_TRAP0(cmk_read_sctlr_el2)
+CMK_HOST_TRAP0(cmk_read_ttbr0_el2)
+CMK_HOST_TRAP0(cmk_read_cntfrq)
+CMK_HOST_TRAP0(cmk_read_par_el1)
+CMK_HOST_TRAP0(cmk_read_id_aa64mmfr0)
+CMK_HOST_TRAP0(cmk_read_cntvct)
+CMK_HOST_TRAP0(cmk_dcache_line_size)
+CMK_HOST_TRAP0(cmk_image_start)
+CMK_HOST_TRAP0(cmk_image_ro_end)
+CMK_HOST_TRAP0(cmk_image_end)
+CMK_HOST_TRAP0(cmk_data_lma)
+CMK_HOST_TRAP0(cmk_private_start)
+CMK_HOST_TRAP0(cmk_data_end)
+CMK_HOST_TRAP0(cmk_bss_start)
+CMK_HOST_TRAP0(cmk_bss_end)
+CMK_HOST_TRAP0(cmk_secondary_entry_address)
+static inline void cmk_write_tpidr_el2(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_mmio_write32(uint64_t a, uint32_t v) { (void)a; (void)v; __builtin_trap(); }
+static inline uint32_t cmk_mmio_read32(uint64_t a) { (void)a; __builtin_trap(); }
+static inline void cmk_mmio_write64(uint64_t a, uint64_t v) { (void)a; (void)v; __builtin_trap(); }
+static inline uint64_t cmk_mmio_read64(uint64_t a) { (void)a; __builtin_trap(); }
+static inline uint64_t cmk_translate_el2_read(uint64_t va) { (void)va; __builtin_trap(); }
+static inline void cmk_dsb_sy(void) { __builtin_trap(); }
+static inline void cmk_dsb_ish(void) { __builtin_trap(); }
+static inline void cmk_dmb_ish(void) { __builtin_trap(); }
+static inline void cmk_isb(void) { __builtin_trap(); }
+static inline void cmk_sev(void) { __builtin_trap(); }
+static inline void cmk_wfe(void) { __builtin_trap(); }
+static inline void cmk_wfi(void) { __builtin_trap(); }
+static inline void cmk_cpu_relax(void) { __builtin_trap(); }
+static inline void cmk_dc_civac(uint64_t va) { (void)va; __builtin_trap(); }
+static inline void cmk_dc_cvac(uint64_t va) { (void)va; __builtin_trap(); }
+static inline void cmk_tlbi_alle2is(void) { __builtin_trap(); }
+static inline uint64_t cmk_smc(uint64_t f, uint64_t a, uint64_t b, uint64_t c) {
+    (void)f; (void)a; (void)b; (void)c; __builtin_trap();
+}
+static inline uint64_t cmk_semihosting(uint64_t op, uint64_t p) { (void)op; (void)p; __builtin_trap(); }
+static inline void cmk_enter_cluster(uint64_t t, uint64_t s, uint64_t p, uint64_t e, uint64_t a) {
+    (void)t; (void)s; (void)p; (void)e; (void)a; __builtin_trap();
+}
+
+#endif /* CMK_BARE_METAL */
+#endif /* CMK_ARCH_ASM_H */

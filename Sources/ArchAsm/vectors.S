@@ -1,0 +1,144 @@
+// EL2 exception vectors.
+//
+// Traps from a lower EL (a future EL0 root task or EL1 guest) and IRQs take
+// the ordinary path: the frame is saved on the current kernel stack, the
+// Swift handler cmk_trap(frame, kind) runs, and the frame is restored (the
+// handler may have changed it) before ERET.
+//
+// Synchronous exceptions and SErrors taken from EL2 itself are always fatal
+// (the kernel never faults on purpose). They switch to the core's emergency
+// stack first, so a kernel stack overflow into a guard page still reports,
+// then call cmk_fatal_exception(frame, kind), which does not return.
+#include "include/ArchConstants.h"
+#if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
+
+.macro vector_trap kind
+    .balign 0x80
+    sub sp, sp, #CMK_FRAME_SIZE
+    stp x0, x1, [sp, #0]
+    mov x0, #\kind
+    b cmk_trap_common
+.endm
+
+.macro vector_fatal kind
+    .balign 0x80
+    msr sp_el0, x0
+    mov x0, #\kind
+    b cmk_fatal_common
+.endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global cmk_vectors
+cmk_vectors:
+    vector_fatal 0      // current EL, SP0: sync
+    vector_fatal 1      //                  IRQ
+    vector_fatal 2      //                  FIQ
+    vector_fatal 3      //                  SError
+    vector_fatal 4      // current EL, SPx: sync
+    vector_trap  5      //                  IRQ
+    vector_trap  6      //                  FIQ
+    vector_fatal 7      //                  SError
+    vector_trap  8      // lower EL, AArch64: sync
+    vector_trap  9      //                    IRQ
+    vector_trap  10     //                    FIQ
+    vector_trap  11     //                    SError
+    vector_fatal 12     // lower EL, AArch32: sync
+    vector_fatal 13     //                    IRQ
+    vector_fatal 14     //                    FIQ
+    vector_fatal 15     //                    SError
+
+// x0 = kind; x0 and x1 of the interrupted context are in the frame.
+cmk_trap_common:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    mrs x2, sp_el0
+    stp x30, x2, [sp, #240]
+    mrs x2, elr_el2
+    mrs x3, spsr_el2
+    stp x2, x3, [sp, #256]
+    mrs x2, esr_el2
+    mrs x3, far_el2
+    stp x2, x3, [sp, #272]
+    mov x1, x0
+    mov x0, sp
+    bl cmk_trap
+    ldp x2, x3, [sp, #256]
+    msr elr_el2, x2
+    msr spsr_el2, x3
+    ldp x30, x2, [sp, #240]
+    msr sp_el0, x2
+    ldp x28, x29, [sp, #224]
+    ldp x26, x27, [sp, #208]
+    ldp x24, x25, [sp, #192]
+    ldp x22, x23, [sp, #176]
+    ldp x20, x21, [sp, #160]
+    ldp x18, x19, [sp, #144]
+    ldp x16, x17, [sp, #128]
+    ldp x14, x15, [sp, #112]
+    ldp x12, x13, [sp, #96]
+    ldp x10, x11, [sp, #80]
+    ldp x8, x9, [sp, #64]
+    ldp x6, x7, [sp, #48]
+    ldp x4, x5, [sp, #32]
+    ldp x2, x3, [sp, #16]
+    ldp x0, x1, [sp, #0]
+    add sp, sp, #CMK_FRAME_SIZE
+    eret
+
+// x0 = kind, the interrupted x0 is in SP_EL0. Nothing here trusts SP.
+cmk_fatal_common:
+    msr tpidrro_el0, x0                 // kind (the panic path ends the machine)
+    mrs x0, tpidr_el2
+    cbz x0, 1f
+    ldr x0, [x0, #(CMK_CORE_EMERGENCY_TOP * 8)]
+    cbnz x0, 2f
+1:  adrp x0, cmk_boot_emergency_top
+    add x0, x0, :lo12:cmk_boot_emergency_top
+2:  sub x0, x0, #CMK_FRAME_SIZE
+    stp x1, x2, [x0, #8]
+    mov x1, sp
+    str x1, [x0, #(CMK_FRAME_SP * 8)]
+    mov sp, x0
+    mrs x0, sp_el0
+    str x0, [sp, #0]
+    stp x3, x4, [sp, #24]
+    stp x5, x6, [sp, #40]
+    stp x7, x8, [sp, #56]
+    stp x9, x10, [sp, #72]
+    stp x11, x12, [sp, #88]
+    stp x13, x14, [sp, #104]
+    stp x15, x16, [sp, #120]
+    stp x17, x18, [sp, #136]
+    stp x19, x20, [sp, #152]
+    stp x21, x22, [sp, #168]
+    stp x23, x24, [sp, #184]
+    stp x25, x26, [sp, #200]
+    stp x27, x28, [sp, #216]
+    stp x29, x30, [sp, #232]
+    mrs x2, elr_el2
+    mrs x3, spsr_el2
+    stp x2, x3, [sp, #256]
+    mrs x2, esr_el2
+    mrs x3, far_el2
+    stp x2, x3, [sp, #272]
+    mrs x1, tpidrro_el0
+    mov x0, sp
+    mov x29, xzr
+    bl cmk_fatal_exception
+3:  wfe
+    b 3b
+
+#endif

@@ -1,0 +1,1 @@
+// Cluster module (placeholder for pipeline check)

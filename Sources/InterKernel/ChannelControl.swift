@@ -1,0 +1,58 @@
+import BigLock
+import Synchronization
+
+/// The first page of the shared channel region: the few shared words that are
+/// not messages. Every cluster maps it; no cluster's kernel data lives here.
+///
+/// Layout (each field on its own 64-byte cache line, so a cluster spinning on
+/// one never steals the line another cluster is writing):
+///
+/// | offset | field          | use                                          |
+/// |--------|----------------|----------------------------------------------|
+/// | 0x000  | magic          | written by the loader once the page is ready  |
+/// | 0x040  | consoleLock    | serialises whole lines on the shared UART     |
+/// | 0x080  | bootArrived    | clusters that finished the private-data write |
+/// | 0x0C0  | bootDone       | clusters that reported themselves up          |
+///
+/// The message rings of the inter-kernel channel follow this page
+/// (`ChannelControl.size` bytes in).
+public enum ChannelControl {
+    public static let size: UInt64 = 4096
+    public static let magic: UInt64 = 0x4C52_5443_4B4D_4300  // "\0CMKCTRL"
+
+    static let magicOffset = 0x000
+    static let consoleLockOffset = 0x040
+    static let bootArrivedOffset = 0x080
+    static let bootDoneOffset = 0x0C0
+
+    /// Zero the page and construct its atomics. The loader calls this once,
+    /// before any cluster runs.
+    public static func format(_ page: UnsafeMutableRawPointer) {
+        for offset in stride(from: 0, to: Int(size), by: 8) {
+            page.storeBytes(of: 0, toByteOffset: offset, as: UInt64.self)
+        }
+        (page + consoleLockOffset).bindMemory(to: TicketLock.self, capacity: 1)
+            .initialize(to: TicketLock())
+        (page + bootArrivedOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+            .initialize(to: Atomic(0))
+        (page + bootDoneOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+            .initialize(to: Atomic(0))
+        page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
+    }
+
+    public static func isFormatted(_ page: UnsafeRawPointer) -> Bool {
+        page.load(fromByteOffset: magicOffset, as: UInt64.self) == magic
+    }
+
+    public static func consoleLock(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<TicketLock> {
+        (page + consoleLockOffset).assumingMemoryBound(to: TicketLock.self)
+    }
+
+    public static func bootArrived(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + bootArrivedOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    public static func bootDone(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + bootDoneOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+}

@@ -1,0 +1,1 @@
+// Kernel module (placeholder for pipeline check)

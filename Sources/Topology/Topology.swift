@@ -1,0 +1,1 @@
+// Topology module (placeholder for pipeline check)

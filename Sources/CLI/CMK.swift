@@ -1,2 +1,32 @@
 import ArgumentParser
-@main struct CMK: ParsableCommand {}
+
+/// `cmk`: the one host tool of the project (topologies, boot, experiments,
+/// benchmarks). Each verb lives in its own file; this file only lists them.
+@main
+struct CMK: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cmk",
+        abstract: "Build, boot and measure cmk, a clustered multikernel for AArch64.",
+        subcommands: [TopologyCommand.self, BenchCommand.self, ExperimentCommand.self])
+}
+
+struct TopologyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topology",
+        abstract: "Check, show and translate cluster topology files.",
+        subcommands: [])
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that compare cmk against a reference in the same run.",
+        subcommands: [])
+}
+
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Experiments that sweep a parameter and write tables, CSV, JSON and plots.",
+        subcommands: [])
+}

@@ -1,16 +1,14 @@
-import Arch
-import ArchAsm
-
+/// The cmk kernel image. On bare metal, `main` is the boot core's first Swift
+/// code (entry.S `_start` calls it with the MMU on under the boot identity
+/// map); it runs the loader, which never returns. On the host this target
+/// builds to a program that says what it is, so `swift build` stays whole.
 @main
 struct KernelImage {
     static func main() {
         #if hasFeature(Embedded)
-        for b in "cmk: hello\n".utf8 { PL011.put(b) }
-        _ = cmk_smc(0x8400_0008, 0, 0, 0)
+        Loader.run()
         #else
-        print("cmk-kernel is the bare-metal image; build it with `cmk build`.")
+        print("cmk-kernel is the bare-metal kernel image; `cmk boot` builds and runs it in QEMU.")
         #endif
     }
 }
-@_cdecl("cmk_trap") func cmkTrap(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {}
-@_cdecl("cmk_fatal_exception") func cmkFatal(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) { while true {} }

@@ -13,6 +13,7 @@ import Synchronization
 /// | 0x040  | consoleLock    | serialises whole lines on the shared UART     |
 /// | 0x080  | bootArrived    | clusters that finished the private-data write |
 /// | 0x0C0  | bootDone       | clusters that reported themselves up          |
+/// | 0x100  | bootCores      | cores up, summed over clusters that are done  |
 ///
 /// The message rings of the inter-kernel channel follow this page
 /// (`ChannelControl.size` bytes in).
@@ -24,6 +25,7 @@ public enum ChannelControl {
     static let consoleLockOffset = 0x040
     static let bootArrivedOffset = 0x080
     static let bootDoneOffset = 0x0C0
+    static let bootCoresOffset = 0x100
 
     /// Zero the page and construct its atomics. The loader calls this once,
     /// before any cluster runs.
@@ -36,6 +38,8 @@ public enum ChannelControl {
         (page + bootArrivedOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
             .initialize(to: Atomic(0))
         (page + bootDoneOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+            .initialize(to: Atomic(0))
+        (page + bootCoresOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
             .initialize(to: Atomic(0))
         page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
     }
@@ -54,5 +58,9 @@ public enum ChannelControl {
 
     public static func bootDone(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (page + bootDoneOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    public static func bootCores(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + bootCoresOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }

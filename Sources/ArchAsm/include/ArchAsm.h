@@ -124,9 +124,14 @@ __attribute__((noreturn)) void cmk_enter_cluster(uint64_t ttbr0, uint64_t sp, ui
 void cmk_secondary_entry(void);
 
 /// Linker-script symbols (qemu/kernel.ld). Their addresses are the values.
-extern char __image_start[], __image_ro_end[], __image_end[];
+/// The Swift function every core enters its cluster through (Boot).
+void cmk_cluster_entry(uint64_t core_state);
+static inline uint64_t cmk_cluster_entry_address(void) { return (uint64_t)&cmk_cluster_entry; }
+
+extern char __image_start[], __rodata_start[], __image_ro_end[], __image_end[];
 extern char __data_lma[], __private_start[], __data_end[], __bss_start[], __bss_end[];
 static inline uint64_t cmk_image_start(void) { return (uint64_t)__image_start; }
+static inline uint64_t cmk_rodata_start(void) { return (uint64_t)__rodata_start; }
 static inline uint64_t cmk_image_ro_end(void) { return (uint64_t)__image_ro_end; }
 static inline uint64_t cmk_image_end(void) { return (uint64_t)__image_end; }
 static inline uint64_t cmk_data_lma(void) { return (uint64_t)__data_lma; }
@@ -156,6 +161,8 @@ CMK_HOST_TRAP0(cmk_read_cntvct)
 CMK_HOST_TRAP0(cmk_dcache_line_size)
 CMK_HOST_TRAP0(cmk_image_start)
 CMK_HOST_TRAP0(cmk_image_ro_end)
+CMK_HOST_TRAP0(cmk_rodata_start)
+CMK_HOST_TRAP0(cmk_cluster_entry_address)
 CMK_HOST_TRAP0(cmk_image_end)
 CMK_HOST_TRAP0(cmk_data_lma)
 CMK_HOST_TRAP0(cmk_private_start)

@@ -1,0 +1,175 @@
+import Arch
+import ArchAsm
+import BigLock
+import Cluster
+import InterKernel
+import Synchronization
+
+/// How long a cluster waits for its cores, or for the other clusters, before
+/// it reports which one is missing (virtual-counter seconds).
+let bringUpTimeoutSeconds: UInt64 = 20
+
+/// Every core enters its cluster here (entry.S `cmk_enter_cluster`): MMU on
+/// with the cluster's tables, SP on the core's kernel stack, TPIDR_EL2 = the
+/// core's CoreState. From here on the kernel globals are this cluster's own.
+@_cdecl("cmk_cluster_entry")
+func clusterEntry(_ coreStateAddress: UInt64) -> Never {
+    let state = UnsafeMutablePointer<UInt64>(bitPattern: UInt(coreStateAddress))!
+    let index = Int(state[CoreState.indexInCluster])
+    let record = ClusterView.record
+
+    guard record[ClusterRecord.magic] == ClusterRecord.magicValue else {
+        panic("cluster record missing at", UInt64(UInt(bitPattern: record)))
+    }
+    guard CPU.mpidr == state[CoreState.mpidr] else {
+        panic("core started with the wrong MPIDR; expected", state[CoreState.mpidr])
+    }
+    if index == 0 {
+        // First core, before any other core of the cluster runs: set up the
+        // cluster's globals that need run-time values.
+        KernelGlobals.consoleLock = ChannelControl.consoleLock(
+            UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
+    }
+
+    // Enter the kernel under the cluster's big lock.
+    bigLock.acquire()
+    state[CoreState.state] = CoreRunState.up
+    KernelGlobals.coresUp += 1
+    bigLock.release()
+
+    if index == 0 { ClusterBringUp.run(state: state, record: record) }
+    idle()
+}
+
+/// A core with nothing to do waits for an interrupt (they are masked; WFI
+/// still wakes on a pending one, which the doorbell will use).
+func idle() -> Never {
+    while true { CPU.waitForInterrupt() }
+}
+
+/// The cluster's own record, at a fixed private virtual address.
+enum ClusterView {
+    static var layoutWithoutCores: PartitionLayout {
+        PartitionLayout(privateImageSize: cmk_bss_end() - cmk_private_start(), coreCount: 0)
+    }
+    static var record: UnsafeMutablePointer<UInt64> {
+        UnsafeMutablePointer(bitPattern: UInt(Machine.privateBase + layoutWithoutCores.recordOffset))!
+    }
+}
+
+/// What the first core of a cluster does once it is in: start the rest of
+/// the cluster, prove the cluster's data is private, report, and (on the boot
+/// cluster) wait for every cluster and power off.
+enum ClusterBringUp {
+    static func run(state: UnsafeMutablePointer<UInt64>, record: UnsafeMutablePointer<UInt64>) -> Never {
+        let clusterId = record[ClusterRecord.clusterId]
+        let clusterCount = record[ClusterRecord.clusterCount]
+        let mask = record[ClusterRecord.coreMask]
+        let coreCount = mask.nonzeroBitCount
+        let descriptor = ClusterDescriptor(
+            partition: Region(base: record[ClusterRecord.partitionBase], size: record[ClusterRecord.partitionSize]),
+            coreMask: mask)
+        let layout = PartitionLayout(
+            privateImageSize: record[ClusterRecord.privateImageSize], coreCount: coreCount)
+        let control = UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!
+
+        // Start the other cores of this cluster.
+        for i in 1..<max(coreCount, 1) {
+            let startRecord = descriptor.partition.base + layout.coreStateOffset(i)
+                + UInt64(CoreState.startRecordByteOffset)
+            let peer = UnsafeMutablePointer<UInt64>(bitPattern: UInt(Machine.privateBase + layout.coreStateOffset(i)))!
+            peer[CoreState.state] = CoreRunState.starting
+            let result = PSCI.startCore(
+                mpidr: peer[CoreState.mpidr], entry: cmk_secondary_entry_address(), context: startRecord)
+            guard result == .success else {
+                panic("PSCI CPU_ON failed for core", peer[CoreState.coreId])
+            }
+        }
+        let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
+        while true {
+            bigLock.acquire()
+            let up = KernelGlobals.coresUp
+            bigLock.release()
+            if up == coreCount { break }
+            if CPU.counter > deadline { panic("cores of this cluster did not come up; up:", UInt64(up)) }
+        }
+
+        checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
+
+        Console.begin()
+        Console.put("cmk: cluster ")
+        Console.decimal(clusterId)
+        Console.put(" up cores=")
+        Console.coreList(mask)
+        Console.put(" data=")
+        Console.hex(descriptor.partition.base)
+        Console.put("-")
+        Console.hex(descriptor.partition.base + record[ClusterRecord.privateImageSize])
+        Console.end()
+
+        // Releasing: our lines are out before the boot cluster may count us.
+        ChannelControl.bootCores(control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
+        ChannelControl.bootDone(control).pointee.wrappingAdd(1, ordering: .releasing)
+
+        if mask & 1 != 0 {
+            // The boot cluster (it holds core 0) ends the boot.
+            // Acquiring: pairs with every cluster's releasing increment.
+            let done = ChannelControl.bootDone(control)
+            while done.pointee.load(ordering: .acquiring) != clusterCount {
+                if CPU.counter > deadline + bringUpTimeoutSeconds * CPU.counterFrequency {
+                    panic("clusters did not report up; done:", done.pointee.load(ordering: .acquiring))
+                }
+            }
+            Console.begin()
+            Console.put("cmk: boot ok clusters=")
+            Console.decimal(clusterCount)
+            Console.put(" cores=")
+            Console.decimal(ChannelControl.bootCores(control).pointee.load(ordering: .relaxed))
+            Console.end()
+            PSCI.powerOff()
+        }
+        idle()
+    }
+
+    /// The private-data check (docs/boot.md): pristine value, write our id,
+    /// rendezvous with every cluster, read our id back, and ask the MMU where
+    /// the global really lives.
+    static func checkPrivateData(
+        clusterId: UInt64, clusterCount: UInt64, control: UnsafeMutableRawPointer,
+        descriptor: ClusterDescriptor
+    ) {
+        let pristine = clusterIdentity
+        guard pristine == pristineIdentity else {
+            panic("kernel global not pristine before the write (shared .data?); found", pristine)
+        }
+        clusterIdentity = clusterId
+
+        // Releasing/acquiring: not needed for the private global (only this
+        // cluster touches it) but it orders the rendezvous itself.
+        let arrived = ChannelControl.bootArrived(control)
+        arrived.pointee.wrappingAdd(1, ordering: .releasing)
+        let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
+        while arrived.pointee.load(ordering: .acquiring) < clusterCount {
+            if CPU.counter > deadline { panic("clusters missing at the private-data rendezvous; arrived:", arrived.pointee.load(ordering: .relaxed)) }
+        }
+
+        let readBack = clusterIdentity
+        let va = withUnsafePointer(to: &clusterIdentity) { UInt64(UInt(bitPattern: $0)) }
+        guard let pa = CPU.physicalAddress(of: va) else { panic("kernel global does not translate, VA", va) }
+        let expected = descriptor.partition.base + (va - Machine.privateBase)
+        guard readBack == clusterId else { panic("kernel global overwritten by another cluster; found", readBack) }
+        guard pa == expected else { panic("kernel global maps outside this cluster's partition, PA", pa) }
+
+        Console.begin()
+        Console.put("cmk: cluster ")
+        Console.decimal(clusterId)
+        Console.put(" private va=")
+        Console.hex(va)
+        Console.put(" pa=")
+        Console.hex(pa)
+        Console.put(" value=")
+        Console.decimal(readBack)
+        Console.put(" ok")
+        Console.end()
+    }
+}

@@ -1,0 +1,85 @@
+import Arch
+import BigLock
+import Cluster
+import InterKernel
+
+/// The kernel console: whole lines on the shared PL011.
+///
+/// The UART is the one device every cluster writes, so a line is written
+/// under the console lock in the shared channel control page (not kernel
+/// data: a word in the shared region, like the rings). Before the boot core
+/// enters its cluster only it runs, and it writes without the lock.
+///
+/// Lines that tests and users rely on are documented in docs/boot.md.
+enum Console {
+    /// How long a panicking core waits for the console lock before it writes
+    /// anyway (the holder may be the core that faulted).
+    static let panicLockAttempts = 1_000_000
+
+    static func begin() {
+        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
+        lock.pointee.acquire()
+    }
+
+    /// Take the console for a report that must get out even if the lock is
+    /// never released.
+    static func beginUrgent() {
+        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
+        for _ in 0..<panicLockAttempts where lock.pointee.tryAcquire() {
+            KernelGlobals.urgentHeld = true
+            return
+        }
+        KernelGlobals.urgentHeld = false
+    }
+
+    static func end() {
+        PL011.write(UInt8(ascii: "\n"))
+        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
+        lock.pointee.release()
+    }
+
+    static func endUrgent() {
+        PL011.write(UInt8(ascii: "\n"))
+        guard KernelGlobals.mapped, KernelGlobals.urgentHeld, let lock = KernelGlobals.consoleLock else { return }
+        lock.pointee.release()
+    }
+
+    static func put(_ text: StaticString) {
+        text.withUTF8Buffer { for byte in $0 { PL011.write(byte) } }
+    }
+
+    static func hex(_ value: UInt64) {
+        put("0x")
+        var started = false
+        for nibble in stride(from: 60, through: 0, by: -4) {
+            let digit = UInt8((value >> UInt64(nibble)) & 0xF)
+            if digit != 0 || started || nibble == 0 {
+                started = true
+                PL011.write(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            }
+        }
+    }
+
+    static func decimal(_ value: UInt64) {
+        var divisor: UInt64 = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            PL011.write(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
+            divisor /= 10
+        }
+    }
+
+    static func decimal(_ value: Int) { decimal(UInt64(value)) }
+
+    /// "A,B,C": the cores of a mask in increasing order.
+    static func coreList(_ mask: UInt64) {
+        var rest = mask
+        var first = true
+        while rest != 0 {
+            if !first { put(",") }
+            first = false
+            decimal(UInt64(rest.trailingZeroBitCount))
+            rest &= rest - 1
+        }
+    }
+}

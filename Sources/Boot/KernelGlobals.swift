@@ -1,0 +1,37 @@
+import Arch
+import BigLock
+import Cluster
+
+/// The kernel's globals. They live in .data/.bss, linked at PRIVATE_BASE, so
+/// each cluster has its own copy in its own partition (the loader copies
+/// .data and zeroes .bss there). That is the whole point of the clustered
+/// multikernel: nothing here is shared with another cluster.
+///
+/// Rule: touch them only after the core entered its cluster (`mapped`); in
+/// the loader phase PRIVATE_BASE is not mapped and any access faults.
+enum KernelGlobals {
+    /// True once this core runs on its cluster's tables (TPIDR_EL2 points at
+    /// its CoreState); the loader runs with TPIDR_EL2 = 0.
+    static var mapped: Bool { CPU.tpidr != 0 }
+
+    /// The console lock, in the shared channel control page.
+    nonisolated(unsafe) static var consoleLock: UnsafeMutablePointer<TicketLock>? = nil
+    /// Whether a panicking core got the console lock (and must release it).
+    nonisolated(unsafe) static var urgentHeld = false
+    /// Cores of this cluster that entered the kernel. Protected by `bigLock`.
+    nonisolated(unsafe) static var coresUp = 0
+    /// Set once a core of this cluster is panicking: the others stay quiet.
+    nonisolated(unsafe) static var panicking = false
+}
+
+/// This cluster's big kernel lock. Every core takes it to enter the kernel.
+/// A global, hence per cluster: cores of one cluster share it, cores of two
+/// clusters never do.
+nonisolated(unsafe) let bigLock = TicketLock()
+
+/// The private-data witness (docs/boot.md): starts as `pristineIdentity` in
+/// every copy of .data; each cluster writes its id, waits for all clusters to
+/// do the same, and reads its own id back. A shared copy would show another
+/// cluster's id (or lose the pristine value before the write).
+nonisolated(unsafe) var clusterIdentity: UInt64 = pristineIdentity
+let pristineIdentity: UInt64 = 0x5052_4956_4154_4531  // "PRIVATE1"

@@ -1,0 +1,253 @@
+import Arch
+import ArchAsm
+import Cluster
+import InterKernel
+
+/// The loader: what the boot core does before any cluster runs.
+///
+/// It runs on core 0 with the MMU on under the static boot identity map
+/// (entry.S), on the boot stack, with TPIDR_EL2 = 0 and no kernel globals
+/// (they are not mapped yet). For every cluster it:
+///   1. copies the kernel's initial .data into the cluster's partition and
+///      zeroes .bss there: the cluster's private kernel state;
+///   2. writes the cluster record and one CoreState (with a start record)
+///      per core;
+///   3. builds the cluster's translation tables inside its partition: the
+///      shared read-only image, the devices, the boot information, the shared
+///      channel and guest regions, and its own partition at PRIVATE_BASE;
+///      nothing of any other partition;
+///   4. walks those tables and refuses to go on if any leaf reaches another
+///      partition, or if the image is writable.
+/// Then it starts the first core of every other cluster (PSCI CPU_ON) and
+/// enters its own cluster like any first core.
+enum Loader {
+    static func run() -> Never {
+        guard CPU.currentEL == 2 else { panic("cmk must start at EL2 (QEMU virtualization=on)") }
+        let info: BootInfo
+        do {
+            info = try BootInfo.decode(
+                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!,
+                available: Int(Machine.bootInfoMaxSize))
+        } catch {
+            panic(error.message)
+        }
+        guard cmk_image_end() <= Machine.bootInfoAddress else {
+            panic("kernel image runs into the boot information at", Machine.bootInfoAddress)
+        }
+        let privateImageSize = cmk_bss_end() - cmk_private_start()
+
+        Console.put("cmk: loader image=")
+        Console.hex(cmk_image_start())
+        Console.put("-")
+        Console.hex(cmk_image_end())
+        Console.put(" private=")
+        Console.decimal(privateImageSize)
+        Console.put("B clusters=")
+        Console.decimal(info.clusterCount)
+        Console.put(" cores=")
+        Console.decimal(info.coreCount)
+        Console.end()
+
+        ChannelControl.format(pointer(info.channel.base))
+        CPU.cleanToPoC(info.channel.base, size: ChannelControl.size)
+
+        for c in 0..<info.clusterCount {
+            prepare(cluster: c, info: info, privateImageSize: privateImageSize)
+        }
+
+        guard let home = info.cluster(ofCore: 0) else { panic("core 0 belongs to no cluster") }
+        for c in 0..<info.clusterCount where c != home {
+            startFirstCore(of: c, info: info, privateImageSize: privateImageSize)
+        }
+        enter(cluster: home, info: info, privateImageSize: privateImageSize)
+    }
+
+    static func pointer(_ physical: UInt64) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: UInt(physical))!
+    }
+
+    static func prepare(cluster c: Int, info: BootInfo, privateImageSize: UInt64) {
+        let descriptor = info.clusters[c]
+        let partition = descriptor.partition
+        let layout = PartitionLayout(privateImageSize: privateImageSize, coreCount: descriptor.coreCount)
+        guard layout.fits(partitionSize: partition.size), layout.freeOffset <= Machine.privateWindowSize else {
+            panic("partition too small for the kernel's private state; bytes needed:", layout.freeOffset + 4096)
+        }
+        let base = pointer(partition.base)
+
+        // 1. Private kernel state: .data copied, .bss zeroed.
+        let dataSize = Int(cmk_data_end() - cmk_private_start())
+        base.copyMemory(from: pointer(cmk_data_lma()), byteCount: dataSize)
+        zero(base + dataSize, bytes: Int(privateImageSize) - dataSize)
+
+        // 2. Cluster record and core states.
+        let records = base + Int(layout.recordOffset)
+        zero(records, bytes: Int(layout.stacksOffset - layout.recordOffset))
+        let record = records.assumingMemoryBound(to: UInt64.self)
+        record[ClusterRecord.magic] = ClusterRecord.magicValue
+        record[ClusterRecord.clusterId] = UInt64(c)
+        record[ClusterRecord.clusterCount] = UInt64(info.clusterCount)
+        record[ClusterRecord.machineCoreCount] = UInt64(info.coreCount)
+        record[ClusterRecord.coreMask] = descriptor.coreMask
+        record[ClusterRecord.partitionBase] = partition.base
+        record[ClusterRecord.partitionSize] = partition.size
+        record[ClusterRecord.channelBase] = info.channel.base
+        record[ClusterRecord.channelSize] = info.channel.size
+        record[ClusterRecord.guestBase] = info.guest.base
+        record[ClusterRecord.guestSize] = info.guest.size
+        record[ClusterRecord.privateImageSize] = privateImageSize
+        record[ClusterRecord.freeOffset] = layout.freeOffset
+        record[ClusterRecord.lockKind] = info.lockKind
+
+        // 3. Translation tables, in the partition's table pool.
+        var tables = TranslationTables(
+            poolPhysical: partition.base + layout.tablesOffset,
+            pool: base + Int(layout.tablesOffset), size: PartitionLayout.tablePoolSize)
+        do {
+            try tables.map(
+                virtual: QemuVirt.deviceWindowBase, physical: QemuVirt.deviceWindowBase,
+                size: QemuVirt.deviceWindowSize, attributes: .device)
+            try tables.map(
+                virtual: cmk_image_start(), physical: cmk_image_start(),
+                size: cmk_rodata_start() - cmk_image_start(), attributes: .kernelText)
+            try tables.map(
+                virtual: cmk_rodata_start(), physical: cmk_rodata_start(),
+                size: cmk_image_ro_end() - cmk_rodata_start(), attributes: .readOnly)
+            try tables.map(
+                virtual: Machine.bootInfoAddress, physical: Machine.bootInfoAddress,
+                size: pageAlign(UInt64(info.byteCount)), attributes: .readOnly)
+            try tables.map(
+                virtual: info.channel.base, physical: info.channel.base,
+                size: info.channel.size, attributes: .readWrite)
+            if info.guest.size > 0 {
+                try tables.map(
+                    virtual: info.guest.base, physical: info.guest.base,
+                    size: info.guest.size, attributes: .readWrite)
+            }
+            // The private area at PRIVATE_BASE, all of it but the guard pages.
+            func mapPrivate(_ from: UInt64, _ to: UInt64) throws(MapError) {
+                try tables.map(
+                    virtual: Machine.privateBase + from, physical: partition.base + from,
+                    size: to - from, attributes: .readWrite)
+            }
+            try mapPrivate(0, layout.stacksOffset)
+            for i in 0..<descriptor.coreCount {
+                try mapPrivate(layout.lowGuardOffset(i) + PartitionLayout.guardSize, layout.highGuardOffset(i))
+                try mapPrivate(layout.highGuardOffset(i) + PartitionLayout.guardSize, layout.kernelStackTop(i))
+            }
+            try mapPrivate(layout.tablesOffset, layout.freeOffset)
+            // The whole partition again at its physical address: the
+            // cluster's free (untyped) memory is reached with VA = PA.
+            try tables.map(
+                virtual: partition.base, physical: partition.base, size: partition.size,
+                attributes: .readWrite)
+        } catch {
+            panic(error.message)
+        }
+        record[ClusterRecord.rootTable] = tables.root
+        record[ClusterRecord.tablesUsed] = UInt64(tables.tablesUsed)
+
+        // 4. Check what we built: nothing of another partition, image read-only.
+        checkIsolation(tables, cluster: c, info: info)
+
+        for i in 0..<descriptor.coreCount {
+            let state = (base + Int(layout.coreStateOffset(i))).assumingMemoryBound(to: UInt64.self)
+            let core = descriptor.core(at: i)
+            state[CoreState.emergencyTop] = Machine.privateBase + layout.emergencyStackTop(i)
+            state[CoreState.coreId] = UInt64(core)
+            state[CoreState.clusterId] = UInt64(c)
+            state[CoreState.indexInCluster] = UInt64(i)
+            state[CoreState.mpidr] = QemuVirt.mpidr(ofCore: core)
+            state[CoreState.kernelStackTop] = Machine.privateBase + layout.kernelStackTop(i)
+            state[CoreState.state] = CoreRunState.off
+            state[CoreState.startTTBR] = tables.root
+            state[CoreState.startSP] = Machine.privateBase + layout.kernelStackTop(i)
+            state[CoreState.startTPIDR] = Machine.privateBase + layout.coreStateOffset(i)
+            state[CoreState.startEntry] = cmk_cluster_entry_address()
+            state[CoreState.startArg] = Machine.privateBase + layout.coreStateOffset(i)
+        }
+
+        // Cores that start with their MMU off read memory uncached: push
+        // everything written here to the point of coherency.
+        CPU.cleanToPoC(partition.base, size: layout.freeOffset)
+
+        Console.put("cmk: loader cluster ")
+        Console.decimal(c)
+        Console.put(" partition=")
+        Console.hex(partition.base)
+        Console.put("-")
+        Console.hex(partition.end)
+        Console.put(" tables=")
+        Console.decimal(tables.tablesUsed)
+        Console.put(" isolated")
+        Console.end()
+    }
+
+    /// Every leaf of cluster `c`'s tables must lie in a region the cluster
+    /// may see; none may touch another cluster's partition; the image and
+    /// the boot information must be read-only.
+    static func checkIsolation(_ tables: TranslationTables, cluster c: Int, info: BootInfo) {
+        let own = info.clusters[c].partition
+        let image = Region(base: cmk_image_start(), size: cmk_image_ro_end() - cmk_image_start())
+        let bootInfo = Region(base: Machine.bootInfoAddress, size: pageAlign(UInt64(info.byteCount)))
+        let devices = Region(base: QemuVirt.deviceWindowBase, size: QemuVirt.deviceWindowSize)
+        var violation: UInt64 = 0
+        var found = false
+        tables.forEachLeaf { leaf in
+            let target = Region(base: leaf.physical, size: leaf.size)
+            for d in 0..<info.clusterCount where d != c && info.clusters[d].partition.overlaps(target) {
+                if !found { violation = leaf.virtual }
+                found = true
+            }
+            let allowed =
+                own.contains(target) || info.channel.contains(target)
+                || (info.guest.size > 0 && info.guest.contains(target))
+                || devices.contains(target)
+                || ((image.contains(target) || bootInfo.contains(target)) && !leaf.attributes.writable)
+            if !allowed {
+                if !found { violation = leaf.virtual }
+                found = true
+            }
+        }
+        if found { panic("cluster tables map memory the cluster does not own, at VA", violation) }
+    }
+
+    static func startFirstCore(of c: Int, info: BootInfo, privateImageSize: UInt64) {
+        let descriptor = info.clusters[c]
+        let layout = PartitionLayout(privateImageSize: privateImageSize, coreCount: descriptor.coreCount)
+        let startRecord = descriptor.partition.base + layout.coreStateOffset(0)
+            + UInt64(CoreState.startRecordByteOffset)
+        let result = PSCI.startCore(
+            mpidr: QemuVirt.mpidr(ofCore: descriptor.firstCore),
+            entry: cmk_secondary_entry_address(), context: startRecord)
+        guard result == .success else {
+            panic("PSCI CPU_ON failed for core (does QEMU have -smp with every core?)", UInt64(descriptor.firstCore))
+        }
+    }
+
+    /// The boot core becomes the first core of its own cluster.
+    static func enter(cluster c: Int, info: BootInfo, privateImageSize: UInt64) -> Never {
+        let descriptor = info.clusters[c]
+        let layout = PartitionLayout(privateImageSize: privateImageSize, coreCount: descriptor.coreCount)
+        let state = pointer(descriptor.partition.base + layout.coreStateOffset(0))
+            .assumingMemoryBound(to: UInt64.self)
+        cmk_enter_cluster(
+            state[CoreState.startTTBR], state[CoreState.startSP], state[CoreState.startTPIDR],
+            state[CoreState.startEntry], state[CoreState.startArg])
+        while true {}
+    }
+
+    static func zero(_ start: UnsafeMutableRawPointer, bytes: Int) {
+        var offset = 0
+        while offset + 8 <= bytes {
+            start.storeBytes(of: 0, toByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+        while offset < bytes {
+            start.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+    }
+
+    static func pageAlign(_ x: UInt64) -> UInt64 { (x + Machine.pageSize - 1) & ~(Machine.pageSize - 1) }
+}

@@ -1,0 +1,101 @@
+import Arch
+import ArchAsm
+import Cluster
+
+/// The end of every failure: report, then end the run with a failure status.
+///
+/// QEMU is started with semihosting on, so the machine exits with status 1;
+/// without it, PSCI SYSTEM_OFF powers off (status 0, but the report line
+/// `cmk: panic` or `cmk: exception` tells `cmk boot` what happened).
+enum Failure {
+    static func stop() -> Never {
+        Semihosting.exit(status: 1)
+        PSCI.powerOff()
+    }
+}
+
+/// Who am I, for reports: core and cluster, or the loader.
+enum Identity {
+    /// The current core's CoreState, if it is mapped and looks sane.
+    static var coreState: UnsafeMutablePointer<UInt64>? {
+        let tpidr = CPU.tpidr
+        guard tpidr >= Machine.privateBase, tpidr < Machine.privateBase + Machine.privateWindowSize,
+            tpidr % 8 == 0
+        else { return nil }
+        return UnsafeMutablePointer(bitPattern: UInt(tpidr))
+    }
+
+    static func put() {
+        if let state = coreState {
+            Console.put("core=")
+            Console.decimal(state[CoreState.coreId])
+            Console.put(" cluster=")
+            Console.decimal(state[CoreState.clusterId])
+        } else {
+            Console.put("core=0 cluster=- (loader)")
+        }
+    }
+}
+
+/// Stop the machine with a message: `cmk: panic core=C cluster=K: message`.
+func panic(_ message: StaticString) -> Never {
+    Console.beginUrgent()
+    Console.put("cmk: panic ")
+    Identity.put()
+    Console.put(": ")
+    Console.put(message)
+    Console.endUrgent()
+    Failure.stop()
+}
+
+/// The same with a number (an address, a count, a PSCI status).
+func panic(_ message: StaticString, _ value: UInt64) -> Never {
+    Console.beginUrgent()
+    Console.put("cmk: panic ")
+    Identity.put()
+    Console.put(": ")
+    Console.put(message)
+    Console.put(" ")
+    Console.hex(value)
+    Console.endUrgent()
+    Failure.stop()
+}
+
+/// Fatal exceptions (vectors.S, on the emergency stack): print where and why,
+/// then stop. Format (docs/boot.md):
+/// `cmk: exception core=C cluster=K vector=... class=0xEC (name) esr=... far=... elr=... sp=...`
+@_cdecl("cmk_fatal_exception")
+func fatalException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Never {
+    let syndrome = Syndrome(frame[Int(CMK_FRAME_ESR)])
+    let vector = VectorKind(kind)
+    Console.beginUrgent()
+    Console.put("cmk: exception ")
+    Identity.put()
+    Console.put(" vector=")
+    Console.put(vector.source)
+    Console.put(" ")
+    Console.put(vector.type)
+    Console.put(" class=")
+    Console.hex(syndrome.exceptionClass)
+    Console.put(" (")
+    Console.put(syndrome.className)
+    Console.put(") esr=")
+    Console.hex(syndrome.value)
+    Console.put(" far=")
+    Console.hex(frame[Int(CMK_FRAME_FAR)])
+    Console.put(" elr=")
+    Console.hex(frame[Int(CMK_FRAME_ELR)])
+    Console.put(" sp=")
+    Console.hex(frame[Int(CMK_FRAME_SP)])
+    Console.endUrgent()
+    Failure.stop()
+}
+
+/// Non-fatal vectors: traps from a lower EL and interrupts. Nothing runs
+/// below EL2 yet and interrupts stay masked, so any arrival is unexpected and
+/// reported like a fatal exception. The guest (VMM) and the channel doorbell
+/// will dispatch here.
+@_cdecl("cmk_trap")
+func trap(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+    fatalException(frame, kind)
+}

@@ -1,0 +1,132 @@
+/// The boot information: everything the kernel learns about the topology.
+///
+/// The host tool (`Topology`) validates a topology file, lays out physical
+/// memory and encodes this blob; QEMU loads it at `Machine.bootInfoAddress`.
+/// The kernel never parses text: it decodes these words and re-checks every
+/// one of them (`BootInfo.decode`), because a blob is input like any other.
+///
+/// Format: little-endian 64-bit words.
+///
+///     header (16 words)
+///       0 magic "CMKBOOT1"        8 bootRegionSize
+///       1 version (1)             9 channelBase
+///       2 total size in bytes    10 channelSize
+///       3 FNV-1a 64 checksum     11 guestBase
+///         (computed with this    12 guestSize
+///          word as zero)         13 lockKind (BigLockKind raw value)
+///       4 clusterCount           14 reserved (0)
+///       5 coreCount              15 reserved (0)
+///       6 ramBase
+///       7 ramSize
+///     clusterCount records (4 words each)
+///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
+public struct BootInfo {
+    public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
+    public static let version: UInt64 = 1
+    public static let headerWords = 16
+    public static let clusterWords = 4
+
+    public var ramBase: UInt64
+    public var ramSize: UInt64
+    public var bootRegionSize: UInt64
+    public var channel: Region
+    public var guest: Region
+    public var lockKind: UInt64
+    public var coreCount: Int
+    /// Cluster records, in cluster-id order. A fixed-capacity store, so the
+    /// kernel can decode without a heap.
+    public var clusters: ClusterTable
+
+    public init(
+        ramBase: UInt64, ramSize: UInt64, bootRegionSize: UInt64, channel: Region,
+        guest: Region, lockKind: UInt64, coreCount: Int, clusters: ClusterTable
+    ) {
+        self.ramBase = ramBase
+        self.ramSize = ramSize
+        self.bootRegionSize = bootRegionSize
+        self.channel = channel
+        self.guest = guest
+        self.lockKind = lockKind
+        self.coreCount = coreCount
+        self.clusters = clusters
+    }
+
+    public var clusterCount: Int { clusters.count }
+    public var byteCount: Int { (Self.headerWords + clusters.count * Self.clusterWords) * 8 }
+
+    /// The cluster that owns `core`, if any.
+    public func cluster(ofCore core: Int) -> Int? {
+        for i in 0..<clusters.count where clusters[i].coreMask & (1 << UInt64(core)) != 0 {
+            return i
+        }
+        return nil
+    }
+}
+
+/// A physical memory region [base, base + size).
+public struct Region: Equatable, Sendable {
+    public var base: UInt64
+    public var size: UInt64
+    public init(base: UInt64, size: UInt64) {
+        self.base = base
+        self.size = size
+    }
+    public var end: UInt64 { base &+ size }
+    public func overlaps(_ other: Region) -> Bool {
+        size != 0 && other.size != 0 && base < other.end && other.base < end
+    }
+    public func contains(_ other: Region) -> Bool {
+        other.base >= base && other.end <= end && other.end >= other.base
+    }
+}
+
+/// One cluster's record in the boot information.
+public struct ClusterDescriptor: Equatable, Sendable {
+    public var partition: Region
+    public var coreMask: UInt64
+    public init(partition: Region, coreMask: UInt64) {
+        self.partition = partition
+        self.coreMask = coreMask
+    }
+    public var coreCount: Int { coreMask.nonzeroBitCount }
+    /// The lowest-numbered core of the cluster: the one started first.
+    public var firstCore: Int { coreMask.trailingZeroBitCount }
+    /// The `index`-th core (in increasing id order) of the cluster.
+    public func core(at index: Int) -> Int {
+        var mask = coreMask
+        for _ in 0..<index { mask &= mask &- 1 }
+        return mask.trailingZeroBitCount
+    }
+    /// The position of `core` among the cluster's cores.
+    public func index(ofCore core: Int) -> Int {
+        (coreMask & ((1 << UInt64(core)) &- 1)).nonzeroBitCount
+    }
+}
+
+/// At most `capacity` cluster records, stored inline (no heap), so the
+/// kernel can decode the boot information before it has any allocator.
+public struct ClusterTable {
+    public static let capacity = 64
+    public private(set) var count = 0
+    private var storage = InlineArray<64, ClusterDescriptor>(
+        repeating: ClusterDescriptor(partition: Region(base: 0, size: 0), coreMask: 0))
+
+    public init() {}
+
+    public mutating func append(_ descriptor: ClusterDescriptor) {
+        precondition(count < Self.capacity, "too many clusters")
+        storage[count] = descriptor
+        count += 1
+    }
+
+    public subscript(index: Int) -> ClusterDescriptor {
+        get {
+            precondition(index >= 0 && index < count)
+            return storage[index]
+        }
+        set {
+            precondition(index >= 0 && index < count)
+            storage[index] = newValue
+        }
+    }
+}

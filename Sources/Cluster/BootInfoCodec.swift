@@ -1,0 +1,168 @@
+/// Why a boot information blob was refused. The kernel prints `message` and
+/// powers off; the host tool's tests check that each case is detected.
+public enum BootInfoError: Error, Equatable {
+    case tooSmall
+    case badMagic
+    case badVersion
+    case badSize
+    case badChecksum
+    case badClusterCount
+    case badCoreCount
+    case badRAM
+    case badBootRegion
+    case misalignedRegion
+    case regionOutsideRAM
+    case regionsOverlap
+    case channelTooSmall
+    case partitionTooSmall
+    case badCoreMask
+    case coresNotCovered
+    case reservedNotZero
+
+    public var message: StaticString {
+        switch self {
+        case .tooSmall: return "blob smaller than its header"
+        case .badMagic: return "bad magic (no boot information loaded?)"
+        case .badVersion: return "unsupported version"
+        case .badSize: return "size does not match the cluster count"
+        case .badChecksum: return "checksum mismatch"
+        case .badClusterCount: return "cluster count out of range"
+        case .badCoreCount: return "core count out of range"
+        case .badRAM: return "RAM base or size not supported"
+        case .badBootRegion: return "boot region size differs from the kernel's"
+        case .misalignedRegion: return "region not aligned to 2 MiB (or channel to 4 KiB)"
+        case .regionOutsideRAM: return "region outside RAM or inside the boot region"
+        case .regionsOverlap: return "two regions overlap"
+        case .channelTooSmall: return "channel region too small"
+        case .partitionTooSmall: return "partition below the minimum size"
+        case .badCoreMask: return "cluster core mask empty, shared, or beyond the core count"
+        case .coresNotCovered: return "some core belongs to no cluster"
+        case .reservedNotZero: return "reserved word not zero"
+        }
+    }
+}
+
+extension BootInfo {
+    /// FNV-1a over 64-bit words' bytes, little-endian. Simple and enough to
+    /// catch a truncated or stale blob; it is not a security boundary (the
+    /// blob comes from whoever starts the machine).
+    static func checksum(words: (Int) -> UInt64, count: Int) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<count {
+            let word = i == 3 ? 0 : words(i)
+            for byte in 0..<8 {
+                hash ^= (word >> UInt64(byte * 8)) & 0xff
+                hash = hash &* 0x100_0000_01b3
+            }
+        }
+        return hash
+    }
+
+    /// The blob as words, checksum filled in.
+    public func encodedWords(into body: (Int, UInt64) -> Void) {
+        let count = byteCount / 8
+        var words = InlineArray<272, UInt64>(repeating: 0)  // 16 + 64 * 4
+        words[0] = Self.magic
+        words[1] = Self.version
+        words[2] = UInt64(byteCount)
+        words[4] = UInt64(clusters.count)
+        words[5] = UInt64(coreCount)
+        words[6] = ramBase
+        words[7] = ramSize
+        words[8] = bootRegionSize
+        words[9] = channel.base
+        words[10] = channel.size
+        words[11] = guest.base
+        words[12] = guest.size
+        words[13] = lockKind
+        for c in 0..<clusters.count {
+            let at = Self.headerWords + c * Self.clusterWords
+            words[at] = clusters[c].partition.base
+            words[at + 1] = clusters[c].partition.size
+            words[at + 2] = clusters[c].coreMask
+        }
+        words[3] = Self.checksum(words: { words[$0] }, count: count)
+        for i in 0..<count { body(i, words[i]) }
+    }
+
+    /// Decode and validate the blob at `bytes` (at most `available` bytes
+    /// readable). Every field is checked; nothing is trusted.
+    public static func decode(_ bytes: UnsafeRawPointer, available: Int) throws(BootInfoError) -> BootInfo {
+        func word(_ i: Int) -> UInt64 { bytes.load(fromByteOffset: i * 8, as: UInt64.self) }
+        guard available >= headerWords * 8 else { throw .tooSmall }
+        guard word(0) == magic else { throw .badMagic }
+        guard word(1) == version else { throw .badVersion }
+        let clusterCount = word(4)
+        guard clusterCount >= 1, clusterCount <= UInt64(ClusterTable.capacity) else { throw .badClusterCount }
+        let size = word(2)
+        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords) * 8)
+        guard size == expected, size <= UInt64(available), size <= Machine.bootInfoMaxSize else {
+            throw .badSize
+        }
+        guard word(3) == checksum(words: word, count: Int(size / 8)) else { throw .badChecksum }
+        guard word(14) == 0, word(15) == 0 else { throw .reservedNotZero }
+        let coreCount = word(5)
+        guard coreCount >= 1, coreCount <= UInt64(Machine.maxCores), coreCount >= clusterCount else {
+            throw .badCoreCount
+        }
+        var clusters = ClusterTable()
+        for c in 0..<Int(clusterCount) {
+            let at = headerWords + c * clusterWords
+            guard word(at + 3) == 0 else { throw .reservedNotZero }
+            clusters.append(
+                ClusterDescriptor(
+                    partition: Region(base: word(at), size: word(at + 1)), coreMask: word(at + 2)))
+        }
+        let info = BootInfo(
+            ramBase: word(6), ramSize: word(7), bootRegionSize: word(8),
+            channel: Region(base: word(9), size: word(10)),
+            guest: Region(base: word(11), size: word(12)),
+            lockKind: word(13), coreCount: Int(coreCount), clusters: clusters)
+        try info.validate()
+        return info
+    }
+
+    /// The checks `decode` makes, usable on a blob the host just built.
+    public func validate() throws(BootInfoError) {
+        guard ramBase == Machine.ramBase, ramSize % Machine.regionAlignment == 0,
+            ramSize > bootRegionSize, ramSize <= Machine.maxRAM
+        else { throw .badRAM }
+        guard bootRegionSize == Machine.bootRegionSize else { throw .badBootRegion }
+        guard coreCount >= 1, coreCount <= Machine.maxCores, coreCount >= clusters.count else {
+            throw .badCoreCount
+        }
+        let usable = Region(base: ramBase + bootRegionSize, size: ramSize - bootRegionSize)
+
+        // Every region: aligned, inside usable RAM, disjoint from all others.
+        func check(_ r: Region, sizeGranule: UInt64) throws(BootInfoError) {
+            guard r.base % Machine.regionAlignment == 0, r.size % sizeGranule == 0 else {
+                throw .misalignedRegion
+            }
+            guard r.size > 0, usable.contains(r) else { throw .regionOutsideRAM }
+        }
+        try check(channel, sizeGranule: Machine.pageSize)
+        guard channel.size >= Machine.minChannelSize else { throw .channelTooSmall }
+        if guest.size != 0 { try check(guest, sizeGranule: Machine.regionAlignment) }
+        guard !channel.overlaps(guest) else { throw .regionsOverlap }
+
+        var seen: UInt64 = 0
+        for c in 0..<clusters.count {
+            let cluster = clusters[c]
+            try check(cluster.partition, sizeGranule: Machine.partitionGranule)
+            guard cluster.partition.size >= Machine.minPartitionSize else { throw .partitionTooSmall }
+            guard !cluster.partition.overlaps(channel), !cluster.partition.overlaps(guest) else {
+                throw .regionsOverlap
+            }
+            for d in 0..<c where cluster.partition.overlaps(clusters[d].partition) {
+                throw .regionsOverlap
+            }
+            let allCores: UInt64 = coreCount == 64 ? ~0 : (1 << UInt64(coreCount)) - 1
+            guard cluster.coreMask != 0, cluster.coreMask & seen == 0,
+                cluster.coreMask & ~allCores == 0
+            else { throw .badCoreMask }
+            seen |= cluster.coreMask
+        }
+        let allCores: UInt64 = coreCount == 64 ? ~0 : (1 << UInt64(coreCount)) - 1
+        guard seen == allCores else { throw .coresNotCovered }
+    }
+}

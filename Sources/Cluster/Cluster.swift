@@ -1,1 +1,0 @@
-// Cluster module (placeholder for pipeline check)

@@ -82,7 +82,7 @@ enum ClusterBringUp {
             let result = PSCI.startCore(
                 mpidr: peer[CoreState.mpidr], entry: cmk_secondary_entry_address(), context: startRecord)
             guard result == .success else {
-                panic("PSCI CPU_ON failed for core", peer[CoreState.coreId])
+                panic("PSCI CPU_ON failed (does QEMU have every core of the topology?) for core", decimal: Int(peer[CoreState.coreId]))
             }
         }
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
@@ -91,7 +91,7 @@ enum ClusterBringUp {
             let up = KernelGlobals.coresUp
             bigLock.release()
             if up == coreCount { break }
-            if CPU.counter > deadline { panic("cores of this cluster did not come up; up:", UInt64(up)) }
+            if CPU.counter > deadline { panic("cores of this cluster did not come up; cores up:", decimal: up) }
         }
 
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
@@ -107,6 +107,8 @@ enum ClusterBringUp {
         Console.hex(descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
 
+        FaultInjector.run(record[ClusterRecord.inject])
+
         // Releasing: our lines are out before the boot cluster may count us.
         ChannelControl.bootCores(control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
         ChannelControl.bootDone(control).pointee.wrappingAdd(1, ordering: .releasing)
@@ -117,7 +119,7 @@ enum ClusterBringUp {
             let done = ChannelControl.bootDone(control)
             while done.pointee.load(ordering: .acquiring) != clusterCount {
                 if CPU.counter > deadline + bringUpTimeoutSeconds * CPU.counterFrequency {
-                    panic("clusters did not report up; done:", done.pointee.load(ordering: .acquiring))
+                    panic("clusters did not report up; clusters done:", decimal: Int(done.pointee.load(ordering: .acquiring)))
                 }
             }
             Console.begin()
@@ -150,7 +152,9 @@ enum ClusterBringUp {
         arrived.pointee.wrappingAdd(1, ordering: .releasing)
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         while arrived.pointee.load(ordering: .acquiring) < clusterCount {
-            if CPU.counter > deadline { panic("clusters missing at the private-data rendezvous; arrived:", arrived.pointee.load(ordering: .relaxed)) }
+            if CPU.counter > deadline {
+                panic("clusters missing at the private-data rendezvous; arrived:", decimal: Int(arrived.pointee.load(ordering: .relaxed)))
+            }
         }
 
         let readBack = clusterIdentity
@@ -171,5 +175,33 @@ enum ClusterBringUp {
         Console.decimal(readBack)
         Console.put(" ok")
         Console.end()
+    }
+}
+
+/// Provoke the fault a test asked for (BootInfo word 14, `cmk boot --inject`).
+enum FaultInjector {
+    static func run(_ kind: UInt64) {
+        switch kind {
+        case FaultInjection.dataAbort:
+            _ = cmk_mmio_read64(0x1000)  // volatile: the load really happens
+        case FaultInjection.stackOverflow:
+            var sink: UInt64 = 0
+            _ = recurse(1, &sink)
+        case FaultInjection.panic:
+            panic("injected panic (cmk boot --inject panic)")
+        case FaultInjection.hang:
+            idle()
+        default:
+            return
+        }
+    }
+
+    /// Not a tail call (it adds after the call), with a frame the optimiser
+    /// cannot drop: each level really takes stack.
+    @inline(never)
+    static func recurse(_ depth: UInt64, _ sink: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        var frame = InlineArray<32, UInt64>(repeating: depth)
+        withUnsafeMutablePointer(to: &frame) { sink.pointee &+= UInt64(UInt(bitPattern: $0)) }
+        return recurse(depth &+ 1, sink) &+ frame[Int(depth % 32)]
     }
 }

@@ -98,6 +98,7 @@ enum Loader {
         record[ClusterRecord.privateImageSize] = privateImageSize
         record[ClusterRecord.freeOffset] = layout.freeOffset
         record[ClusterRecord.lockKind] = info.lockKind
+        record[ClusterRecord.inject] = c == info.clusterCount - 1 ? info.inject : FaultInjection.none
 
         // 3. Translation tables, in the partition's table pool.
         var tables = TranslationTables(
@@ -221,7 +222,7 @@ enum Loader {
             mpidr: QemuVirt.mpidr(ofCore: descriptor.firstCore),
             entry: cmk_secondary_entry_address(), context: startRecord)
         guard result == .success else {
-            panic("PSCI CPU_ON failed for core (does QEMU have -smp with every core?)", UInt64(descriptor.firstCore))
+            panic("PSCI CPU_ON failed (does QEMU have every core of the topology?) for core", decimal: descriptor.firstCore)
         }
     }
 

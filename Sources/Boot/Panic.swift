@@ -61,6 +61,19 @@ func panic(_ message: StaticString, _ value: UInt64) -> Never {
     Failure.stop()
 }
 
+/// The same with a count or an id, printed in decimal.
+func panic(_ message: StaticString, decimal value: Int) -> Never {
+    Console.beginUrgent()
+    Console.put("cmk: panic ")
+    Identity.put()
+    Console.put(": ")
+    Console.put(message)
+    Console.put(" ")
+    Console.decimal(value)
+    Console.endUrgent()
+    Failure.stop()
+}
+
 /// Fatal exceptions (vectors.S, on the emergency stack): print where and why,
 /// then stop. Format (docs/boot.md):
 /// `cmk: exception core=C cluster=K vector=... class=0xEC (name) esr=... far=... elr=... sp=...`

@@ -14,7 +14,7 @@
 ///       3 FNV-1a 64 checksum     11 guestBase
 ///         (computed with this    12 guestSize
 ///          word as zero)         13 lockKind (BigLockKind raw value)
-///       4 clusterCount           14 reserved (0)
+///       4 clusterCount           14 inject (FaultInjection, tests only)
 ///       5 coreCount              15 reserved (0)
 ///       6 ramBase
 ///       7 ramSize
@@ -32,6 +32,9 @@ public struct BootInfo {
     public var channel: Region
     public var guest: Region
     public var lockKind: UInt64
+    /// A fault the kernel provokes on purpose, so tests can check that every
+    /// failure is reported (`cmk boot --inject`). 0 in normal boots.
+    public var inject: UInt64 = 0
     public var coreCount: Int
     /// Cluster records, in cluster-id order. A fixed-capacity store, so the
     /// kernel can decode without a heap.
@@ -61,6 +64,21 @@ public struct BootInfo {
         }
         return nil
     }
+}
+
+/// Faults `cmk boot --inject` asks the kernel to provoke, once every cluster
+/// reported itself up, on the first core of the last cluster.
+public enum FaultInjection {
+    public static let none: UInt64 = 0
+    /// Read an unmapped address: a data abort at EL2.
+    public static let dataAbort: UInt64 = 1
+    /// Recurse until the kernel stack runs into its guard page.
+    public static let stackOverflow: UInt64 = 2
+    /// Call the kernel's panic.
+    public static let panic: UInt64 = 3
+    /// Stop without reporting: the boot never completes (a timeout).
+    public static let hang: UInt64 = 4
+    public static let last = hang
 }
 
 /// A physical memory region [base, base + size).

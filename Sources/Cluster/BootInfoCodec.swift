@@ -18,6 +18,7 @@ public enum BootInfoError: Error, Equatable {
     case badCoreMask
     case coresNotCovered
     case reservedNotZero
+    case badInjection
 
     public var message: StaticString {
         switch self {
@@ -38,6 +39,7 @@ public enum BootInfoError: Error, Equatable {
         case .badCoreMask: return "cluster core mask empty, shared, or beyond the core count"
         case .coresNotCovered: return "some core belongs to no cluster"
         case .reservedNotZero: return "reserved word not zero"
+        case .badInjection: return "unknown fault injection"
         }
     }
 }
@@ -75,6 +77,7 @@ extension BootInfo {
         words[11] = guest.base
         words[12] = guest.size
         words[13] = lockKind
+        words[14] = inject
         for c in 0..<clusters.count {
             let at = Self.headerWords + c * Self.clusterWords
             words[at] = clusters[c].partition.base
@@ -100,7 +103,8 @@ extension BootInfo {
             throw .badSize
         }
         guard word(3) == checksum(words: word, count: Int(size / 8)) else { throw .badChecksum }
-        guard word(14) == 0, word(15) == 0 else { throw .reservedNotZero }
+        guard word(15) == 0 else { throw .reservedNotZero }
+        guard word(14) <= FaultInjection.last else { throw .badInjection }
         let coreCount = word(5)
         guard coreCount >= 1, coreCount <= UInt64(Machine.maxCores), coreCount >= clusterCount else {
             throw .badCoreCount
@@ -113,11 +117,12 @@ extension BootInfo {
                 ClusterDescriptor(
                     partition: Region(base: word(at), size: word(at + 1)), coreMask: word(at + 2)))
         }
-        let info = BootInfo(
+        var info = BootInfo(
             ramBase: word(6), ramSize: word(7), bootRegionSize: word(8),
             channel: Region(base: word(9), size: word(10)),
             guest: Region(base: word(11), size: word(12)),
             lockKind: word(13), coreCount: Int(coreCount), clusters: clusters)
+        info.inject = word(14)
         try info.validate()
         return info
     }

@@ -111,5 +111,6 @@ public enum ClusterRecord {
     public static let freeOffset = 13
     public static let lockKind = 14
     public static let tablesUsed = 15
+    public static let inject = 16
     public static let magicValue: UInt64 = 0x4452_4345_524B_4D43  // "CMKRECRD"
 }

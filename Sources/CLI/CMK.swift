@@ -7,14 +7,14 @@ struct CMK: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cmk",
         abstract: "Build, boot and measure cmk, a clustered multikernel for AArch64.",
-        subcommands: [TopologyCommand.self, BenchCommand.self, ExperimentCommand.self])
+        subcommands: [BootCommand.self, TopologyCommand.self, BenchCommand.self, ExperimentCommand.self])
 }
 
 struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
         abstract: "Check, show and translate cluster topology files.",
-        subcommands: [])
+        subcommands: [TopologyCheck.self, TopologyShow.self, TopologyQemu.self])
 }
 
 struct BenchCommand: ParsableCommand {

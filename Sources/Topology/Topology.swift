@@ -1,1 +1,274 @@
-// Topology module (placeholder for pipeline check)
+import Cluster
+
+/// A cluster topology, as declared by a topology file (docs/topology.md).
+public struct Topology: Equatable {
+    public struct ClusterSpec: Equatable {
+        public var cores: [Int]
+        public var memory: UInt64
+        public var line: Int
+    }
+    public var name: String
+    public var memory: UInt64
+    public var lock: String
+    public var clusters: [ClusterSpec]
+    public var channel: UInt64
+    public var guest: UInt64
+
+    public var coreCount: Int { clusters.reduce(0) { $0 + $1.cores.count } }
+}
+
+/// One problem in a topology file: rendered `FILE:LINE: message`.
+public struct TopologyDiagnostic: Error, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var message: String
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// Every problem found in one file (at least one).
+public struct TopologyErrors: Error, CustomStringConvertible {
+    public var diagnostics: [TopologyDiagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+/// Big-lock kinds a topology may name (`lock = "..."`). The kernel's entry
+/// paths implement these; the value travels in the boot information.
+public enum LockKind: String, CaseIterable {
+    case ticket
+    public var bootValue: UInt64 {
+        switch self {
+        case .ticket: return 0
+        }
+    }
+}
+
+public enum TopologyLoader {
+    static let rootKeys: Set<String> = ["name", "memory", "lock"]
+    static let clusterKeys: Set<String> = ["cores", "memory"]
+    static let sharedKeys: Set<String> = ["channel", "guest"]
+
+    /// Read and validate a topology. On failure, every problem found is
+    /// reported (syntax errors stop the reading at the first one).
+    public static func load(text: String, file: String) throws(TopologyErrors) -> Topology {
+        let doc: TOMLDocument
+        do {
+            doc = try TOMLParser.parse(text)
+        } catch {
+            throw TopologyErrors(diagnostics: [
+                TopologyDiagnostic(file: file, line: error.line, message: "malformed TOML: \(error.message)")
+            ])
+        }
+        var problems: [TopologyDiagnostic] = []
+        func problem(_ line: Int, _ message: String) {
+            problems.append(TopologyDiagnostic(file: file, line: line, message: message))
+        }
+
+        // Unknown keys and tables.
+        for entry in doc.root.entries where !rootKeys.contains(entry.key) {
+            problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables [[cluster]], [shared])")
+        }
+        for table in doc.tables where table.name != "shared" {
+            problem(table.line, "unknown table `[\(table.name)]` (known: [[cluster]], [shared])")
+        }
+        for table in doc.arrayTables where table.name != "cluster" {
+            problem(table.line, "unknown table `[[\(table.name)]]` (known: [[cluster]], [shared])")
+        }
+        if doc.tables.contains(where: { $0.name == "cluster" }) {
+            problem(doc.tables.first { $0.name == "cluster" }!.line, "`[cluster]` must be `[[cluster]]` (one per cluster)")
+        }
+
+        // Typed getters that report what is wrong.
+        func string(_ table: TOMLTable, _ key: String, required: Bool) -> (String, Int)? {
+            guard let entry = table[key] else {
+                if required { problem(table.line, "missing key `\(key)`\(where_(table))") }
+                return nil
+            }
+            guard case .string(let s) = entry.value.kind else {
+                problem(entry.line, "`\(key)` must be a string, not \(entry.value.typeName)")
+                return nil
+            }
+            return (s, entry.line)
+        }
+        func size(_ table: TOMLTable, _ key: String, required: Bool) -> (UInt64, Int)? {
+            guard let entry = table[key] else {
+                if required { problem(table.line, "missing key `\(key)`\(where_(table))") }
+                return nil
+            }
+            switch entry.value.kind {
+            case .string(let s):
+                guard let bytes = parseSize(s) else {
+                    problem(entry.line, "`\(key)` = \"\(s)\" is not a size (use e.g. \"64K\", \"128M\", \"1G\")")
+                    return nil
+                }
+                return (bytes, entry.line)
+            case .integer(let n):
+                guard n >= 0 else {
+                    problem(entry.line, "`\(key)` = \(n) is negative")
+                    return nil
+                }
+                return (UInt64(n), entry.line)
+            default:
+                problem(entry.line, "`\(key)` must be a size like \"128M\", not \(entry.value.typeName)")
+                return nil
+            }
+        }
+        func where_(_ table: TOMLTable) -> String {
+            table.name.isEmpty ? "" : (table.name == "cluster" ? " in this [[cluster]]" : " in [\(table.name)]")
+        }
+
+        let name = string(doc.root, "name", required: true)
+        let memory = size(doc.root, "memory", required: true)
+        var lock = LockKind.ticket
+        if let (l, line) = string(doc.root, "lock", required: false) {
+            if let kind = LockKind(rawValue: l) {
+                lock = kind
+            } else {
+                problem(line, "unknown lock `\(l)` (known: \(LockKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+
+        // Clusters.
+        let clusterTables = doc.arrayTables.filter { $0.name == "cluster" }
+        if clusterTables.isEmpty { problem(1, "no `[[cluster]]`: a topology needs at least one cluster") }
+        var clusters: [Topology.ClusterSpec] = []
+        var owner: [Int: Int] = [:]  // core -> cluster index
+        var maxCore = -1
+        var maxCoreLine = 1
+        for (index, table) in clusterTables.enumerated() {
+            for entry in table.entries where !clusterKeys.contains(entry.key) {
+                problem(entry.line, "unknown key `\(entry.key)` in [[cluster]] (known: cores, memory)")
+            }
+            var cores: [Int] = []
+            if let entry = table["cores"] {
+                if case .array(let items) = entry.value.kind {
+                    if items.isEmpty { problem(entry.line, "cluster \(index) has no cores (an empty cluster)") }
+                    for item in items {
+                        guard case .integer(let n) = item.kind else {
+                            problem(item.line, "core ids must be integers, not \(item.typeName)")
+                            continue
+                        }
+                        guard n >= 0, n < Int64(Machine.qemuMaxCores) else {
+                            problem(item.line, "core id \(n) is out of range (0...\(Machine.maxCores - 1))")
+                            continue
+                        }
+                        let core = Int(n)
+                        if let other = owner[core] {
+                            problem(item.line, other == index ? "core \(core) is listed twice in cluster \(index)" : "core \(core) is already in cluster \(other)")
+                            continue
+                        }
+                        owner[core] = index
+                        cores.append(core)
+                        if core > maxCore { maxCore = core; maxCoreLine = item.line }
+                    }
+                } else {
+                    problem(entry.line, "`cores` must be an array of core ids, like [0, 1]")
+                }
+            } else {
+                problem(table.line, "missing key `cores` in this [[cluster]]")
+            }
+            var partition: UInt64 = 0
+            if let (bytes, line) = size(table, "memory", required: true) {
+                partition = bytes
+                checkPartition(bytes, line: line, cluster: index, problem: problem)
+            }
+            clusters.append(Topology.ClusterSpec(cores: cores, memory: partition, line: table.line))
+        }
+        // Core ids 0..N-1, no gaps.
+        if maxCore >= 0 {
+            let missing = (0...maxCore).filter { owner[$0] == nil }
+            if !missing.isEmpty {
+                problem(maxCoreLine, "core ids must be 0..\(maxCore) without gaps: \(missing.map(String.init).joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") in no cluster")
+            }
+            let cores = maxCore + 1
+            if cores > Machine.maxCores {
+                problem(maxCoreLine, "\(cores) cores: QEMU virt (GICv3) supports at most \(Machine.qemuMaxCores) and cmk at most \(Machine.maxCores)")
+            }
+        }
+
+        // Shared regions.
+        let shared = doc.tables.first { $0.name == "shared" }
+        var channel: UInt64 = 0
+        var guest: UInt64 = 0
+        if let shared {
+            for entry in shared.entries where !sharedKeys.contains(entry.key) {
+                problem(entry.line, "unknown key `\(entry.key)` in [shared] (known: channel, guest)")
+            }
+            if let (bytes, line) = size(shared, "channel", required: true) {
+                channel = bytes
+                if bytes == 0 {
+                    problem(line, "`channel` is zero: the clusters need a channel region")
+                } else if bytes % Machine.pageSize != 0 {
+                    problem(line, "`channel` (\(formatSize(bytes))) must be a multiple of 4K")
+                } else if bytes < Machine.minChannelSize {
+                    problem(line, "`channel` (\(formatSize(bytes))) is below the minimum of \(formatSize(Machine.minChannelSize))")
+                }
+            }
+            if let (bytes, line) = size(shared, "guest", required: false) {
+                guest = bytes
+                if bytes % Machine.regionAlignment != 0 {
+                    problem(line, "`guest` (\(formatSize(bytes))) must be a multiple of 2M (0 for no guest region)")
+                }
+            }
+        } else {
+            problem(1, "missing table `[shared]` (it declares the `channel` region)")
+        }
+
+        // The machine's memory, and whether everything fits.
+        if let (bytes, line) = memory {
+            if bytes == 0 {
+                problem(line, "`memory` is zero")
+            } else if bytes % Machine.regionAlignment != 0 {
+                problem(line, "`memory` (\(formatSize(bytes))) must be a multiple of 2M")
+            } else if bytes > Machine.maxRAM {
+                problem(line, "`memory` (\(formatSize(bytes))) exceeds cmk's maximum of \(formatSize(Machine.maxRAM))")
+            } else if problems.isEmpty {
+                let needed = Layout.bytesNeeded(partitions: clusters.map(\.memory), channel: channel, guest: guest)
+                if needed > bytes {
+                    problem(line, "the partitions and shared regions need \(formatSize(needed)) (including the \(formatSize(Machine.bootRegionSize)) boot region and 2M alignment) but `memory` is \(formatSize(bytes))")
+                }
+            }
+        }
+
+        guard problems.isEmpty, let name, let memory else {
+            throw TopologyErrors(diagnostics: problems.sorted { $0.line < $1.line })
+        }
+        return Topology(
+            name: name.0, memory: memory.0, lock: lock.rawValue, clusters: clusters, channel: channel, guest: guest)
+    }
+
+    static func checkPartition(_ bytes: UInt64, line: Int, cluster: Int, problem: (Int, String) -> Void) {
+        if bytes == 0 {
+            problem(line, "cluster \(cluster) `memory` is zero")
+        } else if bytes % Machine.partitionGranule != 0 {
+            problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) must be a multiple of 2M")
+        } else if bytes < Machine.minPartitionSize {
+            problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) is below the minimum partition of \(formatSize(Machine.minPartitionSize))")
+        }
+    }
+}
+
+/// "64K", "128M", "1G", "4096" (bytes); binary units; case-insensitive;
+/// an optional trailing "B" or "iB".
+public func parseSize(_ text: String) -> UInt64? {
+    var s = text.uppercased().trimmingCharacters(in: " ")
+    if s.hasSuffix("IB") { s.removeLast(2) } else if s.hasSuffix("B") { s.removeLast() }
+    var shift: UInt64 = 0
+    switch s.last {
+    case "K": shift = 10
+    case "M": shift = 20
+    case "G": shift = 30
+    case "T": shift = 40
+    default: break
+    }
+    if shift != 0 { s.removeLast() }
+    guard !s.isEmpty, s.allSatisfy(\.isNumber), let n = UInt64(s), n <= (UInt64.max >> shift) else { return nil }
+    return n << shift
+}
+
+/// The largest binary unit that divides `bytes` exactly: 1G, 128M, 4K, 100.
+public func formatSize(_ bytes: UInt64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] where bytes != 0 && bytes % (1 << UInt64(shift)) == 0 {
+        return "\(bytes >> UInt64(shift))\(unit)"
+    }
+    return "\(bytes)"
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import Topology
+
+/// Where the repository is and how to build what `cmk` runs.
+enum Project {
+    /// The checkout: `$CMK_ROOT`, else the nearest directory above the `cmk`
+    /// executable or the current directory that holds this Package.swift.
+    static let root: URL = {
+        if let env = ProcessInfo.processInfo.environment["CMK_ROOT"] { return URL(fileURLWithPath: env) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for start in [exe.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)] {
+            var dir = start.standardizedFileURL
+            while dir.path != "/" {
+                let manifest = dir.appendingPathComponent("Package.swift")
+                if let text = try? String(contentsOf: manifest, encoding: .utf8), text.contains("name: \"cmk\"") {
+                    return dir
+                }
+                dir.deleteLastPathComponent()
+            }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }()
+
+    static var scratch: URL { root.appendingPathComponent(".build-kernel") }
+    static var kernel: URL { scratch.appendingPathComponent("aarch64-none-none-elf/release/cmk-kernel") }
+    static var defaultTopology: String { root.appendingPathComponent("topologies/default.toml").path }
+
+    static var kernelBuildArguments: [String] {
+        ["swift", "build", "--package-path", root.path, "--triple", "aarch64-none-none-elf",
+         "--toolset", root.appendingPathComponent("qemu/toolset.json").path, "-c", "release",
+         "--product", "cmk-kernel", "--scratch-path", scratch.path]
+    }
+
+    /// Newest modification time of anything the kernel image is built from.
+    static func newestKernelInput() -> Date {
+        var newest = Date.distantPast
+        let fm = FileManager.default
+        var inputs = ["Package.swift", "qemu/toolset.json", "qemu/kernel.ld"].map { root.appendingPathComponent($0) }
+        if let e = fm.enumerator(at: root.appendingPathComponent("Sources"), includingPropertiesForKeys: [.contentModificationDateKey]) {
+            for case let url as URL in e { inputs.append(url) }
+        }
+        for url in inputs {
+            if let d = (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate, d > newest {
+                newest = d
+            }
+        }
+        return newest
+    }
+
+    /// Build the kernel image if any input is newer than it. Progress goes to
+    /// stderr; a failed build is an error (with the compiler's output).
+    static func buildKernelIfStale(quiet: Bool = false) throws {
+        let built = (try? kernel.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate
+        if let built, built >= newestKernelInput() { return }
+        if !quiet { FileHandle.standardError.write(Data("cmk: building the kernel image (\(built == nil ? "first build" : "sources changed"))...\n".utf8)) }
+        let result = try Shell.run(kernelBuildArguments, captureOutput: true)
+        guard result.status == 0 else {
+            throw CMKFailure.environment("kernel build failed:\n\(result.output)\ncommand: \(kernelBuildArguments.joined(separator: " "))")
+        }
+    }
+
+    /// Write the boot information for a topology next to the kernel, whole
+    /// or not at all (a temporary file renamed into place).
+    static func writeBootInfo(_ bytes: [UInt8], name: String) throws -> URL {
+        let dir = scratch.appendingPathComponent("bootinfo")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent("\(name).bin")
+        try Data(bytes).write(to: url, options: .atomic)
+        return url
+    }
+}
+
+/// Failures of the tool itself, each with its exit status (docs/boot.md).
+enum CMKFailure: Error, CustomStringConvertible {
+    /// The kernel panicked, took an exception, or did not report a full boot.
+    case bootFailed(String)
+    /// The topology file is invalid (its diagnostics are already printed).
+    case invalidTopology
+    /// QEMU ran past the timeout.
+    case timeout(String)
+    /// Something the tool needs is missing or broken (QEMU, the build).
+    case environment(String)
+
+    var exitCode: Int32 {
+        switch self {
+        case .bootFailed: return 1
+        case .invalidTopology: return 2
+        case .timeout: return 3
+        case .environment: return 4
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .bootFailed(let s): return "boot failed: \(s)"
+        case .invalidTopology: return "invalid topology"
+        case .timeout(let s): return "timeout: \(s)"
+        case .environment(let s): return s
+        }
+    }
+}
+
+enum Shell {
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    /// Run a command (PATH lookup through /usr/bin/env), wait for it.
+    static func run(_ arguments: [String], captureOutput: Bool) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        if captureOutput {
+            process.standardOutput = pipe
+            process.standardError = pipe
+        }
+        try process.run()
+        let data = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    static func which(_ tool: String) -> Bool {
+        (try? run(["sh", "-c", "command -v \(tool)"], captureOutput: true).status) == 0
+    }
+}
+
+/// Load a topology file, or print its diagnostics and fail with status 2.
+func loadTopology(_ path: String) throws -> Topology {
+    let text: String
+    do {
+        text = try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        FileHandle.standardError.write(Data("\(path):1: cannot read the file (\(error.localizedDescription))\n".utf8))
+        throw CMKFailure.invalidTopology
+    }
+    do {
+        return try TopologyLoader.load(text: text, file: path)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw CMKFailure.invalidTopology
+    }
+}
+
+/// Run a command body, turning CMKFailure into its message and exit status.
+func withExitCodes(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as CMKFailure {
+        if case .invalidTopology = failure {} else {
+            FileHandle.standardError.write(Data("cmk: \(failure.description)\n".utf8))
+        }
+        throw ExitCode(failure.exitCode)
+    }
+}

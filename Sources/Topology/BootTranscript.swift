@@ -1,0 +1,92 @@
+import Cluster
+
+/// What `cmk boot` learns from the serial console: the stable lines of
+/// docs/boot.md, parsed, and the verdict against the topology.
+public struct BootTranscript {
+    public struct ClusterUp: Equatable {
+        public var cluster: Int
+        public var cores: [Int]
+        public var dataLow: UInt64
+        public var dataHigh: UInt64
+    }
+    public struct PrivateCheck: Equatable {
+        public var cluster: Int
+        public var va: UInt64
+        public var pa: UInt64
+        public var value: Int
+    }
+
+    public var ups: [ClusterUp] = []
+    public var privates: [PrivateCheck] = []
+    public var bootOK: (clusters: Int, cores: Int)?
+    /// The first `cmk: panic` or `cmk: exception` line.
+    public var failure: String?
+
+    public init() {}
+
+    public mutating func consume(_ rawLine: String) {
+        let line = rawLine.trimmingCharacters(in: "\r ")
+        guard line.hasPrefix("cmk: ") else { return }
+        if failure == nil, line.hasPrefix("cmk: panic") || line.hasPrefix("cmk: exception") {
+            failure = line
+            return
+        }
+        let words = line.split(separator: " ").map(String.init)
+        func field(_ key: String) -> String? {
+            words.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+        }
+        func hex(_ s: String?) -> UInt64? {
+            guard let s, s.hasPrefix("0x") else { return nil }
+            return UInt64(s.dropFirst(2), radix: 16)
+        }
+        if words.count >= 4, words[1] == "cluster", let id = Int(words[2]) {
+            if words[3] == "up", let cores = field("cores"), let data = field("data") {
+                let range = data.split(separator: "-").map(String.init)
+                if range.count == 2, let lo = hex(range[0]), let hi = hex(range[1]) {
+                    ups.append(ClusterUp(
+                        cluster: id, cores: cores.split(separator: ",").compactMap { Int($0) }, dataLow: lo, dataHigh: hi))
+                }
+            } else if words[3] == "private", words.last == "ok", let va = hex(field("va")), let pa = hex(field("pa")),
+                let value = field("value").flatMap({ Int($0) })
+            {
+                privates.append(PrivateCheck(cluster: id, va: va, pa: pa, value: value))
+            }
+        } else if line.hasPrefix("cmk: boot ok"), let c = field("clusters").flatMap({ Int($0) }),
+            let n = field("cores").flatMap({ Int($0) })
+        {
+            bootOK = (c, n)
+        }
+    }
+
+    /// Whether the transcript proves the topology booted: every cluster up
+    /// with exactly its cores, its private check passed with its own id and a
+    /// physical address inside its own partition, distinct clusters'
+    /// globals at distinct addresses, and `boot ok` with the right counts.
+    /// Returns the first thing missing or wrong, or nil if all is well.
+    public func problem(against topology: Topology) -> String? {
+        if let failure { return failure }
+        let layout = Layout(topology)
+        for (i, spec) in topology.clusters.enumerated() {
+            guard let up = ups.first(where: { $0.cluster == i }) else { return "no `cmk: cluster \(i) up` line" }
+            if up.cores != spec.cores.sorted() {
+                return "cluster \(i) reported cores \(up.cores) but the topology gives \(spec.cores.sorted())"
+            }
+            if !layout.partitions[i].contains(Region(base: up.dataLow, size: up.dataHigh &- up.dataLow)) {
+                return "cluster \(i) data range is outside its partition"
+            }
+            guard let check = privates.first(where: { $0.cluster == i }) else {
+                return "no `cmk: cluster \(i) private ... ok` line"
+            }
+            if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
+            if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {
+                return "cluster \(i) private global at PA 0x\(String(check.pa, radix: 16)) is outside its partition"
+            }
+        }
+        if Set(privates.map(\.pa)).count != privates.count { return "two clusters report the same private global address" }
+        guard let ok = bootOK else { return "no `cmk: boot ok` line" }
+        if ok.clusters != topology.clusters.count || ok.cores != topology.coreCount {
+            return "boot ok reports \(ok.clusters) clusters and \(ok.cores) cores, the topology has \(topology.clusters.count) and \(topology.coreCount)"
+        }
+        return nil
+    }
+}

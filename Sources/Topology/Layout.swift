@@ -1,0 +1,105 @@
+import Cluster
+
+/// The physical memory map of a topology on QEMU virt: where every region
+/// goes. The host decides it (here) and the kernel is told (BootInfo); the
+/// kernel re-checks it but never computes it.
+///
+///     ramBase                         boot region (16M): DTB, kernel image,
+///                                     boot information
+///     ramBase + 16M                   cluster 0 partition, cluster 1, ...
+///     next 2M boundary                shared channel region
+///     next 2M boundary                shared guest region (if any)
+///     ...                             unused up to ramBase + memory
+public struct Layout: Equatable {
+    public var ram: Region
+    public var bootRegion: Region
+    public var partitions: [Region]
+    public var channel: Region
+    public var guest: Region
+
+    public init(_ topology: Topology) {
+        ram = Region(base: Machine.ramBase, size: topology.memory)
+        bootRegion = Region(base: Machine.ramBase, size: Machine.bootRegionSize)
+        var cursor = bootRegion.end
+        partitions = topology.clusters.map { spec in
+            defer { cursor = Layout.align(cursor + spec.memory) }
+            return Region(base: cursor, size: spec.memory)
+        }
+        channel = Region(base: cursor, size: topology.channel)
+        cursor = Layout.align(cursor + topology.channel)
+        guest = Region(base: topology.guest == 0 ? 0 : cursor, size: topology.guest)
+    }
+
+    static func align(_ x: UInt64) -> UInt64 {
+        (x + Machine.regionAlignment - 1) & ~(Machine.regionAlignment - 1)
+    }
+
+    /// RAM needed from its base to the end of the last region.
+    public static func bytesNeeded(partitions: [UInt64], channel: UInt64, guest: UInt64) -> UInt64 {
+        var total = Machine.bootRegionSize
+        for p in partitions { total = align(total + p) }
+        total = align(total + channel)
+        return total + guest
+    }
+
+    /// The boot information for this layout.
+    public static func bootInfo(_ topology: Topology, inject: UInt64 = FaultInjection.none) -> BootInfo {
+        let layout = Layout(topology)
+        var table = ClusterTable()
+        for (i, spec) in topology.clusters.enumerated() {
+            table.append(ClusterDescriptor(
+                partition: layout.partitions[i],
+                coreMask: spec.cores.reduce(0) { $0 | (1 << UInt64($1)) }))
+        }
+        var info = BootInfo(
+            ramBase: Machine.ramBase, ramSize: topology.memory, bootRegionSize: Machine.bootRegionSize,
+            channel: layout.channel, guest: layout.guest,
+            lockKind: (LockKind(rawValue: topology.lock) ?? .ticket).bootValue,
+            coreCount: topology.coreCount, clusters: table)
+        info.inject = inject
+        return info
+    }
+
+    /// The encoded blob QEMU loads at `Machine.bootInfoAddress`.
+    public static func bootInfoBytes(_ info: BootInfo) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(info.byteCount)
+        info.encodedWords { _, word in
+            for i in 0..<8 { bytes.append(UInt8((word >> UInt64(i * 8)) & 0xff)) }
+        }
+        return bytes
+    }
+}
+
+/// How `cmk boot` runs QEMU for a topology.
+public struct QEMUCommand: Equatable {
+    public static let binary = "qemu-system-aarch64"
+    public static let machine = "virt,virtualization=on,gic-version=3"
+    /// `pauth-impdef=on`: QEMU's default pointer-authentication algorithm is
+    /// slow to emulate; the implementation-defined one is not.
+    public static let cpu = "max,pauth-impdef=on"
+
+    public var arguments: [String]
+
+    public init(topology: Topology, kernel: String, bootInfo: String) {
+        arguments = [
+            Self.binary,
+            "-M", Self.machine,
+            "-cpu", Self.cpu,
+            "-smp", "\(topology.coreCount)",
+            "-m", "\(topology.memory >> 20)M",
+            "-display", "none", "-monitor", "none", "-serial", "stdio",
+            "-no-reboot",
+            "-semihosting-config", "enable=on,target=native",
+            "-kernel", kernel,
+            "-device", "loader,file=\(bootInfo),addr=0x\(String(Machine.bootInfoAddress, radix: 16)),force-raw=on",
+        ]
+    }
+
+    /// The command as a shell line (arguments quoted where needed).
+    public var shellLine: String {
+        arguments.map { arg in
+            arg.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@".contains($0) } ? arg : "'\(arg.replacingOccurrences(of: "'", with: "'\\''"))'"
+        }.joined(separator: " ")
+    }
+}

@@ -25,7 +25,7 @@ public struct BootTranscript {
     public init() {}
 
     public mutating func consume(_ rawLine: String) {
-        let line = rawLine.trimmingCharacters(in: "\r ")
+        let line = rawLine.trimmed("\r ")
         guard line.hasPrefix("cmk: ") else { return }
         if failure == nil, line.hasPrefix("cmk: panic") || line.hasPrefix("cmk: exception") {
             failure = line

@@ -111,7 +111,7 @@ private struct Parser {
     func restOfLine() -> String {
         var end = at
         while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-        return String(decoding: bytes[at..<end], as: UTF8.self).trimmingCharacters(in: " \t\r")
+        return String(decoding: bytes[at..<end], as: UTF8.self).trimmed(" \t\r")
     }
 
     mutating func document() throws(TOMLError) -> TOMLDocument {
@@ -140,7 +140,9 @@ private struct Parser {
                 }
                 try endOfLine()
                 if isArray {
-                    if seenTables.contains(name) { throw TOMLError(line: startLine, message: "`[[\(name)]]` follows a `[\(name)]` table of the same name") }
+                    if let table = doc.tables.first(where: { $0.name == name }) {
+                        throw TOMLError(line: startLine, message: "`[[\(name)]]` conflicts with the `[\(name)]` table on line \(table.line)")
+                    }
                     doc.arrayTables.append(TOMLTable(name: name, line: startLine))
                     target = .arrayTable(doc.arrayTables.count - 1)
                 } else {
@@ -223,7 +225,7 @@ private struct Parser {
             throw TOMLError(line: valueLine, message: "`\(word)` is not a value (strings need quotes)")
         default:
             let word = bareWord()
-            var digits = word.replacingOccurrences(of: "_", with: "")
+            var digits = String(word.filter { $0 != "_" })
             var negative = false
             if digits.hasPrefix("+") || digits.hasPrefix("-") {
                 negative = digits.hasPrefix("-")
@@ -282,15 +284,12 @@ private struct Parser {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
+    /// The string without leading and trailing characters from `set`.
+    func trimmed(_ set: String) -> String {
         let chars = Set(set)
         var s = Substring(self)
         while let f = s.first, chars.contains(f) { s.removeFirst() }
         while let l = s.last, chars.contains(l) { s.removeLast() }
         return String(s)
-    }
-
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

@@ -67,7 +67,7 @@ public enum TopologyLoader {
         for entry in doc.root.entries where !rootKeys.contains(entry.key) {
             problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables [[cluster]], [shared])")
         }
-        for table in doc.tables where table.name != "shared" {
+        for table in doc.tables where table.name != "shared" && table.name != "cluster" {
             problem(table.line, "unknown table `[\(table.name)]` (known: [[cluster]], [shared])")
         }
         for table in doc.arrayTables where table.name != "cluster" {
@@ -250,7 +250,7 @@ public enum TopologyLoader {
 /// "64K", "128M", "1G", "4096" (bytes); binary units; case-insensitive;
 /// an optional trailing "B" or "iB".
 public func parseSize(_ text: String) -> UInt64? {
-    var s = text.uppercased().trimmingCharacters(in: " ")
+    var s = text.uppercased().trimmed(" ")
     if s.hasSuffix("IB") { s.removeLast(2) } else if s.hasSuffix("B") { s.removeLast() }
     var shift: UInt64 = 0
     switch s.last {

@@ -1,0 +1,99 @@
+import Testing
+
+@testable import Arch
+
+/// Tables built in a host buffer that stands in for a partition's pool.
+final class Pool {
+    let physical: UInt64 = 0x4100_0000
+    let bytes: UInt64
+    let memory: UnsafeMutableRawPointer
+    init(tables: Int) {
+        bytes = UInt64(tables) * 4096
+        memory = UnsafeMutableRawPointer.allocate(byteCount: Int(bytes), alignment: 4096)
+    }
+    deinit { memory.deallocate() }
+    func make() -> TranslationTables { TranslationTables(poolPhysical: physical, pool: memory, size: bytes) }
+}
+
+@Suite struct TranslationTablesTests {
+    @Test func blocksWhereAlignedPagesElsewhere() throws {
+        let pool = Pool(tables: 8)
+        var t = pool.make()
+        // 2 MiB-aligned 4 MiB: two level-2 blocks, no level-3 table.
+        try t.map(virtual: 0x4000_0000, physical: 0x4000_0000, size: 4 << 20, attributes: .readWrite)
+        #expect(t.tablesUsed == 2)  // root + one level-2
+        // 1 MiB + 4 KiB at an odd page: one level-3 table more.
+        try t.map(virtual: 0x5000_1000, physical: 0x5000_1000, size: (1 << 20) + 4096, attributes: .readOnly)
+        #expect(t.tablesUsed == 3)
+        var leaves: [Leaf] = []
+        t.forEachLeaf { leaves.append($0) }
+        #expect(leaves.filter { $0.size == 2 << 20 }.count == 2)
+        #expect(leaves.filter { $0.size == 4096 }.count == 257)
+        #expect(leaves.map(\.virtual) == leaves.map(\.virtual).sorted())
+    }
+
+    @Test func translateFollowsTheWalk() throws {
+        let pool = Pool(tables: 8)
+        var t = pool.make()
+        try t.map(virtual: 0x2000_0000, physical: 0x4900_0000, size: 0x3000, attributes: .readWrite)
+        try t.map(virtual: 0x4008_0000, physical: 0x4008_0000, size: 0x1000, attributes: .kernelText)
+        let hit = t.translate(0x2000_1234)
+        #expect(hit?.physical == 0x4900_1234)
+        #expect(hit?.attributes == .readWrite)
+        #expect(t.translate(0x4008_0010)?.attributes == .kernelText)
+        #expect(t.translate(0x2000_3000) == nil)  // one past the end
+        #expect(t.translate(0x1000) == nil)
+        #expect(t.translate(1 << 39) == nil)
+    }
+
+    @Test func refusals() throws {
+        let pool = Pool(tables: 3)
+        var t = pool.make()
+        #expect(throws: MapError.misaligned) { try t.map(virtual: 0x1001, physical: 0, size: 4096, attributes: .readOnly) }
+        #expect(throws: MapError.outOfRange) { try t.map(virtual: (1 << 39) - 4096, physical: 0, size: 8192, attributes: .readOnly) }
+        #expect(throws: MapError.writableAndExecutable) {
+            try t.map(virtual: 0, physical: 0, size: 4096, attributes: PageAttributes(memory: .normal, writable: true, executable: true))
+        }
+        try t.map(virtual: 0x4000_0000, physical: 0x4000_0000, size: 2 << 20, attributes: .readWrite)
+        // Overlapping the block, and a page inside it.
+        #expect(throws: MapError.alreadyMapped) { try t.map(virtual: 0x4010_0000, physical: 0, size: 4096, attributes: .readOnly) }
+        #expect(throws: MapError.alreadyMapped) { try t.map(virtual: 0x4000_0000, physical: 0, size: 2 << 20, attributes: .readOnly) }
+        // The pool holds 3 tables: root, one level-2, one level-3; a page in
+        // another 1 GiB needs two more.
+        try t.map(virtual: 0x4020_1000, physical: 0, size: 4096, attributes: .readOnly)
+        #expect(t.tablesUsed == 3)
+        #expect(throws: MapError.outOfTables) { try t.map(virtual: 0x8000_1000, physical: 0, size: 4096, attributes: .readOnly) }
+    }
+
+    @Test func descriptorBits() {
+        let page = TranslationTables.leafDescriptor(0x4100_0000, level: 3, .readWrite)
+        #expect(page & 0b11 == 0b11)  // page
+        #expect(page & (1 << 10) != 0)  // AF
+        #expect(page & (1 << 7) == 0)  // writable
+        #expect(page & (1 << 54) != 0)  // XN
+        #expect((page >> 8) & 3 == 3)  // inner shareable
+        #expect((page >> 2) & 7 == 2)  // normal write-back
+        let text = TranslationTables.leafDescriptor(0x4008_0000, level: 3, .kernelText)
+        #expect(text & (1 << 7) != 0 && text & (1 << 54) == 0)
+        let device = TranslationTables.leafDescriptor(0x0800_0000, level: 2, .device)
+        #expect(device & 0b11 == 0b01)  // block
+        #expect((device >> 2) & 7 == 1)  // Device-nGnRE
+        #expect(device & (1 << 54) != 0)
+    }
+
+    @Test func syndromeNames() {
+        let abort = Syndrome(0x9600_0047)
+        #expect(abort.exceptionClass == 0x25)
+        #expect(abort.isAbort)
+        #expect(abort.faultStatus == 0x07)
+        #expect("\(abort.className)" == "data abort, same EL")
+        #expect("\(VectorKind(4).source)" == "current EL, SPx")
+        #expect("\(VectorKind(9).type)" == "IRQ")
+    }
+
+    @Test func mpidrOfQemuVirtCores() {
+        #expect(QemuVirt.mpidr(ofCore: 0) == 0)
+        #expect(QemuVirt.mpidr(ofCore: 7) == 7)
+        #expect(QemuVirt.mpidr(ofCore: 17) == 0x101)
+    }
+}

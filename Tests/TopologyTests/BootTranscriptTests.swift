@@ -1,0 +1,42 @@
+import Testing
+
+@testable import Topology
+
+@Suite struct BootTranscriptTests {
+    let good = """
+        cmk: loader image=0x40080000-0x40094000 private=128B clusters=2 cores=4
+        cmk: cluster 1 private va=0x20000000 pa=0x49000000 value=1 ok
+        cmk: cluster 0 private va=0x20000000 pa=0x41000000 value=0 ok
+        cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080
+        cmk: cluster 0 up cores=0,1 data=0x41000000-0x41000080
+        cmk: boot ok clusters=2 cores=4
+        """
+
+    func transcript(_ text: String) -> BootTranscript {
+        var t = BootTranscript()
+        for line in text.split(separator: "\n") { t.consume(String(line)) }
+        return t
+    }
+
+    @Test func aCompleteBootPasses() throws {
+        let topology = try TopologyLoader.load(text: validTopology, file: "t")
+        #expect(transcript(good).problem(against: topology) == nil)
+    }
+
+    @Test func eachMissingOrWrongLineIsCaught() throws {
+        let topology = try TopologyLoader.load(text: validTopology, file: "t")
+        let cases: [(String, String)] = [
+            (good.replacingOccurrences(of: "cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080", with: ""), "no `cmk: cluster 1 up` line"),
+            (good.replacingOccurrences(of: "up cores=2,3", with: "up cores=2"), "cluster 1 reported cores [2]"),
+            (good.replacingOccurrences(of: "pa=0x49000000 value=1", with: "pa=0x49000000 value=0"), "cluster 1 read back 0"),
+            (good.replacingOccurrences(of: "pa=0x49000000", with: "pa=0x41000000"), "outside its partition"),
+            (good.replacingOccurrences(of: "cmk: boot ok clusters=2 cores=4", with: ""), "no `cmk: boot ok` line"),
+            (good.replacingOccurrences(of: "cores=4", with: "cores=3"), "boot ok reports 2 clusters and 3 cores"),
+            (good + "\ncmk: panic core=2 cluster=1: boom", "cmk: panic core=2 cluster=1: boom"),
+        ]
+        for (text, expected) in cases {
+            let problem = transcript(text).problem(against: topology)
+            #expect(problem?.contains(expected) == true, "expected \(expected), got \(problem ?? "nil")")
+        }
+    }
+}

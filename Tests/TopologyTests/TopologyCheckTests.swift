@@ -1,0 +1,129 @@
+import Cluster
+import Testing
+
+@testable import Topology
+
+/// A valid base file; each bad case edits it. Lines (1-based) are fixed:
+///  1 name, 2 memory, 4 [[cluster]], 5 cores, 6 memory, 8 [[cluster]],
+///  9 cores, 10 memory, 12 [shared], 13 channel, 14 guest
+let validTopology = """
+    name = "t"
+    memory = "1G"
+
+    [[cluster]]
+    cores = [0, 1]
+    memory = "128M"
+
+    [[cluster]]
+    cores = [2, 3]
+    memory = "128M"
+
+    [shared]
+    channel = "1M"
+    guest = "256M"
+    """
+
+func replacing(_ line: Int, with text: String) -> String {
+    var lines = validTopology.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    lines[line - 1] = text
+    return lines.joined(separator: "\n")
+}
+
+struct BadFile: CustomTestStringConvertible, Sendable {
+    var kind: String
+    var text: String
+    var line: Int
+    var message: String
+    var testDescription: String { kind }
+}
+
+let badFiles: [BadFile] = [
+    BadFile(kind: "malformed TOML: no `=`", text: replacing(2, with: "memory \"1G\""), line: 2, message: "malformed TOML: expected `=`"),
+    BadFile(kind: "malformed TOML: unclosed string", text: replacing(1, with: "name = \"t"), line: 1, message: "malformed TOML: string is not closed"),
+    BadFile(kind: "malformed TOML: unclosed array", text: replacing(9, with: "cores = [2, 3"), line: 10, message: "malformed TOML: expected `,` or `]`"),
+    BadFile(kind: "malformed TOML: key set twice", text: replacing(10, with: "cores = [4]"), line: 10, message: "key `cores` is set twice (first on line 9)"),
+    BadFile(kind: "unknown root key", text: replacing(3, with: "colour = \"blue\""), line: 3, message: "unknown key `colour`"),
+    BadFile(kind: "unknown cluster key", text: replacing(7, with: "numa = 1"), line: 7, message: "unknown key `numa` in [[cluster]]"),
+    BadFile(kind: "unknown shared key", text: validTopology + "\nconsole = \"1M\"", line: 15, message: "unknown key `console` in [shared]"),
+    BadFile(kind: "unknown table", text: validTopology + "\n[gpu]", line: 15, message: "unknown table `[gpu]`"),
+    BadFile(kind: "missing core (gap)", text: replacing(9, with: "cores = [3, 4]"), line: 9, message: "core ids must be 0..4 without gaps: 2 is in no cluster"),
+    BadFile(kind: "duplicate core", text: replacing(9, with: "cores = [1, 2, 3]"), line: 9, message: "core 1 is already in cluster 0"),
+    BadFile(kind: "core listed twice", text: replacing(5, with: "cores = [0, 1, 1]"), line: 5, message: "core 1 is listed twice in cluster 0"),
+    BadFile(kind: "empty cluster", text: replacing(5, with: "cores = []"), line: 5, message: "cluster 0 has no cores"),
+    BadFile(kind: "negative core id", text: replacing(5, with: "cores = [-1, 0, 1]"), line: 5, message: "core id -1 is out of range"),
+    BadFile(kind: "core id not an integer", text: replacing(5, with: "cores = [\"0\", 1]"), line: 5, message: "core ids must be integers"),
+    BadFile(kind: "missing cores", text: replacing(5, with: ""), line: 4, message: "missing key `cores` in this [[cluster]]"),
+    BadFile(kind: "missing cluster memory", text: replacing(10, with: ""), line: 8, message: "missing key `memory` in this [[cluster]]"),
+    BadFile(kind: "missing machine memory", text: replacing(2, with: ""), line: 1, message: "missing key `memory`"),
+    BadFile(kind: "bad size", text: replacing(6, with: "memory = \"128Q\""), line: 6, message: "`memory` = \"128Q\" is not a size"),
+    BadFile(kind: "zero size", text: replacing(10, with: "memory = \"0\""), line: 10, message: "cluster 1 `memory` is zero"),
+    BadFile(kind: "size not 2M aligned", text: replacing(6, with: "memory = \"129M\""), line: 6, message: "must be a multiple of 2M"),
+    BadFile(kind: "partition below minimum", text: replacing(6, with: "memory = \"2M\""), line: 6, message: "below the minimum partition of 4M"),
+    BadFile(kind: "size of the wrong type", text: replacing(6, with: "memory = true"), line: 6, message: "must be a size like \"128M\", not a boolean"),
+    BadFile(kind: "zero channel", text: replacing(13, with: "channel = \"0\""), line: 13, message: "`channel` is zero"),
+    BadFile(kind: "channel too small", text: replacing(13, with: "channel = \"8K\""), line: 13, message: "below the minimum of 64K"),
+    BadFile(kind: "partitions do not fit", text: replacing(10, with: "memory = \"1G\""), line: 2, message: "need 1426M (including the 16M boot region and 2M alignment) but `memory` is 1G"),
+    BadFile(kind: "machine memory beyond the boot map", text: replacing(2, with: "memory = \"16G\""), line: 2, message: "exceeds cmk's maximum of 8G"),
+    BadFile(kind: "more cores than QEMU/cmk support", text: replacing(9, with: "cores = [\((2...64).map(String.init).joined(separator: ", "))]"), line: 9, message: "65 cores: QEMU virt (GICv3) supports at most 512 and cmk at most 64"),
+    BadFile(kind: "no clusters", text: "name = \"t\"\nmemory = \"1G\"\n[shared]\nchannel = \"1M\"", line: 1, message: "no `[[cluster]]`"),
+    BadFile(kind: "missing [shared]", text: String(validTopology.split(separator: "[shared]")[0]), line: 1, message: "missing table `[shared]`"),
+    BadFile(kind: "[cluster] instead of [[cluster]]", text: replacing(4, with: "[cluster]"), line: 8, message: "`[[cluster]]` conflicts with the `[cluster]` table on line 4"),
+    BadFile(kind: "single [cluster]", text: "name = \"t\"\nmemory = \"1G\"\n[cluster]\ncores = [0]\nmemory = \"64M\"\n[shared]\nchannel = \"1M\"", line: 3, message: "`[cluster]` must be `[[cluster]]`"),
+    BadFile(kind: "unknown lock", text: replacing(3, with: "lock = \"spinny\""), line: 3, message: "unknown lock `spinny`"),
+    BadFile(kind: "dotted key", text: replacing(3, with: "a.b = 1"), line: 3, message: "dotted keys are not supported"),
+]
+
+@Suite struct TopologyCheckTests {
+    @Test func validFileLoads() throws {
+        let t = try TopologyLoader.load(text: validTopology, file: "t.toml")
+        #expect(t.name == "t")
+        #expect(t.memory == 1 << 30)
+        #expect(t.clusters.map(\.cores) == [[0, 1], [2, 3]])
+        #expect(t.clusters.map(\.memory) == [128 << 20, 128 << 20])
+        #expect(t.channel == 1 << 20)
+        #expect(t.guest == 256 << 20)
+        #expect(t.coreCount == 4)
+    }
+
+    @Test(arguments: badFiles)
+    func badFileIsReportedWithFileLineAndProblem(_ bad: BadFile) {
+        do {
+            let t = try TopologyLoader.load(text: bad.text, file: "topologies/bad.toml")
+            Issue.record("accepted a bad file: \(t)")
+        } catch {
+            let rendered = error.description
+            let expected = "topologies/bad.toml:\(bad.line): "
+            #expect(
+                error.diagnostics.contains { $0.line == bad.line && $0.message.contains(bad.message) },
+                "expected \(expected)...\(bad.message)... in:\n\(rendered)")
+            #expect(rendered.split(separator: "\n").allSatisfy { $0.hasPrefix("topologies/bad.toml:") })
+        }
+    }
+
+    @Test func everyProblemIsReportedNotJustTheFirst() {
+        var text = replacing(3, with: "colour = 1")
+        text = text.replacingOccurrences(of: "cores = [2, 3]", with: "cores = [1, 3]")
+        do {
+            _ = try TopologyLoader.load(text: text, file: "f")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.diagnostics.count >= 3, "\(error)")  // colour, duplicate 1, gap at 2
+            #expect(error.diagnostics.map(\.line) == error.diagnostics.map(\.line).sorted())
+        }
+    }
+
+    @Test func sizes() {
+        #expect(parseSize("64K") == 64 << 10)
+        #expect(parseSize("128M") == 128 << 20)
+        #expect(parseSize("1g") == 1 << 30)
+        #expect(parseSize("2MiB") == 2 << 20)
+        #expect(parseSize("4096") == 4096)
+        #expect(parseSize("") == nil)
+        #expect(parseSize("M") == nil)
+        #expect(parseSize("1.5G") == nil)
+        #expect(parseSize("99999999999999999999T") == nil)
+        #expect(formatSize(1 << 30) == "1G")
+        #expect(formatSize(96 << 20) == "96M")
+        #expect(formatSize(100) == "100")
+    }
+}

@@ -185,7 +185,7 @@ enum QEMURunner {
         if timedOut {
             process.terminate()
             let killAt = Date().addingTimeInterval(2)
-            while process.isRunning && Date() < killAt { usleep(20_000) }
+            while process.isRunning && Date() < killAt { usleep(2_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         if !buffer.isEmpty {
@@ -193,7 +193,7 @@ enum QEMURunner {
             last = line
             onLine(line)
         }
-        process.waitUntilExit()
+        Shell.wait(for: process)
         while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
         errData.lock.lock()
         let errorText = String(decoding: errData.pending, as: UTF8.self)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what cmk needs on a fresh Debian/Ubuntu machine. Idempotent: it only
+# calls apt-get when a package is missing. Needs root or sudo for that.
+#   qemu-system-arm       qemu-system-aarch64, to boot the kernel
+#   device-tree-compiler  dtc, to read QEMU's device tree (docs, debugging)
+#   libnuma-dev           hosted clusters: partitions on their NUMA node
+#   spin                  model checks of the lock and channel protocols
+set -euo pipefail
+packages=(qemu-system-arm device-tree-compiler libnuma-dev spin)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+if ! command -v swift >/dev/null; then
+  echo "setup: swift not found: install the Swift 6.3 toolchain and put it on PATH" >&2
+  exit 1
+fi

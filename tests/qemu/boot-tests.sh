@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# QEMU boot tests. Boots every shipped topology plus a few generated ones and
+# checks the serial console line by line against an independent reading of
+# each topology file (Python's tomllib, not cmk's parser); then checks that
+# every provoked failure is reported with the right exit status.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build --product cmk -q
+cmk=.build/debug/cmk
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# Extra topologies the shipped set does not cover.
+cat > "$work/3x4-holes.toml" <<'T'
+name = "3x4-holes"
+memory = "1G"
+[[cluster]]
+cores = [0, 5, 10, 11]
+memory = "64M"
+[[cluster]]
+cores = [1, 2, 6, 9]
+memory = "64M"
+[[cluster]]
+cores = [3, 4, 7, 8]
+memory = "64M"
+[shared]
+channel = "64K"
+T
+cat > "$work/2x12.toml" <<'T'
+# 24 cores: MPIDR Aff1 becomes 1 from core 16 on (QEMU virt, GICv3).
+name = "2x12"
+memory = "1G"
+[[cluster]]
+cores = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+memory = "64M"
+[[cluster]]
+cores = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]
+memory = "64M"
+[shared]
+channel = "1M"
+guest = "64M"
+T
+
+check_boot() {
+  local file=$1 out="$work/out.txt" err="$work/err.txt"
+  if ! "$cmk" boot "$file" --timeout 120 >"$out" 2>"$err"; then
+    fail "$file: cmk boot exited non-zero: $(tail -3 "$err" "$out")"
+    return
+  fi
+  if ! python3 - "$file" "$out" <<'PY'
+import re, sys, tomllib
+topo = tomllib.load(open(sys.argv[1], "rb"))
+lines = open(sys.argv[2]).read().splitlines()
+problems = []
+ups, privates = {}, {}
+for l in lines:
+    m = re.fullmatch(r"cmk: cluster (\d+) up cores=([\d,]+) data=0x([0-9a-f]+)-0x([0-9a-f]+)", l)
+    if m: ups[int(m[1])] = ([int(c) for c in m[2].split(",")], int(m[3], 16), int(m[4], 16))
+    m = re.fullmatch(r"cmk: cluster (\d+) private va=0x([0-9a-f]+) pa=0x([0-9a-f]+) value=(\d+) ok", l)
+    if m: privates[int(m[1])] = (int(m[2], 16), int(m[3], 16), int(m[4]))
+def size(s):
+    units = {"K": 10, "M": 20, "G": 30}
+    return int(s[:-1]) << units[s[-1]] if s[-1] in units else int(s)
+base = 0x40000000 + (16 << 20)
+cores = 0
+for i, c in enumerate(topo["cluster"]):
+    part = (base, base + size(c["memory"]))
+    base = (part[1] + (2 << 20) - 1) & ~((2 << 20) - 1)
+    cores += len(c["cores"])
+    if i not in ups: problems.append(f"cluster {i}: no up line"); continue
+    if ups[i][0] != sorted(c["cores"]): problems.append(f"cluster {i}: cores {ups[i][0]} != {sorted(c['cores'])}")
+    if not (part[0] <= ups[i][1] < ups[i][2] <= part[1]): problems.append(f"cluster {i}: data range outside partition")
+    if i not in privates: problems.append(f"cluster {i}: no private ok line"); continue
+    va, pa, value = privates[i]
+    if value != i: problems.append(f"cluster {i}: read back {value}")
+    if not (part[0] <= pa < part[1]): problems.append(f"cluster {i}: private global PA {pa:#x} outside its partition")
+if len({p[1] for p in privates.values()}) != len(privates): problems.append("two clusters share a private global PA")
+if len({p[0] for p in privates.values()}) != 1: problems.append("clusters disagree on the private global's VA")
+last = f"cmk: boot ok clusters={len(topo['cluster'])} cores={cores}"
+if not lines or lines[-1] != last: problems.append(f"last line is {lines[-1] if lines else None!r}, expected {last!r}")
+for p in problems: print(f"  {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+  then
+    fail "$file: serial console does not match the topology"
+  else
+    echo "ok: $file ($(tail -1 "$err"))" >&2
+  fi
+}
+
+for file in topologies/*.toml "$work"/*.toml; do
+  check_boot "$file"
+done
+
+# Provoked failures: each must be reported, with its exit status.
+expect_failure() {  # name expected-status pattern cmk-args...
+  local name=$1 status=$2 pattern=$3; shift 3
+  local rc=0
+  "$cmk" "$@" >"$work/out.txt" 2>"$work/err.txt" || rc=$?
+  if [ "$rc" -ne "$status" ]; then
+    fail "$name: exit status $rc, expected $status"
+  elif ! grep -qE "$pattern" "$work/out.txt" "$work/err.txt"; then
+    fail "$name: no line matching /$pattern/"
+  else
+    echo "ok: $name (status $rc)" >&2
+  fi
+}
+expect_failure "data abort" 1 \
+  '^cmk: exception core=2 cluster=1 vector=current EL, SPx sync class=0x25 \(data abort, same EL\) esr=0x[0-9a-f]+ far=0x1000 elr=0x[0-9a-f]+ sp=0x[0-9a-f]+$' \
+  boot topologies/default.toml --inject data-abort
+expect_failure "stack overflow" 1 \
+  '^cmk: exception core=2 cluster=1 .*class=0x25 \(data abort, same EL\) .*far=0x2000[0-9a-f]{4} ' \
+  boot topologies/default.toml --inject stack-overflow
+expect_failure "panic" 1 '^cmk: panic core=2 cluster=1: injected panic' boot topologies/default.toml --inject panic
+expect_failure "hang" 3 '^cmk: timeout: QEMU still running after 3.0 s' boot topologies/default.toml --inject hang --timeout 3
+printf 'name = "bad"\nmemory = "1G"\n[[cluster]]\ncores = [0, 2]\nmemory = "64M"\n[shared]\nchannel = "1M"\n' > "$work/bad.toml"
+expect_failure "invalid topology" 2 "bad.toml:4: core ids must be 0..2 without gaps: 1 is in no cluster" boot "$work/bad.toml"
+if grep -q "cmk: loader" "$work/out.txt"; then fail "invalid topology: QEMU was started"; fi
+expect_failure "check of a bad file" 2 "bad.toml:4:" topology check "$work/bad.toml"
+
+if [ "$failures" -ne 0 ]; then
+  echo "boot tests: $failures failure(s)" >&2
+  exit 1
+fi
+echo "boot tests: all passed" >&2

@@ -31,6 +31,8 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
             UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
     }
 
+    guard GICv3.initThisCore() else { panic("no GICv3 redistributor for this core's MPIDR", state[CoreState.mpidr]) }
+
     // Enter the kernel under the cluster's big lock.
     bigLock.acquire()
     state[CoreState.state] = CoreRunState.up

@@ -48,6 +48,7 @@ enum Loader {
         Console.decimal(info.coreCount)
         Console.end()
 
+        GICv3.initDistributor()
         ChannelControl.format(pointer(info.channel.base))
         CPU.cleanToPoC(info.channel.base, size: ChannelControl.size)
 

@@ -97,3 +97,12 @@ final class Pool {
         #expect(QemuVirt.mpidr(ofCore: 17) == 0x101)
     }
 }
+
+@Suite struct GICv3Tests {
+    @Test func sgiTargetEncodesAffinityAndTargetList() {
+        // Core 0: Aff0 0 -> target list bit 0; SGI 1 in bits [27:24].
+        #expect(GICv3.sgiTarget(mpidr: 0, sgi: 1) == (1 << 24) | 1)
+        // Core 17 on QEMU virt: Aff1 1, Aff0 1.
+        #expect(GICv3.sgiTarget(mpidr: 0x101, sgi: 1) == (1 << 24) | (1 << 16) | (1 << 1))
+    }
+}

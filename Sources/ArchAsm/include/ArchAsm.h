@@ -110,6 +110,21 @@ static inline uint64_t cmk_semihosting(uint64_t op, uint64_t param) {
     return x0;
 }
 
+// GICv3 CPU interface (system-register access, ICC_SRE_EL2.SRE = 1).
+CMK_SYSREG_READ(icc_sre_el2, icc_sre_el2)
+CMK_SYSREG_WRITE(icc_sre_el2, icc_sre_el2)
+CMK_SYSREG_WRITE(icc_pmr_el1, icc_pmr_el1)
+CMK_SYSREG_WRITE(icc_bpr1_el1, icc_bpr1_el1)
+CMK_SYSREG_WRITE(icc_igrpen1_el1, icc_igrpen1_el1)
+CMK_SYSREG_WRITE(icc_eoir1_el1, icc_eoir1_el1)
+CMK_SYSREG_READ(icc_iar1_el1, icc_iar1_el1)
+CMK_SYSREG_READ(isr_el1, isr_el1)
+/// Generate a group-1 SGI (ICC_SGI1R_EL1). The DSB orders earlier stores (a
+/// message) before the interrupt; the ISB makes the write take effect.
+static inline void cmk_send_sgi1(uint64_t value) {
+    __asm__ volatile("dsb ishst; msr icc_sgi1r_el1, %0; isb" ::"r"(value) : "memory");
+}
+
 static inline void cmk_mmio_write32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)addr = v; }
 static inline uint32_t cmk_mmio_read32(uint64_t addr) { return *(volatile uint32_t *)addr; }
 static inline void cmk_mmio_write64(uint64_t addr, uint64_t v) { *(volatile uint64_t *)addr = v; }
@@ -171,6 +186,15 @@ CMK_HOST_TRAP0(cmk_bss_start)
 CMK_HOST_TRAP0(cmk_bss_end)
 CMK_HOST_TRAP0(cmk_secondary_entry_address)
 static inline void cmk_write_tpidr_el2(uint64_t v) { (void)v; __builtin_trap(); }
+CMK_HOST_TRAP0(cmk_read_icc_sre_el2)
+CMK_HOST_TRAP0(cmk_read_icc_iar1_el1)
+CMK_HOST_TRAP0(cmk_read_isr_el1)
+static inline void cmk_write_icc_sre_el2(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_write_icc_pmr_el1(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_write_icc_bpr1_el1(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_write_icc_igrpen1_el1(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_write_icc_eoir1_el1(uint64_t v) { (void)v; __builtin_trap(); }
+static inline void cmk_send_sgi1(uint64_t v) { (void)v; __builtin_trap(); }
 static inline void cmk_mmio_write32(uint64_t a, uint32_t v) { (void)a; (void)v; __builtin_trap(); }
 static inline uint32_t cmk_mmio_read32(uint64_t a) { (void)a; __builtin_trap(); }
 static inline void cmk_mmio_write64(uint64_t a, uint64_t v) { (void)a; (void)v; __builtin_trap(); }

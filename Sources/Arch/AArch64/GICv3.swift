@@ -1,0 +1,115 @@
+import ArchAsm
+
+/// The GICv3 on QEMU virt, used for one thing so far: software-generated
+/// interrupts (SGIs) as the inter-kernel channel's doorbell.
+///
+/// The kernel runs with interrupts masked (PSTATE.I) and polls: a pending SGI
+/// still wakes a core from WFI, and the core then acknowledges it here and
+/// looks at its rings. Taking the IRQ as an exception comes with preemption
+/// points and the guest.
+///
+/// Set-up is split by owner: the distributor once, by the loader, before any
+/// cluster runs; each core's redistributor and CPU interface by that core.
+public enum GICv3 {
+    /// The SGI the channel rings as its doorbell.
+    public static let doorbellSGI: UInt64 = 1
+    /// Spurious interrupt id: nothing to acknowledge.
+    public static let spurious: UInt64 = 1023
+
+    // Distributor registers.
+    static let ctlr: UInt64 = 0x0000
+    static let ctlrRWP: UInt32 = 1 << 31
+    static let ctlrEnableGrp0: UInt32 = 1 << 0
+    static let ctlrEnableGrp1: UInt32 = 1 << 1
+    static let ctlrARE: UInt32 = 1 << 4
+
+    // Redistributor: RD_base frame, then SGI_base 64 KiB above it.
+    static let frameStride: UInt64 = 0x2_0000
+    static let waker: UInt64 = 0x0014
+    static let wakerProcessorSleep: UInt32 = 1 << 1
+    static let wakerChildrenAsleep: UInt32 = 1 << 2
+    static let typer: UInt64 = 0x0008
+    static let typerLast: UInt64 = 1 << 4
+    static let sgiBase: UInt64 = 0x1_0000
+    static let igroupr0: UInt64 = 0x0080
+    static let isenabler0: UInt64 = 0x0100
+    static let ipriorityr: UInt64 = 0x0400
+
+    /// Affinity routing on, group 0 and 1 forwarded. Loader only.
+    public static func initDistributor() {
+        let d = QemuVirt.gicDistributor
+        cmk_mmio_write32(d + ctlr, ctlrARE)
+        waitForRegisterWrite()
+        cmk_mmio_write32(d + ctlr, ctlrARE | ctlrEnableGrp1 | ctlrEnableGrp0)
+        waitForRegisterWrite()
+    }
+
+    static func waitForRegisterWrite() {
+        while cmk_mmio_read32(QemuVirt.gicDistributor + ctlr) & ctlrRWP != 0 {}
+    }
+
+    /// The redistributor whose affinity matches `mpidr` (GICR_TYPER[63:32]),
+    /// found by walking the frames up to the one marked Last.
+    public static func redistributor(forMPIDR mpidr: UInt64) -> UInt64? {
+        let affinity = ((mpidr >> 32) & 0xFF) << 24 | (mpidr & 0xFF_FFFF)
+        var frame = QemuVirt.gicRedistributors
+        for _ in 0..<512 {
+            let t = cmk_mmio_read64(frame + typer)
+            if t >> 32 == affinity { return frame }
+            if t & typerLast != 0 { return nil }
+            frame += frameStride
+        }
+        return nil
+    }
+
+    /// Wake this core's redistributor, enable the doorbell SGI as group 1,
+    /// and turn on the CPU interface. Each core calls it for itself.
+    /// Returns false if no redistributor matches this core.
+    public static func initThisCore() -> Bool {
+        guard let rd = redistributor(forMPIDR: CPU.mpidr) else { return false }
+        cmk_mmio_write32(rd + waker, cmk_mmio_read32(rd + waker) & ~wakerProcessorSleep)
+        while cmk_mmio_read32(rd + waker) & wakerChildrenAsleep != 0 {}
+        let sgi = rd + sgiBase
+        cmk_mmio_write32(sgi + igroupr0, cmk_mmio_read32(sgi + igroupr0) | (1 << UInt32(doorbellSGI)))
+        let priorityWord = sgi + ipriorityr + (doorbellSGI & ~3)
+        let shift = UInt32((doorbellSGI & 3) * 8)
+        cmk_mmio_write32(priorityWord, (cmk_mmio_read32(priorityWord) & ~(0xFF << shift)) | (0x80 << shift))
+        cmk_mmio_write32(sgi + isenabler0, 1 << UInt32(doorbellSGI))
+        // CPU interface: system-register access (and let EL1 use it too).
+        cmk_write_icc_sre_el2(cmk_read_icc_sre_el2() | 0b1001)
+        cmk_isb()
+        cmk_write_icc_pmr_el1(0xFF)
+        cmk_write_icc_bpr1_el1(0)
+        cmk_write_icc_igrpen1_el1(1)
+        cmk_isb()
+        return true
+    }
+
+    /// ICC_SGI1R_EL1 value targeting one core by its MPIDR.
+    public static func sgiTarget(mpidr: UInt64, sgi: UInt64) -> UInt64 {
+        let aff3 = (mpidr >> 32) & 0xFF
+        let aff2 = (mpidr >> 16) & 0xFF
+        let aff1 = (mpidr >> 8) & 0xFF
+        let aff0 = mpidr & 0xF
+        return (aff3 << 48) | (aff2 << 32) | (sgi << 24) | (aff1 << 16) | (1 << aff0)
+    }
+
+    /// Ring the doorbell of the core `mpidr`. Stores before it (the message)
+    /// are visible before the interrupt (DSB in cmk_send_sgi1).
+    public static func ring(mpidr: UInt64) {
+        cmk_send_sgi1(sgiTarget(mpidr: mpidr, sgi: doorbellSGI))
+    }
+
+    /// Acknowledge and complete every pending interrupt for this core;
+    /// returns how many doorbells were taken.
+    @discardableResult
+    public static func drain() -> Int {
+        var taken = 0
+        while true {
+            let id = cmk_read_icc_iar1_el1() & 0xFF_FFFF
+            if id >= 1020 { return taken }
+            cmk_write_icc_eoir1_el1(id)
+            if id == doorbellSGI { taken += 1 }
+        }
+    }
+}

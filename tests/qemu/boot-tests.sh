@@ -46,7 +46,7 @@ T
 check_boot() {
   local file=$1 out="$work/out.txt" err="$work/err.txt"
   if ! "$cmk" boot "$file" --timeout 120 >"$out" 2>"$err"; then
-    fail "$file: cmk boot exited non-zero: $(tail -3 "$err" "$out")"
+    fail "$file: cmk boot exited non-zero: $(tail -n 3 "$out"; tail -n 5 "$err")"
     return
   fi
   if ! python3 - "$file" "$out" <<'PY'

@@ -89,6 +89,7 @@ public struct QEMUCommand: Equatable {
             "-smp", "\(topology.coreCount)",
             "-m", "\(topology.memory >> 20)M",
             "-display", "none", "-monitor", "none", "-serial", "stdio",
+            "-nic", "none",  // virt's default NIC wants a ROM file cmk does not need
             "-no-reboot",
             "-semihosting-config", "enable=on,target=native",
             "-kernel", kernel,

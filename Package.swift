@@ -23,7 +23,7 @@ let package = Package(
         // for the host and for aarch64-none-none-elf unchanged.
         .target(name: "BigLock"),
         .target(name: "InterKernel", dependencies: ["BigLock"]),
-        .target(name: "Kernel"),
+        .target(name: "Kernel", dependencies: ["BigLock"]),
         .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
         // Architecture: AArch64 formats (portable, host-tested) and hardware
         // accessors (inline assembly in ArchAsm; trap stubs on the host).

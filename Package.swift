@@ -45,5 +45,6 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
     ]
 )

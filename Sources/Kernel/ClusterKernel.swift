@@ -40,8 +40,8 @@ struct KernelState {
 public enum RootSlot {
     public static let thread: Word = 1
     public static let cnode: Word = 2
-    /// Untyped capabilities start here, largest first.
-    public static let firstUntyped: Word = 3
+    /// Untyped capabilities start here, in address order.
+    public static let firstUntyped: Word = 224
 }
 
 extension ClusterKernel {
@@ -110,7 +110,8 @@ extension ClusterKernel {
             index += 1
         }
         // Boot object capabilities, after the Untyped ones.
-        insertNew(cnodeCap, parent: last, into: cnodeSlot(slots, RootSlot.cnode))
+        _ = cnodeCap
+        insertNew(slots, parent: last, into: cnodeSlot(slots, RootSlot.cnode))
         insertNew(tcbCap, parent: cnodeSlot(slots, RootSlot.cnode), into: cnodeSlot(slots, RootSlot.thread))
         let thread = tcbRef(object: tcbAt)
         insertCopy(slots, from: cnodeSlot(slots, RootSlot.cnode), into: tcbSlot(thread, .cspaceRoot))

@@ -105,7 +105,13 @@ extension ClusterKernel {
             return Capability(type: .notification, rights: .all, bits: 0, small: 0, object: object, word: 0)
         case .cnode:
             let radix = sizeBits - slotSizeBits
-            raw.bindMemory(to: CTE.self, capacity: 1 << radix).initialize(repeating: CTE(), count: 1 << radix)
+            // Slots are 2^slotSizeBits apart (a CTE is smaller than its slot).
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << sizeBits)
+            var i = 0
+            while i < 1 << radix {
+                (raw + (i << slotSizeBits)).bindMemory(to: CTE.self, capacity: 1).initialize(to: CTE())
+                i += 1
+            }
             return .cnode(object, radix: radix)
         case .frame, .pageTable, .vcpu:
             return archCreateObject(type, at: object, sizeBits: sizeBits)

@@ -20,6 +20,8 @@ extension ClusterKernel {
         guard let thread = state.pointee.current else { return }
         state.pointee.workLeft = state.pointee.workPerEntry
         thread.pointee.error = nil
+        // Activation (seL4's activateThread): a restarted thread runs again.
+        if thread.pointee.state == .restart { thread.pointee.state = .running }
         switch syscall {
         case .call:
             if fastpathCall(thread, capAddress) { return }
@@ -107,6 +109,8 @@ extension ClusterKernel {
             let n = NotificationRef(bitPattern: cap.object)!
             if let bound = n.pointee.boundTCB, bound != thread { thread.pointee.error = .illegalOperation; return }
             wait(thread, n, blocking: blocking)
+        case .null:
+            thread.pointee.error = .failedLookup(source: false, .missingCapability(bitsLeft: 0))
         default:
             thread.pointee.error = .invalidCapability(index: 0)
         }

@@ -45,8 +45,12 @@ public enum RootSlot {
 }
 
 extension ClusterKernel {
-    /// Bytes of the fixed kernel state at the start of the partition.
+    /// Bytes of the fixed kernel state at the start of the partition: lock,
+    /// scheduler state, bitmap, 256 ready queues, the tree root and the
+    /// original capabilities of the boot Untyped blocks.
     static var fixedStateBytes: Int { 8192 }
+    /// Most boot Untyped blocks (their originals live in the fixed state).
+    static var bootUntypedLimit: Int { 32 }
 
     /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
     /// Creates the root thread (priority 255, running) with a CNode of
@@ -70,7 +74,7 @@ extension ClusterKernel {
         bitmap.initialize(repeating: 0, count: 4)
         let queues = (raw + 1024).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
         queues.initialize(repeating: ReadyQueue(), count: priorityCount)
-        let root = (raw + 1024 + 16 * priorityCount).bindMemory(to: CTE.self, capacity: 1)
+        let root = (raw + 1024 + 16 * priorityCount).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
         root.initialize(to: CTE())
         let kernel = ClusterKernel(
             lock: lock, state: state, bitmap: bitmap, readyQueues: queues, root: root,
@@ -94,20 +98,27 @@ extension ClusterKernel {
         state.pointee.rootCNodeRadix = rootRadix
 
         let slots = Capability.cnode(cnodeAt, radix: rootRadix, guardSize: wordBits - rootRadix, guard: 0)
-        // Untyped capabilities: maximal aligned power-of-two blocks, inserted
-        // after the tree's root so the tree lists them in address order.
+        // Untyped memory: maximal aligned power-of-two blocks. The kernel
+        // keeps the original capability of each block in its fixed state,
+        // where no one can delete it, and gives the root thread a copy; so
+        // every object always has an Untyped ancestor, even after the root
+        // thread deletes its copy. The tree lists the blocks in address order.
         var last = root
         var index = RootSlot.firstUntyped
-        while cursor < top && index < (Word(1) << Word(rootRadix)) {
+        var block = 0
+        while cursor < top && index < (Word(1) << Word(rootRadix)) && block < ClusterKernel.bootUntypedLimit {
             var bits = min(maxUntypedBits, (cursor == 0 ? 63 : cursor.trailingZeroBitCount))
             while bits >= minUntypedBits && cursor + (UInt(1) << UInt(bits)) > top { bits -= 1 }
             if bits < minUntypedBits { break }
+            let original = root + 1 + block
+            original.initialize(to: CTE())
+            insertNew(.untyped(base: cursor, sizeBits: bits), parent: last, into: original)
             let slot = cnodeSlot(slots, index)
-            insertNew(.untyped(base: cursor, sizeBits: bits), parent: last, into: slot)
-            slot.pointee.prev = last  // insertNew made it last's child: fine
+            insertCopy(.untyped(base: cursor, sizeBits: bits), from: original, into: slot)
             last = slot
             cursor += UInt(1) << UInt(bits)
             index += 1
+            block += 1
         }
         // Boot object capabilities, after the Untyped ones.
         _ = cnodeCap

@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster",
+                "Topology", "Cluster", "Kernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),

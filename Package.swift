@@ -23,7 +23,7 @@ let package = Package(
         // for the host and for aarch64-none-none-elf unchanged.
         .target(name: "BigLock"),
         .target(name: "InterKernel", dependencies: ["BigLock"]),
-        .target(name: "Kernel"),
+        .target(name: "Kernel", dependencies: ["BigLock"]),
         .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
         // Architecture: AArch64 formats (portable, host-tested) and hardware
         // accessors (inline assembly in ArchAsm; trap stubs on the host).
@@ -39,11 +39,12 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster",
+                "Topology", "Cluster", "Kernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
     ]
 )

@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [BenchBoot.self])
+        subcommands: [BenchBoot.self, BenchIPC.self])
 }
 
 struct ExperimentCommand: ParsableCommand {

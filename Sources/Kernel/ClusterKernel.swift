@@ -1,0 +1,184 @@
+import BigLock
+
+/// One cluster's kernel: its fixed state, boot, and the entry points.
+///
+/// The kernel is a deterministic state machine. Its only memory is the
+/// partition handed to `boot`: a fixed block for the kernel's own state
+/// (big lock, scheduler, the derivation tree's root), then Untyped memory
+/// from which every object is retyped. There is no kernel heap.
+///
+/// Every entry (`syscall`, `timerTick`) takes the cluster's big lock first
+/// and releases it last, so the kernel body never runs concurrently with
+/// itself (seL4's big-lock SMP design).
+public struct ClusterKernel {
+    let lock: UnsafeMutablePointer<TicketLock>
+    let state: UnsafeMutablePointer<KernelState>
+    /// Bit p set iff ready queue p is non-empty (4 words, 256 priorities).
+    let bitmap: UnsafeMutablePointer<UInt64>
+    let readyQueues: UnsafeMutablePointer<ReadyQueue>
+    /// Head of the derivation tree: a null capability that precedes every
+    /// boot capability. Never deleted.
+    let root: SlotRef
+    /// The partition: [memoryBase, memoryEnd).
+    public let memoryBase: UInt
+    public let memoryEnd: UInt
+}
+
+struct KernelState {
+    var current: TCBRef? = nil
+    var action: SchedulerAction = .resumeCurrent
+    /// Preemption budget left in this entry, and the budget per entry.
+    var workLeft = 0
+    var workPerEntry = 0
+    var rootThread: TCBRef? = nil
+    var rootCNode: UInt = 0
+    var rootCNodeRadix = 0
+    var bootObjectsEnd: UInt = 0
+}
+
+/// Well-known slots of the root thread's CNode (as seL4's root task).
+public enum RootSlot {
+    public static let thread: Word = 1
+    public static let cnode: Word = 2
+    /// Untyped capabilities start here, in address order.
+    public static let firstUntyped: Word = 224
+}
+
+extension ClusterKernel {
+    /// Bytes of the fixed kernel state at the start of the partition: lock,
+    /// scheduler state, bitmap, 256 ready queues, the tree root and the
+    /// original capabilities of the boot Untyped blocks.
+    static var fixedStateBytes: Int { 8192 }
+    /// Most boot Untyped blocks (their originals live in the fixed state).
+    static var bootUntypedLimit: Int { 32 }
+
+    /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
+    /// Creates the root thread (priority 255, running) with a CNode of
+    /// 2^`rootRadix` slots addressed by plain slot numbers, and gives it the
+    /// rest of the partition as Untyped capabilities. `workPerEntry` is the
+    /// preemption budget (steps of delete/revoke per entry).
+    public static func boot(
+        memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100
+    ) -> ClusterKernel? {
+        let base = UInt(bitPattern: memory)
+        guard base & 4095 == 0, size >= fixedStateBytes + 8192, rootRadix >= 2, rootRadix <= 16,
+            workPerEntry >= 1
+        else { return nil }
+        let raw = memory
+        let lock = raw.bindMemory(to: TicketLock.self, capacity: 1)
+        lock.initialize(to: TicketLock())
+        let state = (raw + 64).bindMemory(to: KernelState.self, capacity: 1)
+        state.initialize(to: KernelState())
+        state.pointee.workPerEntry = workPerEntry
+        let bitmap = (raw + 512).bindMemory(to: UInt64.self, capacity: 4)
+        bitmap.initialize(repeating: 0, count: 4)
+        let queues = (raw + 1024).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
+        queues.initialize(repeating: ReadyQueue(), count: priorityCount)
+        let root = (raw + 1024 + 16 * priorityCount).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
+        root.initialize(to: CTE())
+        let kernel = ClusterKernel(
+            lock: lock, state: state, bitmap: bitmap, readyQueues: queues, root: root,
+            memoryBase: base, memoryEnd: base + UInt(size))
+
+        // Boot objects: the root CNode and root thread, right after the
+        // fixed state (like seL4's root-server objects, not from Untyped).
+        var cursor = base + UInt(fixedStateBytes)
+        let cnodeBits = rootRadix + slotSizeBits
+        cursor = (cursor + (UInt(1) << UInt(cnodeBits)) - 1) & ~((UInt(1) << UInt(cnodeBits)) - 1)
+        let cnodeCap = kernel.createObject(.cnode, at: cursor, sizeBits: cnodeBits)
+        let cnodeAt = cursor
+        cursor += UInt(1) << UInt(cnodeBits)
+        let tcbCap = kernel.createObject(.tcb, at: cursor, sizeBits: tcbSizeBits)
+        let tcbAt = cursor
+        cursor += UInt(1) << UInt(tcbSizeBits)
+        let top = base + UInt(size)
+        guard cursor <= top else { return nil }
+        state.pointee.bootObjectsEnd = cursor
+        state.pointee.rootCNode = cnodeAt
+        state.pointee.rootCNodeRadix = rootRadix
+
+        let slots = Capability.cnode(cnodeAt, radix: rootRadix, guardSize: wordBits - rootRadix, guard: 0)
+        // Untyped memory: maximal aligned power-of-two blocks. The kernel
+        // keeps the original capability of each block in its fixed state,
+        // where no one can delete it, and gives the root thread a copy; so
+        // every object always has an Untyped ancestor, even after the root
+        // thread deletes its copy. The tree lists the blocks in address order.
+        var last = root
+        var index = RootSlot.firstUntyped
+        var block = 0
+        while cursor < top && index < (Word(1) << Word(rootRadix)) && block < ClusterKernel.bootUntypedLimit {
+            var bits = min(maxUntypedBits, (cursor == 0 ? 63 : cursor.trailingZeroBitCount))
+            while bits >= minUntypedBits && cursor + (UInt(1) << UInt(bits)) > top { bits -= 1 }
+            if bits < minUntypedBits { break }
+            let original = root + 1 + block
+            original.initialize(to: CTE())
+            insertNew(.untyped(base: cursor, sizeBits: bits), parent: last, into: original)
+            let slot = cnodeSlot(slots, index)
+            insertCopy(.untyped(base: cursor, sizeBits: bits), from: original, into: slot)
+            last = slot
+            cursor += UInt(1) << UInt(bits)
+            index += 1
+            block += 1
+        }
+        // Boot object capabilities, after the Untyped ones.
+        _ = cnodeCap
+        insertNew(slots, parent: last, into: cnodeSlot(slots, RootSlot.cnode))
+        insertNew(tcbCap, parent: cnodeSlot(slots, RootSlot.cnode), into: cnodeSlot(slots, RootSlot.thread))
+        let thread = tcbRef(object: tcbAt)
+        insertCopy(slots, from: cnodeSlot(slots, RootSlot.cnode), into: tcbSlot(thread, .cspaceRoot))
+        thread.pointee.priority = 255
+        thread.pointee.maxPriority = 255
+        thread.pointee.state = .running
+        state.pointee.current = thread
+        state.pointee.rootThread = thread
+        return kernel
+    }
+
+    // MARK: Entry points (each under the big lock)
+
+    /// The current thread makes a system call with its registers as arguments.
+    @inline(never)
+    public func syscall(_ syscall: Syscall, capAddress: Word) {
+        lock.pointee.acquire()
+        handleSyscall(syscall, capAddress: capAddress)
+        lock.pointee.release()
+    }
+
+    /// A timer interrupt.
+    @inline(never)
+    public func timerTick() {
+        lock.pointee.acquire()
+        tick()
+        schedule()
+        lock.pointee.release()
+    }
+
+    // MARK: Observation (for drivers and tests)
+
+    /// The thread the kernel runs now (nil: idle).
+    public var currentThread: TCBRef? { state.pointee.current }
+    public var rootThread: TCBRef { state.pointee.rootThread! }
+    /// The root thread's CNode capability (slots addressed by number).
+    public var rootCNode: Capability { cnodeSlot(.cnode(state.pointee.rootCNode, radix: 0), RootSlot.cnode).pointee.cap }
+    /// The capability in slot `index` of the root CNode.
+    public func rootSlot(_ index: Word) -> Capability {
+        cnodeSlot(.cnode(state.pointee.rootCNode, radix: 0), index).pointee.cap
+    }
+    /// The capability in slot `index` of a CNode capability.
+    public func slot(_ node: Capability, _ index: Word) -> Capability { cnodeSlot(node, index).pointee.cap }
+    /// The TCB a thread capability names.
+    public func thread(_ cap: Capability) -> TCBRef? { cap.type == .tcb ? tcbRef(object: cap.object) : nil }
+    public func endpoint(_ cap: Capability) -> EndpointRef? {
+        cap.type == .endpoint ? EndpointRef(bitPattern: cap.object) : nil
+    }
+    public func notification(_ cap: Capability) -> NotificationRef? {
+        cap.type == .notification ? NotificationRef(bitPattern: cap.object) : nil
+    }
+}
+
+/// A concrete, non-generic entry for the bare-metal build: makes sure every
+/// kernel path is compiled (and checked) in Embedded mode.
+@inline(never)
+public func clusterKernelEntry(_ kernel: ClusterKernel, _ syscall: Syscall, capAddress: Word) {
+    kernel.syscall(syscall, capAddress: capAddress)
+}

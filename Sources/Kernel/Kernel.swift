@@ -1,1 +1,0 @@
-// Kernel module (placeholder for pipeline check)

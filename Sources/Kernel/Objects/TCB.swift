@@ -1,0 +1,224 @@
+/// Thread control blocks: thread state, scheduling links, the user-visible
+/// registers the kernel reads and writes, and the TCB invocations.
+///
+/// Layout of a TCB object (2^tcbSizeBits bytes, retyped from Untyped):
+///   [slot 0: CSpace root][slot 1: VSpace root (Arch hook)]
+///   [slot 2: reply master][slot 3: caller][TCB struct at tcbStructOffset]
+/// A `TCBRef` points at the struct; the slots sit below it, as in seL4.
+
+public typealias TCBRef = UnsafeMutablePointer<TCB>
+
+/// Offset of the TCB struct inside its object: four slots come first.
+let tcbStructOffset = 4 << slotSizeBits
+/// Slots inside a TCB object.
+enum TCBSlot: Int { case cspaceRoot = 0, vspaceRoot, reply, caller }
+let tcbSlotCount = 4
+
+public enum ThreadState: UInt8, Sendable {
+    /// Not runnable: never started, suspended, or dead.
+    case inactive = 0
+    case running
+    /// Runnable; re-executes its interrupted system call when it next runs.
+    case restart
+    case blockedOnReceive, blockedOnSend, blockedOnReply, blockedOnNotification
+
+    /// Runnable threads are the current thread, the ready queue, or the
+    /// scheduler's switch candidate (Benno scheduling).
+    @inline(__always) public var isRunnable: Bool { self == .running || self == .restart }
+}
+
+/// The fixed message registers (docs/kernel/ipc.md).
+public struct MessageRegisters: Sendable {
+    var storage: (Word, Word, Word, Word, Word, Word, Word, Word) = (0, 0, 0, 0, 0, 0, 0, 0)
+    public init() {}
+    public subscript(_ i: Int) -> Word {
+        @inline(__always) get {
+            precondition(i >= 0 && i < messageRegisterCount)
+            return withUnsafeBytes(of: storage) { $0.load(fromByteOffset: i &* 8, as: Word.self) }
+        }
+        @inline(__always) set {
+            precondition(i >= 0 && i < messageRegisterCount)
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: i &* 8, as: Word.self) }
+        }
+    }
+}
+
+/// Three words naming extra capabilities (sender) or, after a receive,
+/// holding the badges of unwrapped capabilities (seL4's caps_or_badges).
+public struct CapAddresses: Sendable {
+    var storage: (Word, Word, Word) = (0, 0, 0)
+    public init() {}
+    public subscript(_ i: Int) -> Word {
+        get { precondition(i >= 0 && i < 3); return i == 0 ? storage.0 : i == 1 ? storage.1 : storage.2 }
+        set {
+            precondition(i >= 0 && i < 3)
+            if i == 0 { storage.0 = newValue } else if i == 1 { storage.1 = newValue } else { storage.2 = newValue }
+        }
+    }
+}
+
+public struct TCB {
+    public internal(set) var state: ThreadState = .inactive
+    public internal(set) var priority: UInt8 = 0
+    /// Highest priority this thread may give itself or others (seL4's MCP).
+    public internal(set) var maxPriority: UInt8 = 0
+    var inReadyQueue = false
+    /// IPC flags while blocked on send (or receive: canGrant only).
+    var ipcCanGrant = false
+    var ipcCanGrantReply = false
+    var ipcIsCall = false
+    var timeSlice: UInt32 = defaultTimeSlice
+    /// Links in the ready queue of `priority` (valid while `inReadyQueue`).
+    var readyNext: TCBRef? = nil
+    var readyPrev: TCBRef? = nil
+    /// Links in the endpoint or notification queue this thread blocks on.
+    var queueNext: TCBRef? = nil
+    var queuePrev: TCBRef? = nil
+    /// The endpoint or notification this thread blocks on (its address).
+    var blockedOn: UInt = 0
+    /// Badge of the capability a blocked sender sent through.
+    var ipcBadge: Word = 0
+    public internal(set) var boundNotification: NotificationRef? = nil
+
+    // User-visible registers: the harness (or the trap path) writes the
+    // arguments, the kernel writes results.
+    public var messageInfo = MessageInfo()
+    /// Badge of the received message or notification word.
+    public var badge: Word = 0
+    /// The last receive delivered a notification, not a message.
+    public var receivedNotification = false
+    public var mr = MessageRegisters()
+    public var extraCaps = CapAddresses()
+    /// Where a received capability goes: CNode address, index, depth in the
+    /// receiver's CSpace. Depth 0: accept no capabilities.
+    public var receiveRoot: Word = 0
+    public var receiveIndex: Word = 0
+    public var receiveDepth: Word = 0
+    /// Error of the last system call (nil: success). seL4 returns the same
+    /// information as an error message; this is its decoded form.
+    public var error: KernelError? = nil
+
+    public init() {}
+}
+
+@inline(__always) func tcbObject(_ t: TCBRef) -> UInt { UInt(bitPattern: t) &- UInt(tcbStructOffset) }
+@inline(__always) func tcbRef(object: UInt) -> TCBRef { TCBRef(bitPattern: object &+ UInt(tcbStructOffset))! }
+@inline(__always) func tcbSlot(_ t: TCBRef, _ s: TCBSlot) -> SlotRef {
+    SlotRef(bitPattern: tcbObject(t) &+ UInt(s.rawValue << slotSizeBits))!
+}
+
+extension ClusterKernel {
+    /// Make a fresh TCB in zeroed memory at `object`.
+    func createTCB(at object: UInt) {
+        for i in 0..<tcbSlotCount {
+            SlotRef(bitPattern: object + UInt(i << slotSizeBits))!.initialize(to: CTE())
+        }
+        tcbRef(object: object).initialize(to: TCB())
+        // The master reply capability: the root of the derivation tree of the
+        // reply capabilities `Call` makes for this thread.
+        let reply = SlotRef(bitPattern: object + UInt(TCBSlot.reply.rawValue << slotSizeBits))!
+        reply.pointee = CTE(cap: .reply(to: object, master: true, canGrant: true), revocable: true, firstBadged: true)
+    }
+
+    /// Stop a thread: cancel its IPC, take it off every queue (seL4's suspend).
+    func suspend(_ t: TCBRef) {
+        cancelIPC(t)
+        setThreadState(t, .inactive)
+    }
+
+    /// Start a stopped (inactive or waiting-for-reply) thread (seL4's restart).
+    func restart(_ t: TCBRef) {
+        let s = t.pointee.state
+        if s == .inactive || s == .blockedOnReply {
+            cancelIPC(t)
+            setThreadState(t, .restart)
+            possibleSwitchTo(t)
+        }
+    }
+
+    /// Undo whatever `t` waits for (seL4's cancelIPC).
+    func cancelIPC(_ t: TCBRef) {
+        switch t.pointee.state {
+        case .blockedOnSend, .blockedOnReceive:
+            let ep = EndpointRef(bitPattern: t.pointee.blockedOn)!
+            endpointDequeue(ep, t)
+        case .blockedOnNotification:
+            let n = NotificationRef(bitPattern: t.pointee.blockedOn)!
+            notificationDequeue(n, t)
+        case .blockedOnReply:
+            // The server holds our reply capability in its caller slot: it
+            // follows our reply master in the derivation tree.
+            let master = tcbSlot(t, .reply)
+            if let callerCap = master.pointee.next, callerCap.pointee.cap.type == .reply,
+                callerCap.pointee.cap.object == tcbObject(t)
+            {
+                emptySlot(callerCap)
+            }
+        default: break
+        }
+        t.pointee.blockedOn = 0
+        if t.pointee.state != .inactive && !t.pointee.state.isRunnable { t.pointee.state = .inactive }
+    }
+
+    /// Everything the kernel must undo before a TCB's memory is reclaimed.
+    func finaliseTCB(_ t: TCBRef) {
+        suspend(t)
+        if let n = t.pointee.boundNotification { unbind(n) }
+        if state.pointee.current == t { state.pointee.current = nil }
+        if case .switchTo(let c) = state.pointee.action, c == t { state.pointee.action = .chooseNew }
+    }
+
+    // MARK: Invocations
+
+    func invokeTCB(_ target: TCBRef, _ label: InvocationLabel, caller: TCBRef) throws(KernelError) {
+        let info = caller.pointee.messageInfo
+        switch label {
+        case .tcbConfigure:
+            // Configure(cspaceRoot: extra cap 0, cspaceData: mr0).
+            guard info.length >= 1, info.extraCaps >= 1 else { throw .truncatedMessage }
+            let src = try lookupExtraCap(caller, 0)
+            guard src.pointee.cap.type == .cnode else { throw .illegalOperation }
+            var cap = try derive(src)
+            let data = caller.pointee.mr[0]
+            if data != 0 { guard let c = updateData(cap, data, preserve: false) else { throw .illegalOperation }; cap = c }
+            let slot = tcbSlot(target, .cspaceRoot)
+            try deleteSlot(slot)
+            // The source may have gone if it lived in the CNode we just deleted.
+            guard src.pointee.cap.type == .cnode, sameObject(src.pointee.cap, cap) else { throw .illegalOperation }
+            insertCopy(cap, from: src, into: slot)
+        case .tcbSetPriority:
+            // SetPriority(priority: mr0, maxPriority: mr1 if given).
+            guard info.length >= 1 else { throw .truncatedMessage }
+            let mcp = Word(caller.pointee.maxPriority)
+            let prio = caller.pointee.mr[0]
+            guard prio <= mcp else { throw .range(min: 0, max: mcp) }
+            if info.length >= 2 {
+                let newMax = caller.pointee.mr[1]
+                guard newMax <= mcp else { throw .range(min: 0, max: mcp) }
+                target.pointee.maxPriority = UInt8(newMax)
+            }
+            setPriority(target, UInt8(prio))
+        case .tcbResume:
+            restart(target)
+        case .tcbSuspend:
+            suspend(target)
+        case .tcbBindNotification:
+            guard info.extraCaps >= 1 else { throw .truncatedMessage }
+            let slot = try lookupExtraCap(caller, 0)
+            let cap = slot.pointee.cap
+            guard cap.type == .notification else { throw .illegalOperation }
+            guard cap.rights.contains(.read) else { throw .illegalOperation }
+            let n = NotificationRef(bitPattern: cap.object)!
+            guard target.pointee.boundNotification == nil, n.pointee.boundTCB == nil,
+                n.pointee.state != .waiting
+            else { throw .illegalOperation }
+            n.pointee.boundTCB = target
+            target.pointee.boundNotification = n
+        case .tcbUnbindNotification:
+            guard let n = target.pointee.boundNotification else { throw .illegalOperation }
+            unbind(n)
+        default:
+            throw .illegalOperation
+        }
+    }
+}

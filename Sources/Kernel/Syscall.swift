@@ -1,0 +1,214 @@
+/// System call entry: decode, look up, dispatch, then schedule.
+///
+/// seL4's eight calls. `Send`/`NBSend`/`Call` on an endpoint or notification
+/// send or signal; on any other capability they invoke one of its methods
+/// (the label names it, the message registers and extra capabilities carry
+/// the arguments). `Recv`/`NBRecv` on an endpoint receive, on a notification
+/// wait or poll. Arguments are the caller's registers: the capability
+/// address, `messageInfo`, `mr`, `extraCaps`, `receive*`.
+///
+/// Every call ends with the caller's `error` register set (nil: success) or
+/// with the caller in `.restart` (preempted: it re-issues the same call).
+
+public enum Syscall: UInt8, Sendable {
+    case send, nbSend, call, recv, nbRecv, reply, replyRecv, yield
+}
+
+extension ClusterKernel {
+    /// Dispatch one system call of the current thread. Caller holds the lock.
+    func handleSyscall(_ syscall: Syscall, capAddress: Word) {
+        guard let thread = state.pointee.current else { return }
+        state.pointee.workLeft = state.pointee.workPerEntry
+        thread.pointee.error = nil
+        // Activation (seL4's activateThread): a restarted thread runs again.
+        if thread.pointee.state == .restart { thread.pointee.state = .running }
+        switch syscall {
+        case .call:
+            if fastpathCall(thread, capAddress) { return }
+            handleInvocation(thread, capAddress, isCall: true, blocking: true)
+        case .send:
+            handleInvocation(thread, capAddress, isCall: false, blocking: true)
+        case .nbSend:
+            handleInvocation(thread, capAddress, isCall: false, blocking: false)
+        case .recv:
+            handleReceive(thread, capAddress, blocking: true)
+        case .nbRecv:
+            handleReceive(thread, capAddress, blocking: false)
+        case .reply:
+            doReply(thread)
+        case .replyRecv:
+            if fastpathReplyRecv(thread, capAddress) { return }
+            doReply(thread)
+            handleReceive(thread, capAddress, blocking: true)
+        case .yield:
+            yield()
+        }
+        schedule()
+    }
+
+    func handleInvocation(_ thread: TCBRef, _ capAddress: Word, isCall: Bool, blocking: Bool) {
+        let slot: SlotRef
+        do {
+            slot = try lookupSlot(thread, capAddress)
+        } catch {
+            thread.pointee.error = error
+            return
+        }
+        let cap = slot.pointee.cap
+        switch cap.type {
+        case .endpoint:
+            guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            sendIPC(
+                thread, EndpointRef(bitPattern: cap.object)!, badge: cap.badge, canGrant: cap.rights.contains(.grant),
+                canGrantReply: cap.rights.contains(.grantReply), blocking: blocking, isCall: isCall)
+        case .notification:
+            guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            signal(NotificationRef(bitPattern: cap.object)!, badge: cap.badge)
+        case .untyped, .cnode, .tcb:
+            guard let label = InvocationLabel(rawValue: thread.pointee.messageInfo.label) else {
+                thread.pointee.error = .illegalOperation
+                return
+            }
+            // As in seL4: the thread restarts the call unless it completes.
+            setThreadState(thread, .restart)
+            do {
+                switch cap.type {
+                case .untyped: try invokeUntyped(slot, label, caller: thread)
+                case .cnode: try invokeCNode(cap, label, caller: thread)
+                default: try invokeTCB(tcbRef(object: cap.object), label, caller: thread)
+                }
+            } catch {
+                if error == .preempted { return }
+                thread.pointee.error = error
+            }
+            if thread.pointee.state == .restart {
+                thread.pointee.state = .running
+                thread.pointee.messageInfo = MessageInfo(label: thread.pointee.error?.code ?? 0)
+            }
+        case .null, .reply, .zombie:
+            thread.pointee.error = .failedLookup(source: false, .missingCapability(bitsLeft: 0))
+        }
+    }
+
+    func handleReceive(_ thread: TCBRef, _ capAddress: Word, blocking: Bool) {
+        let slot: SlotRef
+        do {
+            slot = try lookupSlot(thread, capAddress)
+        } catch {
+            thread.pointee.error = error
+            return
+        }
+        let cap = slot.pointee.cap
+        switch cap.type {
+        case .endpoint:
+            guard cap.rights.contains(.read) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            deleteCallerCap(thread)
+            receiveIPC(thread, EndpointRef(bitPattern: cap.object)!, canGrant: cap.rights.contains(.grant), blocking: blocking)
+        case .notification:
+            guard cap.rights.contains(.read) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            let n = NotificationRef(bitPattern: cap.object)!
+            if let bound = n.pointee.boundTCB, bound != thread { thread.pointee.error = .illegalOperation; return }
+            wait(thread, n, blocking: blocking)
+        case .null:
+            thread.pointee.error = .failedLookup(source: false, .missingCapability(bitsLeft: 0))
+        default:
+            thread.pointee.error = .invalidCapability(index: 0)
+        }
+    }
+
+    // MARK: - Fast paths (seL4's fastpath_call / fastpath_reply_recv)
+
+    /// Call on an endpoint with a receiver waiting, no capabilities to move,
+    /// and a receiver we may switch to directly. Otherwise false: the slow
+    /// path handles it with the same outcome.
+    @inline(__always)
+    func fastpathCall(_ thread: TCBRef, _ capAddress: Word) -> Bool {
+        let info = thread.pointee.messageInfo
+        guard info.extraCaps == 0, info.length <= messageRegisterCount, info.length >= 0,
+            state.pointee.action == .resumeCurrent
+        else { return false }
+        guard let slot = lookupSlotFast(thread, capAddress) else { return false }
+        let cap = slot.pointee.cap
+        guard cap.type == .endpoint, cap.rights.contains(.write),
+            cap.rights.contains(.grant) || cap.rights.contains(.grantReply)
+        else { return false }
+        let ep = EndpointRef(bitPattern: cap.object)!
+        guard ep.pointee.state == .receive, let receiver = ep.pointee.head,
+            receiver.pointee.priority >= thread.pointee.priority, canSwitchDirectly(to: receiver)
+        else { return false }
+        // Dequeue the receiver.
+        let next = receiver.pointee.queueNext
+        ep.pointee.head = next
+        if let next { next.pointee.queuePrev = nil } else { ep.pointee.tail = nil; ep.pointee.state = .idle }
+        receiver.pointee.queueNext = nil
+        receiver.pointee.blockedOn = 0
+        copyMessage(from: thread, to: receiver, info: info, badge: cap.badge)
+        // Block the caller on the reply and hand the receiver the reply cap.
+        thread.pointee.state = .blockedOnReply
+        let callerSlot = tcbSlot(receiver, .caller)
+        emptySlot(callerSlot)
+        insertCopy(.reply(to: tcbObject(thread), master: false, canGrant: receiver.pointee.ipcCanGrant),
+            from: tcbSlot(thread, .reply), into: callerSlot)
+        receiver.pointee.state = .running
+        state.pointee.current = receiver
+        return true
+    }
+
+    /// ReplyRecv with a caller to answer of at least our priority, nothing
+    /// pending on the endpoint, and no capabilities to move.
+    @inline(__always)
+    func fastpathReplyRecv(_ thread: TCBRef, _ capAddress: Word) -> Bool {
+        let info = thread.pointee.messageInfo
+        guard info.extraCaps == 0, info.length <= messageRegisterCount, info.length >= 0,
+            state.pointee.action == .resumeCurrent, thread.pointee.boundNotification == nil
+        else { return false }
+        let callerSlot = tcbSlot(thread, .caller)
+        let reply = callerSlot.pointee.cap
+        guard reply.type == .reply else { return false }
+        guard let slot = lookupSlotFast(thread, capAddress) else { return false }
+        let cap = slot.pointee.cap
+        guard cap.type == .endpoint, cap.rights.contains(.read) else { return false }
+        let ep = EndpointRef(bitPattern: cap.object)!
+        guard ep.pointee.state != .send else { return false }
+        let caller = tcbRef(object: reply.object)
+        guard caller.pointee.priority >= thread.pointee.priority, canSwitchDirectly(to: caller) else { return false }
+        // Consume the reply capability.
+        emptySlot(callerSlot)
+        // Block the server on the endpoint.
+        thread.pointee.ipcCanGrant = cap.rights.contains(.grant)
+        thread.pointee.blockedOn = UInt(bitPattern: ep)
+        thread.pointee.state = .blockedOnReceive
+        endpointEnqueue(ep, thread)
+        ep.pointee.state = .receive
+        copyMessage(from: thread, to: caller, info: info, badge: 0)
+        caller.pointee.state = .running
+        state.pointee.current = caller
+        return true
+    }
+
+    @inline(__always)
+    func copyMessage(from sender: TCBRef, to receiver: TCBRef, info: MessageInfo, badge: Word) {
+        var i = 0
+        while i < info.length {
+            receiver.pointee.mr[i] = sender.pointee.mr[i]
+            i &+= 1
+        }
+        receiver.pointee.messageInfo = MessageInfo(label: info.label, length: info.length)
+        receiver.pointee.badge = badge
+        receiver.pointee.receivedNotification = false
+    }
+
+    /// Single-level lookup (root CNode whose guard and radix take all 64 bits),
+    /// else the general resolver; nil on any failure (slow path reports it).
+    @inline(__always)
+    func lookupSlotFast(_ thread: TCBRef, _ address: Word) -> SlotRef? {
+        let root = tcbSlot(thread, .cspaceRoot).pointee.cap
+        guard root.type == .cnode else { return nil }
+        let radix = Word(root.bits), guardSize = Word(root.small)
+        if radix + guardSize == 64 {
+            guard (address >> radix) == root.word || guardSize == 0 else { return nil }
+            return cnodeSlot(root, address & mask(Int(radix)))
+        }
+        return try? resolveAddressBits(root, address, depth: wordBits).0
+    }
+}

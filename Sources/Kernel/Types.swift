@@ -1,0 +1,143 @@
+/// Words, limits, errors and the message format shared by every kernel object.
+///
+/// The kernel is seL4's design written in our own Swift: all authority is a
+/// capability, all kernel memory is retyped from Untyped, IPC is synchronous
+/// through endpoints, and notifications carry concurrency (docs/kernel/).
+
+/// A machine word. cmk targets AArch64, so the kernel is 64-bit everywhere.
+public typealias Word = UInt64
+
+/// Number of bits in a capability address (a CPtr).
+public let wordBits = 64
+
+/// Message registers held in the TCB. seL4/AArch64 passes 4 in registers and
+/// the rest through the IPC buffer; cmk keeps a fixed 8 in the TCB and has no
+/// IPC buffer yet (docs/kernel/ipc.md).
+public let messageRegisterCount = 8
+
+/// Capabilities a message (or an invocation) may name beside its words.
+public let extraCapabilityLimit = 3
+
+/// Priorities 0...255; 255 is the highest.
+public let priorityCount = 256
+
+/// Ticks a thread runs before round-robin moves it to the back of its level.
+public let defaultTimeSlice: UInt32 = 5
+
+/// Why a capability address failed to resolve (seL4's lookup faults).
+public enum LookupFailure: Error, Equatable, Sendable {
+    /// The root capability is not a CNode capability.
+    case invalidRoot
+    /// The address resolved to an empty slot, `bitsLeft` bits before the end.
+    case missingCapability(bitsLeft: Int)
+    /// The address ran out of bits inside a level, or a level needed more
+    /// bits than the depth left (`bitsFound` bits were wanted).
+    case depthMismatch(bitsLeft: Int, bitsFound: Int)
+    /// A CNode's guard did not match the address bits at that level.
+    case guardMismatch(bitsLeft: Int, guard: Word, guardSize: Int)
+}
+
+/// The errors a system call returns (seL4's error kinds, same order and
+/// numbering as `seL4_Error`). Every system call either succeeds or returns
+/// one of these; none of them leaves the kernel inconsistent.
+public enum KernelError: Error, Equatable, Sendable {
+    case invalidArgument(index: Int)
+    case invalidCapability(index: Int)
+    case illegalOperation
+    case range(min: Word, max: Word)
+    case alignment
+    /// `source` tells whether the failed address was a source (true) or a
+    /// destination/invoked address (false).
+    case failedLookup(source: Bool, LookupFailure)
+    case truncatedMessage
+    case deleteFirst
+    case revokeFirst
+    case notEnoughMemory(bytesAvailable: Word)
+    /// Not an error the user sees: a preemption point fired. The thread is
+    /// left in `.restart`; it re-issues the same system call, which continues
+    /// where this one stopped (seL4's EXCEPTION_PREEMPTED).
+    case preempted
+
+    /// seL4's error number (`seL4_Error`): 1...10, 0 meaning none.
+    public var code: Word {
+        switch self {
+        case .invalidArgument: 1
+        case .invalidCapability: 2
+        case .illegalOperation: 3
+        case .range: 4
+        case .alignment: 5
+        case .failedLookup: 6
+        case .truncatedMessage: 7
+        case .deleteFirst: 8
+        case .revokeFirst: 9
+        case .notEnoughMemory: 10
+        case .preempted: 0
+        }
+    }
+}
+
+/// The message tag (seL4's `seL4_MessageInfo`): what the words and
+/// capabilities of a message are.
+public struct MessageInfo: Equatable, Sendable {
+    /// Free for the protocol; for an invocation it names the method.
+    public var label: Word
+    /// Message registers used (0...messageRegisterCount).
+    public var length: Int
+    /// Extra capabilities named by the sender, or transferred to the receiver.
+    public var extraCaps: Int
+    /// Bit i set: the i-th extra capability was unwrapped (its badge delivered
+    /// in a message register instead of the capability itself).
+    public var capsUnwrapped: UInt8
+
+    public init(label: Word = 0, length: Int = 0, extraCaps: Int = 0, capsUnwrapped: UInt8 = 0) {
+        self.label = label
+        self.length = length
+        self.extraCaps = extraCaps
+        self.capsUnwrapped = capsUnwrapped
+    }
+}
+
+/// Access rights carried by a capability (seL4's `seL4_CapRights`).
+public struct CapRights: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Receive on an endpoint, wait on a notification.
+    public static let read = CapRights(rawValue: 1)
+    /// Send on an endpoint, signal a notification.
+    public static let write = CapRights(rawValue: 2)
+    /// Transfer capabilities with a message.
+    public static let grant = CapRights(rawValue: 4)
+    /// Create a reply capability with `Call`.
+    public static let grantReply = CapRights(rawValue: 8)
+    public static let all: CapRights = [.read, .write, .grant, .grantReply]
+}
+
+/// Methods invoked on capabilities with `Call` (or `Send`): the message label.
+public enum InvocationLabel: Word, Sendable {
+    case untypedRetype = 1
+    case cnodeRevoke, cnodeDelete, cnodeCopy, cnodeMint, cnodeMove, cnodeMutate
+    case tcbConfigure, tcbSetPriority, tcbResume, tcbSuspend
+    case tcbBindNotification, tcbUnbindNotification
+}
+
+/// Kinds of object `Retype` can create.
+public enum ObjectType: Word, Sendable {
+    case untyped = 0, tcb, endpoint, notification, cnode
+    // Architecture objects: declared for the EL0 and guest work; `Retype`
+    // refuses them until Arch provides them (see ArchObjects.swift).
+    case frame, pageTable, vcpu
+}
+
+/// Smallest and largest Untyped sizes (log2 bytes).
+public let minUntypedBits = 4
+public let maxUntypedBits = 47
+/// Log2 bytes of one CNode slot (a CTE: capability + derivation-tree node).
+public let slotSizeBits = 6
+/// Log2 bytes of a TCB object (its four slots, then the thread state).
+public let tcbSizeBits = 10
+public let endpointSizeBits = 5
+public let notificationSizeBits = 6
+/// Largest CNode radix (log2 slots).
+public let maxCNodeRadix = 24
+/// Most objects one `Retype` may create.
+public let maxRetypeCount: Word = 256

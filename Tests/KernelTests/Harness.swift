@@ -1,0 +1,121 @@
+import Kernel
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A booted cluster kernel over a host buffer standing in for the partition,
+/// with helpers that play the current thread's system calls.
+final class Harness {
+    let memory: UnsafeMutableRawPointer
+    let size: Int
+    let kernel: ClusterKernel
+    static let rootRadix = 8
+
+    init(size: Int = 1 << 20, workPerEntry: Int = 100) {
+        var p: UnsafeMutableRawPointer? = nil
+        precondition(posix_memalign(&p, 1 << 16, size) == 0)
+        memory = p!
+        memset(memory, 0xA5, size)  // garbage: the kernel must not rely on zeroes
+        self.size = size
+        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry)!
+    }
+
+    deinit { free(memory) }
+
+    var current: TCBRef? { kernel.currentThread }
+    var root: TCBRef { kernel.rootThread }
+
+    /// Slot numbers of the root CNode are full-depth addresses.
+    static let depth: Word = 64
+
+    func check(_ where_: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+        if let v = kernel.checkInvariants() {
+            Issue.record("invariant violated \(where_): \(v.message) at 0x\(String(v.address, radix: 16))", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Set the current thread's message and make a system call; returns its error.
+    @discardableResult
+    func call(
+        _ syscall: Syscall = .call, _ cap: Word, label: Word = 0, _ args: [Word] = [], extraCaps: [Word] = [],
+        restart: Bool = true
+    ) -> KernelError? {
+        guard let t = kernel.currentThread else { return .illegalOperation }
+        t.pointee.messageInfo = MessageInfo(label: label, length: args.count, extraCaps: extraCaps.count)
+        for (i, a) in args.enumerated() { t.pointee.mr[i] = a }
+        for (i, c) in extraCaps.enumerated() { t.pointee.extraCaps[i] = c }
+        kernel.syscall(syscall, capAddress: cap)
+        // A preempted call is re-issued until it completes (as user code would).
+        var rounds = 0
+        while restart, kernel.currentThread == t, t.pointee.state == .restart {
+            rounds += 1
+            precondition(rounds < 1_000_000)
+            t.pointee.messageInfo = MessageInfo(label: label, length: args.count, extraCaps: extraCaps.count)
+            for (i, a) in args.enumerated() { t.pointee.mr[i] = a }
+            kernel.syscall(syscall, capAddress: cap)
+        }
+        return t.pointee.error
+    }
+
+    func invoke(_ cap: Word, _ label: InvocationLabel, _ args: [Word] = [], extraCaps: [Word] = []) -> KernelError? {
+        call(.call, cap, label: label.rawValue, args, extraCaps: extraCaps)
+    }
+
+    // Root-thread conveniences (addresses are root CNode slot numbers).
+    let cnode = RootSlot.cnode
+    var firstUntyped: Word { RootSlot.firstUntyped }
+
+    /// The root CNode slot of the largest Untyped.
+    var bigUntyped: Word {
+        var best = RootSlot.firstUntyped, bits = 0
+        var i = RootSlot.firstUntyped
+        while kernel.rootSlot(i).type == .untyped {
+            if Int(kernel.rootSlot(i).bits) > bits { bits = Int(kernel.rootSlot(i).bits); best = i }
+            i += 1
+        }
+        return best
+    }
+
+    @discardableResult
+    func retype(_ untyped: Word, _ type: ObjectType, size: Word = 0, into slot: Word, count: Word = 1) -> KernelError? {
+        invoke(untyped, .untypedRetype, [type.rawValue, size, 0, 0, slot, count], extraCaps: [cnode])
+    }
+
+    @discardableResult
+    func copy(_ src: Word, to dest: Word, rights: CapRights = .all) -> KernelError? {
+        invoke(cnode, .cnodeCopy, [dest, Harness.depth, src, Harness.depth, Word(rights.rawValue)], extraCaps: [cnode])
+    }
+
+    @discardableResult
+    func mint(_ src: Word, to dest: Word, rights: CapRights = .all, badge: Word) -> KernelError? {
+        invoke(cnode, .cnodeMint, [dest, Harness.depth, src, Harness.depth, Word(rights.rawValue), badge], extraCaps: [cnode])
+    }
+
+    @discardableResult
+    func move(_ src: Word, to dest: Word) -> KernelError? {
+        invoke(cnode, .cnodeMove, [dest, Harness.depth, src, Harness.depth], extraCaps: [cnode])
+    }
+
+    @discardableResult
+    func delete(_ slot: Word) -> KernelError? { invoke(cnode, .cnodeDelete, [slot, Harness.depth]) }
+
+    @discardableResult
+    func revoke(_ slot: Word) -> KernelError? { invoke(cnode, .cnodeRevoke, [slot, Harness.depth]) }
+
+    /// Make a thread in `slot` sharing the root CSpace, at `priority`, running.
+    @discardableResult
+    func spawn(_ slot: Word, priority: Word, from untyped: Word? = nil) -> TCBRef {
+        #expect(retype(untyped ?? bigUntyped, .tcb, into: slot) == nil)
+        #expect(invoke(slot, .tcbConfigure, [0], extraCaps: [cnode]) == nil)
+        #expect(invoke(slot, .tcbSetPriority, [priority, priority]) == nil)
+        let t = kernel.thread(kernel.rootSlot(slot))!
+        #expect(invoke(slot, .tcbResume) == nil)
+        return t
+    }
+
+    func cap(_ slot: Word) -> Capability { kernel.rootSlot(slot) }
+}

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# What links into the kernel image, and how many lines of Swift it is built
-# from (the minimality budget: seL4 is ~10k lines).
+# What links into the kernel image, how many lines of source it is built from
+# (the minimality budget: seL4 is ~10k lines), and two checks that fail the
+# build: no heap (the kernel has none) and no lazily initialised globals
+# (swift_once: hidden work and a hidden lock on every access).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 elf=.build-kernel/aarch64-none-none-elf/release/cmk-kernel
-size_tool=$(command -v llvm-size || echo "$(dirname "$(readlink -f "$(command -v swift)")")/llvm-size")
-if [ -x "$size_tool" ]; then "$size_tool" -A "$elf" | awk '$1 ~ /^\.(text|rodata|data|bss)$/ {printf "kernel %-8s %8d bytes\n", $1, $2}'; fi
-lines=$(find Sources/{Kernel,Cluster,BigLock,InterKernel,Arch,Boot} -name '*.swift' -exec cat {} + | grep -cvE '^\s*(//.*)?$' || true)
-asm=$(cat Sources/ArchAsm/*.S Sources/ArchAsm/*.c Sources/ArchAsm/include/*.h | grep -cvE '^\s*(//.*)?$' || true)
-echo "kernel source: $lines lines of Swift, $asm lines of assembly/C (non-blank, non-comment)"
+bin=$(dirname "$(readlink -f "$(command -v swift)")")
+"$bin/llvm-objdump" -h "$elf" | while read -r _ name size _; do
+  case "$name" in .text|.rodata|.data|.bss) printf 'kernel %-8s %8d bytes\n' "$name" "$((16#$size))" ;; esac
+done
+swift_lines=$(find Sources/{Kernel,Cluster,BigLock,InterKernel,Arch,Boot} -name '*.swift' -exec cat {} + | grep -cvE '^\s*(//.*)?$' || true)
+asm_lines=$(cat Sources/ArchAsm/*.S Sources/ArchAsm/*.c Sources/ArchAsm/include/*.h | grep -cvE '^\s*(//.*)?$' || true)
+echo "kernel source: $swift_lines lines of Swift, $asm_lines lines of assembly/C (non-blank, non-comment)"
+forbidden=$("$bin/llvm-nm" "$elf" | grep -E ' (swift_once|posix_memalign|malloc|free|swift_allocObject|swift_slowAlloc)$' || true)
+if [ -n "$forbidden" ]; then
+  echo "kernel image links forbidden runtime symbols (heap or lazy globals):" >&2
+  echo "$forbidden" >&2
+  exit 1
+fi
+echo "kernel image: no heap, no lazily initialised globals"

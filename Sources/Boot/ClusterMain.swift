@@ -3,6 +3,7 @@ import ArchAsm
 import BigLock
 import Cluster
 import InterKernel
+import Kernel
 import Synchronization
 
 /// How long a cluster waits for its cores, or for the other clusters, before
@@ -29,15 +30,23 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         // cluster's globals that need run-time values.
         KernelGlobals.consoleLock = ChannelControl.consoleLock(
             UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
+        // The cluster's kernel, on the partition's free memory (VA = PA).
+        let free = record[ClusterRecord.partitionBase] + record[ClusterRecord.freeOffset]
+        let size = record[ClusterRecord.partitionSize] - record[ClusterRecord.freeOffset]
+        guard let kernel = ClusterKernel.boot(memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size)) else {
+            panic("the cluster kernel refused its memory at", free)
+        }
+        KernelGlobals.kernel = kernel
     }
+    let bigLock = KernelGlobals.kernel!.bigLock
 
     guard GICv3.initThisCore() else { panic("no GICv3 redistributor for this core's MPIDR", state[CoreState.mpidr]) }
 
     // Enter the kernel under the cluster's big lock.
-    bigLock.acquire()
+    bigLock.pointee.acquire()
     state[CoreState.state] = CoreRunState.up
     KernelGlobals.coresUp += 1
-    bigLock.release()
+    bigLock.pointee.release()
 
     if index == 0 { ClusterBringUp.run(state: state, record: record) }
     idle()
@@ -87,16 +96,18 @@ enum ClusterBringUp {
                 panic("PSCI CPU_ON failed (does QEMU have every core of the topology?) for core", decimal: Int(peer[CoreState.coreId]))
             }
         }
+        let bigLock = KernelGlobals.kernel!.bigLock
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         while true {
-            bigLock.acquire()
+            bigLock.pointee.acquire()
             let up = KernelGlobals.coresUp
-            bigLock.release()
+            bigLock.pointee.release()
             if up == coreCount { break }
             if CPU.counter > deadline { panic("cores of this cluster did not come up; cores up:", decimal: up) }
         }
 
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
+        KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
         Console.begin()
         Console.put("cmk: cluster ")

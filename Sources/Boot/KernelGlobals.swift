@@ -1,6 +1,7 @@
 import Arch
 import BigLock
 import Cluster
+import Kernel
 
 /// The kernel's globals. They live in .data/.bss, linked at PRIVATE_BASE, so
 /// each cluster has its own copy in its own partition (the loader copies
@@ -20,14 +21,12 @@ enum KernelGlobals {
     nonisolated(unsafe) static var urgentHeld = false
     /// Cores of this cluster that entered the kernel. Protected by `bigLock`.
     nonisolated(unsafe) static var coresUp = 0
-    /// Set once a core of this cluster is panicking: the others stay quiet.
-    nonisolated(unsafe) static var panicking = false
+    /// This cluster's kernel (seL4-style objects in the partition's free
+    /// memory), booted by the cluster's first core before any other core of
+    /// the cluster runs. Its big lock is the cluster's big lock: every core
+    /// takes it to enter the kernel. Cores of two clusters never share it.
+    nonisolated(unsafe) static var kernel: ClusterKernel? = nil
 }
-
-/// This cluster's big kernel lock. Every core takes it to enter the kernel.
-/// A global, hence per cluster: cores of one cluster share it, cores of two
-/// clusters never do.
-nonisolated(unsafe) let bigLock = TicketLock()
 
 /// The private-data witness (docs/boot.md): starts as `pristineIdentity` in
 /// every copy of .data; each cluster writes its id, waits for all clusters to

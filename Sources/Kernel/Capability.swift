@@ -40,7 +40,11 @@ public struct Capability: Equatable, Sendable {
     public var object: UInt
     public var word: Word
 
-    public static let null = Capability(type: .null, rights: [], bits: 0, small: 0, object: 0, word: 0)
+    /// Computed, not a stored static: a stored one is initialised lazily
+    /// (swift_once) and every use would pay the check.
+    @inline(__always) public static var null: Capability {
+        Capability(type: .null, rights: [], bits: 0, small: 0, object: 0, word: 0)
+    }
 
     @inline(__always) public var isNull: Bool { type == .null }
     /// Badge of an endpoint or notification capability (0: unbadged).

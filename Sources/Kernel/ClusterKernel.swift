@@ -22,6 +22,10 @@ public struct ClusterKernel {
     /// The partition: [memoryBase, memoryEnd).
     public let memoryBase: UInt
     public let memoryEnd: UInt
+
+    /// The cluster's big lock. Every kernel entry takes it; so does every
+    /// core that enters the kernel at boot (Boot's cluster bring-up).
+    public var bigLock: UnsafeMutablePointer<TicketLock> { lock }
 }
 
 struct KernelState {

@@ -109,7 +109,8 @@ public struct CapRights: OptionSet, Equatable, Sendable {
     public static let grant = CapRights(rawValue: 4)
     /// Create a reply capability with `Call`.
     public static let grantReply = CapRights(rawValue: 8)
-    public static let all: CapRights = [.read, .write, .grant, .grantReply]
+    /// Computed for the same reason as `Capability.null`.
+    @inline(__always) public static var all: CapRights { CapRights(rawValue: 0b1111) }
 }
 
 /// Methods invoked on capabilities with `Call` (or `Send`): the message label.

@@ -37,42 +37,38 @@ enum Identity {
     }
 }
 
-/// Stop the machine with a message: `cmk: panic core=C cluster=K: message`.
-func panic(_ message: StaticString) -> Never {
+/// What a panic line ends with.
+enum PanicDetail {
+    case none
+    case hex(UInt64)
+    case decimal(Int)
+}
+
+/// Stop the machine with a message: `cmk: panic core=C cluster=K: message [detail]`.
+func panic(_ message: StaticString, _ detail: PanicDetail = .none) -> Never {
     Console.beginUrgent()
     Console.put("cmk: panic ")
     Identity.put()
     Console.put(": ")
     Console.put(message)
+    switch detail {
+    case .none: break
+    case .hex(let value):
+        Console.put(" ")
+        Console.hex(value)
+    case .decimal(let value):
+        Console.put(" ")
+        Console.decimal(value)
+    }
     Console.endUrgent()
     Failure.stop()
 }
 
-/// The same with a number (an address, a count, a PSCI status).
-func panic(_ message: StaticString, _ value: UInt64) -> Never {
-    Console.beginUrgent()
-    Console.put("cmk: panic ")
-    Identity.put()
-    Console.put(": ")
-    Console.put(message)
-    Console.put(" ")
-    Console.hex(value)
-    Console.endUrgent()
-    Failure.stop()
-}
+/// With an address or a register value, printed in hex.
+func panic(_ message: StaticString, _ value: UInt64) -> Never { panic(message, .hex(value)) }
 
-/// The same with a count or an id, printed in decimal.
-func panic(_ message: StaticString, decimal value: Int) -> Never {
-    Console.beginUrgent()
-    Console.put("cmk: panic ")
-    Identity.put()
-    Console.put(": ")
-    Console.put(message)
-    Console.put(" ")
-    Console.decimal(value)
-    Console.endUrgent()
-    Failure.stop()
-}
+/// With a count or an id, printed in decimal.
+func panic(_ message: StaticString, decimal value: Int) -> Never { panic(message, .decimal(value)) }
 
 /// Fatal exceptions (vectors.S, on the emergency stack): print where and why,
 /// then stop. Format (docs/boot.md):

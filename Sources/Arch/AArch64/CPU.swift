@@ -38,16 +38,4 @@ public enum CPU {
         }
         cmk_dsb_sy()
     }
-
-    /// Clean and invalidate [address, address + size) to the point of
-    /// coherency: memory written through another mapping is re-read.
-    public static func cleanInvalidateToPoC(_ address: UInt64, size: UInt64) {
-        let line = cmk_dcache_line_size()
-        var a = address & ~(line - 1)
-        while a < address + size {
-            cmk_dc_civac(a)
-            a += line
-        }
-        cmk_dsb_sy()
-    }
 }

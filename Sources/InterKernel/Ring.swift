@@ -1,0 +1,404 @@
+import Synchronization
+
+// One single-producer single-consumer ring (the Barrelfish UMP design).
+//
+// Protocol, for message number `s` of a ring with `n` (a power of two) slots:
+//
+//   sender                                    receiver
+//   ------                                    --------
+//   h = slot[s % n].header.load(acquire)      h = slot[s % n].header.load(acquire)
+//   if h != 0: full, push back                if h == 0: empty
+//   write payload words (plain stores)        read payload words (plain loads)
+//   slot.header.store(H(s), release)          slot.header.store(0, release)
+//   s += 1                                    validate; s += 1
+//
+// How the sender learns a slot is free: the receiver clears the header after
+// copying the payload out (FastForward, Giacomoni et al., PPoPP 2008). The
+// alternative, acknowledgements in the reverse ring, needs a second message
+// stream and couples the two directions' flow control; clearing costs nothing
+// extra in line transfers, because the sender must pull that line into its
+// cache anyway to write the next message into it. There are no shared head or
+// tail counters: each side's cursor lives on a line only it writes.
+//
+// Orderings (each pair synchronises through one slot's header word):
+// - Sender's release store of the header / receiver's acquire load of it: the
+//   payload stores happen-before the receiver's payload loads, so a receiver
+//   that sees a full header never reads a half-written payload.
+// - Receiver's release store of 0 / sender's acquire load of it: the
+//   receiver's payload loads happen-before the sender's next payload stores
+//   into that slot, so the sender cannot overwrite a line still being read.
+// Payload words are plain (non-atomic) accesses: the two pairs above make
+// every conflicting pair of them ordered by happens-before, so there is no race.
+// Cursors and counters are plain: each is touched by one side only.
+
+/// The sender's cursor line (ring offset 0), written only by the sending cluster.
+@usableFromInline
+struct SenderState {
+    /// Number of the next message; it goes to slot `nextSequence % slots`.
+    @usableFromInline var nextSequence: UInt64 = 0
+    @usableFromInline var sent: UInt64 = 0
+    /// `trySend` calls that found the ring full.
+    @usableFromInline var refusedFull: UInt64 = 0
+    /// Doorbells rung on this ring's receiver.
+    @usableFromInline var doorbells: UInt64 = 0
+    @usableFromInline init() {}
+}
+
+/// The receiver's cursor lines (ring offset 64, 128 bytes), written only by
+/// the receiving cluster.
+@usableFromInline
+struct ReceiverState {
+    /// Number of the next message expected, in slot `nextSequence % slots`.
+    @usableFromInline var nextSequence: UInt64 = 0
+    @usableFromInline var received: UInt64 = 0
+    /// Messages known to be lost: a later message arrived while their slots
+    /// were empty (only after a scribbled line destroyed one).
+    @usableFromInline var lost: UInt64 = 0
+    /// Non-zero after dropping a line whose sequence could not be trusted:
+    /// the sender's message for the current slot may have been destroyed, so
+    /// an empty slot also looks ahead (see `RingReceiver.resyncGap`).
+    @usableFromInline var resyncing: UInt64 = 0
+    @usableFromInline var dropped = DropCounts()
+    @usableFromInline var lastErrorHeader: UInt64 = 0
+    @usableFromInline var lastErrorExpected: UInt32 = 0
+    @usableFromInline var lastErrorReason: UInt8 = 0
+    @usableFromInline init() {}
+}
+
+/// What `trySend` did.
+public enum SendResult: Equatable {
+    /// The message is in the ring.
+    case sent
+    /// Every slot is still full: nothing was written. Retry later (after the
+    /// receiver drains) or give up; the message is not queued anywhere.
+    case full
+}
+
+/// What one poll of a ring found (typed messages).
+public enum ReceiveResult: Equatable {
+    case empty
+    case message(InterKernelMessage)
+    /// A malformed line was counted and dropped; the ring keeps working.
+    case dropped(ChannelError)
+}
+
+/// What one poll of a ring found, before kinds are decoded.
+public enum RawReceiveResult: Equatable {
+    case empty
+    case message(RawMessage)
+    case dropped(ChannelError)
+}
+
+public struct SenderStats: Equatable {
+    public var nextSequence: UInt64
+    public var sent: UInt64
+    public var refusedFull: UInt64
+    public var doorbells: UInt64
+}
+
+public struct ReceiverStats: Equatable {
+    public var nextSequence: UInt64
+    public var received: UInt64
+    public var lost: UInt64
+    public var dropped: DropCounts
+    /// The last dropped line, if any: what the kernel prints.
+    public var lastError: ChannelError?
+}
+
+/// The sending end of one ring: a view (pointers only) onto the shared region.
+/// Copies are views of the same ring. One core at a time may send on a ring
+/// (in the kernel: the sending cluster's big lock is held).
+public struct RingSender {
+    /// The ring's base: the sender's cursor line; slots follow the cursor lines.
+    @usableFromInline let ring: UnsafeMutableRawPointer
+    @usableFromInline let mask: UInt64
+    @usableFromInline let cluster: UInt8
+
+    /// A sender on the ring at `ring` (its offset from `ChannelLayout`), sending
+    /// as cluster `sender`.
+    @inlinable
+    public init(ring: UnsafeMutableRawPointer, slotsPerRing: Int, sender: Int) {
+        self.ring = ring
+        self.mask = UInt64(slotsPerRing - 1)
+        self.cluster = UInt8(truncatingIfNeeded: sender)
+    }
+
+    @inlinable var state: UnsafeMutablePointer<SenderState> {
+        ring.assumingMemoryBound(to: SenderState.self)
+    }
+
+    @inlinable func slot(_ sequence: UInt64) -> UnsafeMutableRawPointer {
+        ring + (ChannelLayout.ringHeaderSize + Int(truncatingIfNeeded: sequence & mask) &* ChannelLayout.slotSize)
+    }
+
+    @inlinable func header(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (slot + Slot.headerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// True if the next slot is free (a `trySend` now would succeed).
+    @inlinable
+    public var canSend: Bool {
+        // Acquiring: as in `trySend`, so a caller that then writes the slot is ordered after the receiver's reads.
+        header(slot(state.pointee.nextSequence)).pointee.load(ordering: .acquiring) == 0
+    }
+
+    /// Put a message with `kind` (raw), `length` payload words into the ring,
+    /// or report `.full`. Does not validate the kind: `trySend(_:)` does.
+    @inlinable
+    public func trySend(kind: UInt8, length: Int, payload: Payload) -> SendResult {
+        precondition(length >= 0 && length <= Slot.payloadWords, "channel: payload too long")
+        let sequence = state.pointee.nextSequence
+        let line = slot(sequence)
+        // Acquiring: pairs with the receiver's releasing clear, so its reads of
+        // this slot's previous payload happen-before our writes below.
+        if header(line).pointee.load(ordering: .acquiring) != 0 {
+            state.pointee.refusedFull &+= 1
+            return .full
+        }
+        var index = 0
+        while index < length {
+            line.storeBytes(of: payload[index], toByteOffset: index &* 8, as: UInt64.self)
+            index &+= 1
+        }
+        let word = MessageHeader(kind: kind, sender: cluster, length: UInt8(truncatingIfNeeded: length),
+                                 sequence: UInt32(truncatingIfNeeded: sequence))
+        // Releasing: the payload stores above happen-before the receiver's
+        // payload loads, once its acquiring load sees this header.
+        header(line).pointee.store(word.raw, ordering: .releasing)
+        state.pointee.nextSequence = sequence &+ 1
+        state.pointee.sent &+= 1
+        return .sent
+    }
+
+    /// Send a typed message. Invalid messages (which the receiver would drop)
+    /// are refused by a precondition: they are a bug in the sending kernel.
+    @inlinable
+    public func trySend(_ message: InterKernelMessage) -> SendResult {
+        let kind = message.kind
+        return trySend(kind: kind.rawValue, length: Int(kind.payloadLength), payload: message.payload)
+    }
+
+    /// Fault injection for tests: write `header` as given (any bits) and
+    /// `payload` into the next slot and advance, as a buggy sender would.
+    /// Returns `.full` without writing if the slot is not free.
+    public func unsafeSendScribbled(header word: MessageHeader, payload: Payload) -> SendResult {
+        let sequence = state.pointee.nextSequence
+        let line = slot(sequence)
+        if header(line).pointee.load(ordering: .acquiring) != 0 { return .full }
+        for index in 0..<Slot.payloadWords {
+            line.storeBytes(of: payload[index], toByteOffset: index * 8, as: UInt64.self)
+        }
+        header(line).pointee.store(word.raw, ordering: .releasing)
+        state.pointee.nextSequence = sequence &+ 1
+        return .sent
+    }
+
+    /// The header this sender would write for its next message of `kind`.
+    public func nextHeader(kind: UInt8, length: UInt8) -> MessageHeader {
+        MessageHeader(kind: kind, sender: cluster, length: length,
+                      sequence: UInt32(truncatingIfNeeded: state.pointee.nextSequence))
+    }
+
+    @inlinable func noteDoorbell() { state.pointee.doorbells &+= 1 }
+
+    public var stats: SenderStats {
+        let s = state.pointee
+        return SenderStats(nextSequence: s.nextSequence, sent: s.sent, refusedFull: s.refusedFull, doorbells: s.doorbells)
+    }
+}
+
+/// The receiving end of one ring: a view onto the shared region. One core at a
+/// time may receive on a ring (in the kernel: the receiving cluster's big lock).
+///
+/// Every line is validated: header check byte, sequence, sender, length, and
+/// (in `poll`) kind and payload. A malformed line is counted, recorded as the
+/// last error, cleared and dropped; the receiver never traps on ring contents
+/// and never waits on anything but the next slot.
+///
+/// Recovery rules:
+/// - Intact header with the expected sequence but bad sender, length, kind or
+///   payload: it is the sender's message for this slot; consume (advance) and drop.
+/// - Torn header or wrong sequence: the line cannot be trusted to be the
+///   sender's; clear it without advancing (the sender's message for this slot
+///   may still come) and enter resync. In resync, when the current slot is
+///   empty but a later slot holds exactly the message that belongs there, and
+///   every slot in between is (re-read after that acquire) still empty, those
+///   messages were destroyed: count them as lost and skip to it.
+public struct RingReceiver {
+    @usableFromInline let ring: UnsafeMutableRawPointer
+    @usableFromInline let mask: UInt64
+    @usableFromInline let peer: UInt8
+
+    /// A receiver on the ring at `ring` whose sender is cluster `sender`.
+    @inlinable
+    public init(ring: UnsafeMutableRawPointer, slotsPerRing: Int, sender: Int) {
+        self.ring = ring
+        self.mask = UInt64(slotsPerRing - 1)
+        self.peer = UInt8(truncatingIfNeeded: sender)
+    }
+
+    @inlinable var state: UnsafeMutablePointer<ReceiverState> {
+        (ring + ChannelLayout.receiverStateOffset).assumingMemoryBound(to: ReceiverState.self)
+    }
+
+    @inlinable func slot(_ sequence: UInt64) -> UnsafeMutableRawPointer {
+        ring + (ChannelLayout.ringHeaderSize + Int(truncatingIfNeeded: sequence & mask) &* ChannelLayout.slotSize)
+    }
+
+    @inlinable func header(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (slot + Slot.headerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Poll the next slot once and decode the message kind.
+    @inlinable
+    public func poll() -> ReceiveResult {
+        switch take() {
+        case .empty:
+            return .empty
+        case let .dropped(error):
+            return .dropped(error)
+        case let .message(raw):
+            let expected = UInt32(truncatingIfNeeded: state.pointee.nextSequence &- 1)
+            guard let kind = MessageKind(rawValue: raw.header.kind) else {
+                return .dropped(recordDrop(.badKind, raw.header, expected))
+            }
+            guard raw.header.length == kind.payloadLength else {
+                return .dropped(recordDrop(.badLength, raw.header, expected))
+            }
+            guard let message = InterKernelMessage(kind: kind, payload: raw.payload) else {
+                return .dropped(recordDrop(.badPayload, raw.header, expected))
+            }
+            state.pointee.received &+= 1
+            return .message(message)
+        }
+    }
+
+    /// Poll the next slot once; any kind byte is accepted (ring-level checks only).
+    @inlinable
+    public func pollRaw() -> RawReceiveResult {
+        let result = take()
+        if case .message = result { state.pointee.received &+= 1 }
+        return result
+    }
+
+    /// True if a poll now would find a line (or a lost-message gap to skip).
+    /// Used before sleeping; see `ChannelEndpoint.prepareToSleep`.
+    @inlinable
+    public var hasPending: Bool {
+        // Acquiring keeps a following `poll` ordered after this look; the
+        // sleep protocol adds its own fence in front of it.
+        if header(slot(state.pointee.nextSequence)).pointee.load(ordering: .acquiring) != 0 { return true }
+        return state.pointee.resyncing != 0 && resyncGap() != 0
+    }
+
+    /// Take the next line off the ring with ring-level validation: check byte,
+    /// sequence, sender, length field range. Advances past trusted lines.
+    @inlinable
+    func take() -> RawReceiveResult {
+        var expected = state.pointee.nextSequence
+        var line = slot(expected)
+        // Acquiring: pairs with the sender's releasing header store, so the
+        // payload loads below see the payload written before that header.
+        var word = header(line).pointee.load(ordering: .acquiring)
+        if word == 0 {
+            if state.pointee.resyncing == 0 { return .empty }
+            let gap = resyncGap()
+            if gap == 0 { return .empty }
+            state.pointee.lost &+= gap
+            expected &+= gap
+            state.pointee.nextSequence = expected
+            line = slot(expected)
+            // Acquiring, as above; `resyncGap` saw this slot full, and only we clear it.
+            word = header(line).pointee.load(ordering: .acquiring)
+        }
+        let head = MessageHeader(raw: word)
+        let expected32 = UInt32(truncatingIfNeeded: expected)
+        var reason: DropReason? = nil
+        var trusted = true
+        if !head.isIntact {
+            reason = .tornHeader
+            trusted = false
+        } else if head.sequence != expected32 {
+            reason = .wrongSequence
+            trusted = false
+        } else if head.sender != peer {
+            reason = .badSender
+        } else if head.length > UInt8(Slot.payloadWords) || head.reserved != 0 {
+            reason = .badLength
+        }
+        var payload = Payload()
+        if reason == nil {
+            var index = 0
+            let length = Int(head.length)
+            while index < length {
+                payload[index] = line.load(fromByteOffset: index &* 8, as: UInt64.self)
+                index &+= 1
+            }
+        }
+        // Releasing: our payload loads above happen-before the sender's next
+        // payload stores into this slot (it acquire-loads this 0 first).
+        header(line).pointee.store(0, ordering: .releasing)
+        if let reason {
+            if trusted {
+                state.pointee.nextSequence = expected &+ 1
+            } else {
+                state.pointee.resyncing = 1
+            }
+            return .dropped(recordDrop(reason, head, expected32))
+        }
+        state.pointee.nextSequence = expected &+ 1
+        state.pointee.resyncing = 0
+        return .message(RawMessage(header: head, payload: payload))
+    }
+
+    /// In resync, with the current slot empty: the number of messages `d > 0`
+    /// known lost, or 0. Slot `next + d` must hold the intact message numbered
+    /// `next + d` from our sender (acquire load); the sender wrote every message
+    /// before it into its slot earlier, so after that acquire, re-reading the
+    /// slots in between must show them unless they were destroyed (only this
+    /// receiver clears slots, and only at its cursor). If any is full again, it
+    /// is read normally instead.
+    @usableFromInline
+    func resyncGap() -> UInt64 {
+        let expected = state.pointee.nextSequence
+        var distance: UInt64 = 1
+        while distance <= mask {
+            // Acquiring: pairs with the sender's release of this header, so the
+            // re-reads below see every slot the sender wrote before it.
+            let word = header(slot(expected &+ distance)).pointee.load(ordering: .acquiring)
+            if word != 0 {
+                let head = MessageHeader(raw: word)
+                guard head.isIntact, head.sender == peer,
+                      head.sequence == UInt32(truncatingIfNeeded: expected &+ distance) else { return 0 }
+                var between: UInt64 = 0
+                while between < distance {
+                    if header(slot(expected &+ between)).pointee.load(ordering: .acquiring) != 0 { return 0 }
+                    between &+= 1
+                }
+                return distance
+            }
+            distance &+= 1
+        }
+        return 0
+    }
+
+    @usableFromInline
+    func recordDrop(_ reason: DropReason, _ head: MessageHeader, _ expected: UInt32) -> ChannelError {
+        state.pointee.dropped[reason] &+= 1
+        state.pointee.lastErrorHeader = head.raw
+        state.pointee.lastErrorExpected = expected
+        state.pointee.lastErrorReason = reason.rawValue
+        return ChannelError(reason: reason, header: head, expectedSequence: expected)
+    }
+
+    public var stats: ReceiverStats {
+        let s = state.pointee
+        var last: ChannelError? = nil
+        if let reason = DropReason(rawValue: s.lastErrorReason) {
+            last = ChannelError(reason: reason, header: MessageHeader(raw: s.lastErrorHeader),
+                                expectedSequence: s.lastErrorExpected)
+        }
+        return ReceiverStats(nextSequence: s.nextSequence, received: s.received, lost: s.lost,
+                             dropped: s.dropped, lastError: last)
+    }
+}

@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [])
+        subcommands: [BenchChannel.self])
 }
 
 struct ExperimentCommand: ParsableCommand {

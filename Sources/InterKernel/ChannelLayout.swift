@@ -29,7 +29,7 @@ import Synchronization
 ///
 /// Slots per ring: the largest power of two in `2...maxSlotsPerRing` for which
 /// every ring fits in the region; no layout if even 2 slots do not fit.
-public struct ChannelLayout: Equatable {
+public struct ChannelLayout: Equatable, Sendable {
     /// One message: one cache line.
     public static let slotSize = 64
     /// Cursor lines in front of each ring's slots.

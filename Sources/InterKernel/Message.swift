@@ -2,7 +2,7 @@
 /// payload length, a case in `InterKernelMessage` with its encoding and
 /// validation, and the kernel's handler (the compiler finds every switch that
 /// must learn the new case).
-public enum MessageKind: UInt8 {
+public enum MessageKind: UInt8, Sendable {
     /// Round-trip probe; the receiver answers with `pong`.
     case ping = 1
     /// Answer to `ping`, echoing its token and timestamp.
@@ -25,7 +25,7 @@ public enum MessageKind: UInt8 {
 }
 
 /// Why a cluster is asked to shut down (the payload of `shutdown`).
-public enum ShutdownReason: UInt64 {
+public enum ShutdownReason: UInt64, Sendable {
     /// The whole machine is powering off.
     case powerOff = 1
     /// The sender hit a fatal error; stop touching shared state.
@@ -33,7 +33,7 @@ public enum ShutdownReason: UInt64 {
 }
 
 /// A decoded, validated inter-kernel message.
-public enum InterKernelMessage: Equatable {
+public enum InterKernelMessage: Equatable, Sendable {
     /// `token` identifies the probe; `sentAt` is the sender's clock (any unit).
     case ping(token: UInt64, sentAt: UInt64)
     /// Echo of a ping's `token` and `sentAt`, and when the responder saw it.
@@ -91,7 +91,7 @@ public enum InterKernelMessage: Equatable {
 /// Why the receiver dropped a line. The first two make the receiver distrust
 /// the line's sequence number; the others come with a correct sequence, so the
 /// line is known to be the sender's message for this slot, consumed and lost.
-public enum DropReason: UInt8 {
+public enum DropReason: UInt8, Sendable {
     /// The check byte does not match: a torn or scribbled header.
     case tornHeader = 1
     /// Intact header, but not the sequence this slot must carry next (stale,
@@ -120,7 +120,7 @@ public enum DropReason: UInt8 {
 }
 
 /// A dropped line: why, the header as read, and the sequence the slot should have carried.
-public struct ChannelError: Equatable {
+public struct ChannelError: Equatable, Sendable {
     public var reason: DropReason
     public var header: MessageHeader
     public var expectedSequence: UInt32
@@ -134,7 +134,7 @@ public struct ChannelError: Equatable {
 }
 
 /// Counts of dropped lines, by reason.
-public struct DropCounts: Equatable {
+public struct DropCounts: Equatable, Sendable {
     public var tornHeader: UInt64 = 0
     public var wrongSequence: UInt64 = 0
     public var badSender: UInt64 = 0

@@ -14,7 +14,7 @@
 /// The sequence plays the role of Barrelfish's epoch bit, widened: message `s`
 /// of a ring always goes to slot `s mod slots`, so the receiver knows which
 /// sequence the next slot must carry and rejects a stale or replayed line.
-public struct MessageHeader: Equatable {
+public struct MessageHeader: Equatable, Sendable {
     public var raw: UInt64
 
     @inlinable public init(raw: UInt64) { self.raw = raw }
@@ -57,7 +57,7 @@ enum Slot {
 
 /// The payload of one message: up to 7 words, without heap storage (it is a
 /// plain value in Embedded Swift too).
-public struct Payload: Equatable {
+public struct Payload: Equatable, Sendable {
     public var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
     public var w4: UInt64 = 0, w5: UInt64 = 0, w6: UInt64 = 0
 
@@ -101,7 +101,7 @@ public struct Payload: Equatable {
 }
 
 /// A message as it sat in the ring: header and payload, not yet decoded.
-public struct RawMessage: Equatable {
+public struct RawMessage: Equatable, Sendable {
     public var header: MessageHeader
     public var payload: Payload
 

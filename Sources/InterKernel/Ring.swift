@@ -66,7 +66,7 @@ struct ReceiverState {
 }
 
 /// What `trySend` did.
-public enum SendResult: Equatable {
+public enum SendResult: Equatable, Sendable {
     /// The message is in the ring.
     case sent
     /// Every slot is still full: nothing was written. Retry later (after the
@@ -75,7 +75,7 @@ public enum SendResult: Equatable {
 }
 
 /// What one poll of a ring found (typed messages).
-public enum ReceiveResult: Equatable {
+public enum ReceiveResult: Equatable, Sendable {
     case empty
     case message(InterKernelMessage)
     /// A malformed line was counted and dropped; the ring keeps working.
@@ -83,20 +83,20 @@ public enum ReceiveResult: Equatable {
 }
 
 /// What one poll of a ring found, before kinds are decoded.
-public enum RawReceiveResult: Equatable {
+public enum RawReceiveResult: Equatable, Sendable {
     case empty
     case message(RawMessage)
     case dropped(ChannelError)
 }
 
-public struct SenderStats: Equatable {
+public struct SenderStats: Equatable, Sendable {
     public var nextSequence: UInt64
     public var sent: UInt64
     public var refusedFull: UInt64
     public var doorbells: UInt64
 }
 
-public struct ReceiverStats: Equatable {
+public struct ReceiverStats: Equatable, Sendable {
     public var nextSequence: UInt64
     public var received: UInt64
     public var lost: UInt64
@@ -144,7 +144,7 @@ public struct RingSender {
 
     /// Put a message with `kind` (raw), `length` payload words into the ring,
     /// or report `.full`. Does not validate the kind: `trySend(_:)` does.
-    @inlinable
+    @inlinable @inline(__always)
     public func trySend(kind: UInt8, length: Int, payload: Payload) -> SendResult {
         precondition(length >= 0 && length <= Slot.payloadWords, "channel: payload too long")
         let sequence = state.pointee.nextSequence
@@ -172,7 +172,7 @@ public struct RingSender {
 
     /// Send a typed message. Invalid messages (which the receiver would drop)
     /// are refused by a precondition: they are a bug in the sending kernel.
-    @inlinable
+    @inlinable @inline(__always)
     public func trySend(_ message: InterKernelMessage) -> SendResult {
         let kind = message.kind
         return trySend(kind: kind.rawValue, length: Int(kind.payloadLength), payload: message.payload)
@@ -250,7 +250,7 @@ public struct RingReceiver {
     }
 
     /// Poll the next slot once and decode the message kind.
-    @inlinable
+    @inlinable @inline(__always)
     public func poll() -> ReceiveResult {
         switch take() {
         case .empty:
@@ -274,7 +274,7 @@ public struct RingReceiver {
     }
 
     /// Poll the next slot once; any kind byte is accepted (ring-level checks only).
-    @inlinable
+    @inlinable @inline(__always)
     public func pollRaw() -> RawReceiveResult {
         let result = take()
         if case .message = result { state.pointee.received &+= 1 }
@@ -293,7 +293,7 @@ public struct RingReceiver {
 
     /// Take the next line off the ring with ring-level validation: check byte,
     /// sequence, sender, length field range. Advances past trusted lines.
-    @inlinable
+    @inlinable @inline(__always)
     func take() -> RawReceiveResult {
         var expected = state.pointee.nextSequence
         var line = slot(expected)

@@ -33,9 +33,14 @@ import Synchronization
 
 /// The sender's cursor line (ring offset 0), written only by the sending cluster.
 @usableFromInline
-struct SenderState {
+struct SenderState: ~Copyable {
     /// Number of the next message; it goes to slot `nextSequence % slots`.
-    @usableFromInline var nextSequence: UInt64 = 0
+    /// Atomic only because the receiver reads it when recovering from a
+    /// destroyed message (never on the fast path, so the line stays in the
+    /// sender's cache). The sender stores it with release after each header,
+    /// so a receiver that acquire-loads `n` sees the header of every message
+    /// below `n` (or a later write to its slot).
+    @usableFromInline let nextSequence = Atomic<UInt64>(0)
     @usableFromInline var sent: UInt64 = 0
     /// `trySend` calls that found the ring full.
     @usableFromInline var refusedFull: UInt64 = 0
@@ -51,12 +56,12 @@ struct ReceiverState {
     /// Number of the next message expected, in slot `nextSequence % slots`.
     @usableFromInline var nextSequence: UInt64 = 0
     @usableFromInline var received: UInt64 = 0
-    /// Messages known to be lost: a later message arrived while their slots
-    /// were empty (only after a scribbled line destroyed one).
+    /// Messages known to be lost: the sender had sent them, but their slot
+    /// was found empty or refilled a lap later (a scribbled line destroyed them).
     @usableFromInline var lost: UInt64 = 0
-    /// Non-zero after dropping a line whose sequence could not be trusted:
-    /// the sender's message for the current slot may have been destroyed, so
-    /// an empty slot also looks ahead (see `RingReceiver.resyncGap`).
+    /// Non-zero after dropping a line that could not be trusted to be the
+    /// sender's: the sender's message for the current slot may have been
+    /// destroyed, so an empty slot also consults the sender's cursor.
     @usableFromInline var resyncing: UInt64 = 0
     @usableFromInline var dropped = DropCounts()
     @usableFromInline var lastErrorHeader: UInt64 = 0
@@ -139,7 +144,7 @@ public struct RingSender {
     @inlinable
     public var canSend: Bool {
         // Acquiring: as in `trySend`, so a caller that then writes the slot is ordered after the receiver's reads.
-        header(slot(state.pointee.nextSequence)).pointee.load(ordering: .acquiring) == 0
+        header(slot(state.pointee.nextSequence.load(ordering: .relaxed))).pointee.load(ordering: .acquiring) == 0
     }
 
     /// Put a message with `kind` (raw), `length` payload words into the ring,
@@ -147,7 +152,8 @@ public struct RingSender {
     @inlinable @inline(__always)
     public func trySend(kind: UInt8, length: Int, payload: Payload) -> SendResult {
         precondition(length >= 0 && length <= Slot.payloadWords, "channel: payload too long")
-        let sequence = state.pointee.nextSequence
+        // Relaxed: only this sender writes its cursor.
+        let sequence = state.pointee.nextSequence.load(ordering: .relaxed)
         let line = slot(sequence)
         // Acquiring: pairs with the receiver's releasing clear, so its reads of
         // this slot's previous payload happen-before our writes below.
@@ -165,7 +171,8 @@ public struct RingSender {
         // Releasing: the payload stores above happen-before the receiver's
         // payload loads, once its acquiring load sees this header.
         header(line).pointee.store(word.raw, ordering: .releasing)
-        state.pointee.nextSequence = sequence &+ 1
+        // Releasing: see `SenderState.nextSequence` (receiver recovery only).
+        state.pointee.nextSequence.store(sequence &+ 1, ordering: .releasing)
         state.pointee.sent &+= 1
         return .sent
     }
@@ -182,28 +189,29 @@ public struct RingSender {
     /// `payload` into the next slot and advance, as a buggy sender would.
     /// Returns `.full` without writing if the slot is not free.
     public func unsafeSendScribbled(header word: MessageHeader, payload: Payload) -> SendResult {
-        let sequence = state.pointee.nextSequence
+        let sequence = state.pointee.nextSequence.load(ordering: .relaxed)
         let line = slot(sequence)
         if header(line).pointee.load(ordering: .acquiring) != 0 { return .full }
         for index in 0..<Slot.payloadWords {
             line.storeBytes(of: payload[index], toByteOffset: index * 8, as: UInt64.self)
         }
         header(line).pointee.store(word.raw, ordering: .releasing)
-        state.pointee.nextSequence = sequence &+ 1
+        state.pointee.nextSequence.store(sequence &+ 1, ordering: .releasing)
         return .sent
     }
 
     /// The header this sender would write for its next message of `kind`.
     public func nextHeader(kind: UInt8, length: UInt8) -> MessageHeader {
         MessageHeader(kind: kind, sender: cluster, length: length,
-                      sequence: UInt32(truncatingIfNeeded: state.pointee.nextSequence))
+                      sequence: UInt32(truncatingIfNeeded: state.pointee.nextSequence.load(ordering: .relaxed)))
     }
 
     @inlinable func noteDoorbell() { state.pointee.doorbells &+= 1 }
 
     public var stats: SenderStats {
-        let s = state.pointee
-        return SenderStats(nextSequence: s.nextSequence, sent: s.sent, refusedFull: s.refusedFull, doorbells: s.doorbells)
+        let s = state
+        return SenderStats(nextSequence: s.pointee.nextSequence.load(ordering: .relaxed), sent: s.pointee.sent,
+                           refusedFull: s.pointee.refusedFull, doorbells: s.pointee.doorbells)
     }
 }
 
@@ -215,15 +223,25 @@ public struct RingSender {
 /// last error, cleared and dropped; the receiver never traps on ring contents
 /// and never waits on anything but the next slot.
 ///
-/// Recovery rules:
-/// - Intact header with the expected sequence but bad sender, length, kind or
-///   payload: it is the sender's message for this slot; consume (advance) and drop.
-/// - Torn header or wrong sequence: the line cannot be trusted to be the
-///   sender's; clear it without advancing (the sender's message for this slot
-///   may still come) and enter resync. In resync, when the current slot is
-///   empty but a later slot holds exactly the message that belongs there, and
-///   every slot in between is (re-read after that acquire) still empty, those
-///   messages were destroyed: count them as lost and skip to it.
+/// Recovery rules (the sender is the authority on which message goes where:
+/// message `s` always goes to slot `s mod slots`):
+/// - Intact header from our sender with the expected sequence, but bad length,
+///   kind or payload: it is the sender's message for this slot; consume
+///   (advance) and drop it.
+/// - Torn header, wrong sequence or wrong sender: the line cannot be trusted
+///   to be our sender's; clear it without advancing (the sender's message for
+///   this slot may still come, e.g. if the line was scribbled ahead of it) and
+///   enter resync.
+/// - In resync, when the slot is empty: acquire-load the sender's cursor. If
+///   it is past the expected message, that message's header was written
+///   before the cursor was published, yet the slot is empty: it was destroyed.
+///   Count it lost and advance.
+/// - An intact line from our sender carrying exactly one lap more than
+///   expected, confirmed by the sender's cursor: the sender found the slot
+///   empty and lapped it, so the expected message was destroyed. Count it
+///   lost, advance, and leave the line for the next lap.
+/// The receiver reads the sender's cursor line only in these cases, so on the
+/// fast path no line but the slots moves between the two caches.
 public struct RingReceiver {
     @usableFromInline let ring: UnsafeMutableRawPointer
     @usableFromInline let mask: UInt64
@@ -287,99 +305,104 @@ public struct RingReceiver {
     public var hasPending: Bool {
         // Acquiring keeps a following `poll` ordered after this look; the
         // sleep protocol adds its own fence in front of it.
-        if header(slot(state.pointee.nextSequence)).pointee.load(ordering: .acquiring) != 0 { return true }
-        return state.pointee.resyncing != 0 && resyncGap() != 0
+        let expected = state.pointee.nextSequence
+        if header(slot(expected)).pointee.load(ordering: .acquiring) != 0 { return true }
+        // Acquiring: see `take`; a message known lost is something to do.
+        return state.pointee.resyncing != 0 && senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected
+    }
+
+    /// The sender's cursor line (read only when recovering).
+    @inlinable var senderCursor: UnsafeMutablePointer<SenderState> {
+        ring.assumingMemoryBound(to: SenderState.self)
     }
 
     /// Take the next line off the ring with ring-level validation: check byte,
     /// sequence, sender, length field range. Advances past trusted lines.
     @inlinable @inline(__always)
     func take() -> RawReceiveResult {
-        var expected = state.pointee.nextSequence
-        var line = slot(expected)
+        let expected = state.pointee.nextSequence
+        let line = slot(expected)
         // Acquiring: pairs with the sender's releasing header store, so the
         // payload loads below see the payload written before that header.
-        var word = header(line).pointee.load(ordering: .acquiring)
-        if word == 0 {
-            if state.pointee.resyncing == 0 { return .empty }
-            let gap = resyncGap()
-            if gap == 0 { return .empty }
-            state.pointee.lost &+= gap
-            expected &+= gap
-            state.pointee.nextSequence = expected
-            line = slot(expected)
-            // Acquiring, as above; `resyncGap` saw this slot full, and only we clear it.
-            word = header(line).pointee.load(ordering: .acquiring)
-        }
+        let word = header(line).pointee.load(ordering: .acquiring)
+        if word == 0 && state.pointee.resyncing == 0 { return .empty }
         let head = MessageHeader(raw: word)
-        let expected32 = UInt32(truncatingIfNeeded: expected)
-        var reason: DropReason? = nil
-        var trusted = true
-        if !head.isIntact {
-            reason = .tornHeader
-            trusted = false
-        } else if head.sequence != expected32 {
-            reason = .wrongSequence
-            trusted = false
-        } else if head.sender != peer {
-            reason = .badSender
-        } else if head.length > UInt8(Slot.payloadWords) || head.reserved != 0 {
-            reason = .badLength
+        if word == 0 || !head.isIntact || head.sequence != UInt32(truncatingIfNeeded: expected)
+            || head.sender != peer {
+            return recover(word)
+        }
+        if head.length > UInt8(Slot.payloadWords) || head.reserved != 0 {
+            header(line).pointee.store(0, ordering: .releasing)
+            state.pointee.nextSequence = expected &+ 1
+            return .dropped(recordDrop(.badLength, head, UInt32(truncatingIfNeeded: expected)))
         }
         var payload = Payload()
-        if reason == nil {
-            var index = 0
-            let length = Int(head.length)
-            while index < length {
-                payload[index] = line.load(fromByteOffset: index &* 8, as: UInt64.self)
-                index &+= 1
-            }
+        var index = 0
+        let length = Int(head.length)
+        while index < length {
+            payload[index] = line.load(fromByteOffset: index &* 8, as: UInt64.self)
+            index &+= 1
         }
         // Releasing: our payload loads above happen-before the sender's next
         // payload stores into this slot (it acquire-loads this 0 first).
         header(line).pointee.store(0, ordering: .releasing)
-        if let reason {
-            if trusted {
-                state.pointee.nextSequence = expected &+ 1
-            } else {
-                state.pointee.resyncing = 1
-            }
-            return .dropped(recordDrop(reason, head, expected32))
-        }
         state.pointee.nextSequence = expected &+ 1
-        state.pointee.resyncing = 0
+        if state.pointee.resyncing != 0 { state.pointee.resyncing = 0 }
         return .message(RawMessage(header: head, payload: payload))
     }
 
-    /// In resync, with the current slot empty: the number of messages `d > 0`
-    /// known lost, or 0. Slot `next + d` must hold the intact message numbered
-    /// `next + d` from our sender (acquire load); the sender wrote every message
-    /// before it into its slot earlier, so after that acquire, re-reading the
-    /// slots in between must show them unless they were destroyed (only this
-    /// receiver clears slots, and only at its cursor). If any is full again, it
-    /// is read normally instead.
+    /// The slow path of `take`: an empty slot while resyncing, or a line that
+    /// is not the expected message (see the recovery rules above). Bounded:
+    /// at most one lap of lost messages is skipped per call.
     @usableFromInline
-    func resyncGap() -> UInt64 {
-        let expected = state.pointee.nextSequence
-        var distance: UInt64 = 1
-        while distance <= mask {
-            // Acquiring: pairs with the sender's release of this header, so the
-            // re-reads below see every slot the sender wrote before it.
-            let word = header(slot(expected &+ distance)).pointee.load(ordering: .acquiring)
-            if word != 0 {
-                let head = MessageHeader(raw: word)
-                guard head.isIntact, head.sender == peer,
-                      head.sequence == UInt32(truncatingIfNeeded: expected &+ distance) else { return 0 }
-                var between: UInt64 = 0
-                while between < distance {
-                    if header(slot(expected &+ between)).pointee.load(ordering: .acquiring) != 0 { return 0 }
-                    between &+= 1
+    func recover(_ first: UInt64) -> RawReceiveResult {
+        var word = first
+        var skipped: UInt64 = 0
+        while skipped <= mask {
+            let expected = state.pointee.nextSequence
+            let line = slot(expected)
+            let head = MessageHeader(raw: word)
+            let expected32 = UInt32(truncatingIfNeeded: expected)
+            if word == 0 {
+                guard state.pointee.resyncing != 0 else { return .empty }
+                // Acquiring: pairs with the sender's releasing cursor store, so
+                // every header it wrote below that number is visible to the
+                // re-read below.
+                guard senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected else { return .empty }
+                // Acquiring: as in `take`.
+                word = header(line).pointee.load(ordering: .acquiring)
+                if word == 0 {
+                    state.pointee.lost &+= 1
+                    state.pointee.nextSequence = expected &+ 1
+                    skipped &+= 1
+                    word = header(slot(expected &+ 1)).pointee.load(ordering: .acquiring)
                 }
-                return distance
+                continue
             }
-            distance &+= 1
+            if head.isIntact && head.sender == peer && head.sequence == expected32 {
+                // The expected message after all: the fast path takes it.
+                return take()
+            }
+            if head.isIntact && head.sender == peer
+                && head.sequence == UInt32(truncatingIfNeeded: expected &+ mask &+ 1)
+                // Acquiring: as above; confirms the sender really wrote that line.
+                && senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected &+ mask &+ 1 {
+                // The sender lapped an empty slot: the expected message is lost.
+                state.pointee.lost &+= 1
+                state.pointee.nextSequence = expected &+ 1
+                state.pointee.resyncing = 1
+                skipped &+= 1
+                // Acquiring: as in `take`.
+                word = header(slot(expected &+ 1)).pointee.load(ordering: .acquiring)
+                continue
+            }
+            // Untrusted: clear without advancing. Releasing, as in `take`.
+            header(line).pointee.store(0, ordering: .releasing)
+            state.pointee.resyncing = 1
+            let reason: DropReason = !head.isIntact ? .tornHeader : head.sender != peer ? .badSender : .wrongSequence
+            return .dropped(recordDrop(reason, head, expected32))
         }
-        return 0
+        return .empty
     }
 
     @usableFromInline

@@ -78,7 +78,9 @@ public struct ChannelEndpoint {
         sender(to: peer).trySend(message)
     }
 
-    /// Send, then ring `peer`'s doorbell if it may be asleep.
+    /// Send, then ring `peer`'s doorbell if it may be asleep (also when the
+    /// ring is full, so a sleeping receiver drains it). On `.full` the caller
+    /// decides: retry later (calling this again) or give up.
     public func send<Doorbell: ChannelDoorbell>(_ message: InterKernelMessage, to peer: Int,
                                                 doorbell: Doorbell) -> SendResult {
         sendThenRing(message, to: peer, doorbell: doorbell)
@@ -87,7 +89,10 @@ public struct ChannelEndpoint {
     func sendThenRing<Doorbell: ChannelDoorbell>(_ message: InterKernelMessage, to peer: Int,
                                                  doorbell: Doorbell) -> SendResult {
         let result = sender(to: peer).trySend(message)
-        if result == .sent { _ = ringIfIdle(peer, doorbell: doorbell) }
+        // Sent: the receiver must see it. Full: only possible with the
+        // receiver asleep if garbage fills the slot; waking it makes it drain
+        // (a sender that waits on `.full` would otherwise wait forever).
+        _ = ringIfIdle(peer, doorbell: doorbell)
         return result
     }
 

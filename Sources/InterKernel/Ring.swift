@@ -59,10 +59,11 @@ struct ReceiverState {
     /// Messages known to be lost: the sender had sent them, but their slot
     /// was found empty or refilled a lap later (a scribbled line destroyed them).
     @usableFromInline var lost: UInt64 = 0
-    /// Non-zero after dropping a line that could not be trusted to be the
-    /// sender's: the sender's message for the current slot may have been
-    /// destroyed, so an empty slot also consults the sender's cursor.
-    @usableFromInline var resyncing: UInt64 = 0
+    /// Recovering while `nextSequence < resyncEnd`: a line we cleared as
+    /// untrusted (or a lapped slot) may have destroyed messages numbered up to
+    /// the sender's cursor at that moment (the one being written included), so
+    /// until we are past them an empty slot also consults the sender's cursor.
+    @usableFromInline var resyncEnd: UInt64 = 0
     @usableFromInline var dropped = DropCounts()
     @usableFromInline var lastErrorHeader: UInt64 = 0
     @usableFromInline var lastErrorExpected: UInt32 = 0
@@ -229,9 +230,11 @@ public struct RingSender {
 ///   kind or payload: it is the sender's message for this slot; consume
 ///   (advance) and drop it.
 /// - Torn header, wrong sequence or wrong sender: the line cannot be trusted
-///   to be our sender's; clear it without advancing (the sender's message for
+///   to be our sender's; clear it (compare-and-swap, so a real message that
+///   just replaced it survives) without advancing (the sender's message for
 ///   this slot may still come, e.g. if the line was scribbled ahead of it) and
-///   enter resync.
+///   enter resync up to the sender's cursor as read after the clear: the
+///   cleared line can only have destroyed messages numbered up to there.
 /// - In resync, when the slot is empty: acquire-load the sender's cursor. If
 ///   it is past the expected message, that message's header was written
 ///   before the cursor was published, yet the slot is empty: it was destroyed.
@@ -308,7 +311,8 @@ public struct RingReceiver {
         let expected = state.pointee.nextSequence
         if header(slot(expected)).pointee.load(ordering: .acquiring) != 0 { return true }
         // Acquiring: see `take`; a message known lost is something to do.
-        return state.pointee.resyncing != 0 && senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected
+        return expected < state.pointee.resyncEnd
+            && senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected
     }
 
     /// The sender's cursor line (read only when recovering).
@@ -325,13 +329,21 @@ public struct RingReceiver {
         // Acquiring: pairs with the sender's releasing header store, so the
         // payload loads below see the payload written before that header.
         let word = header(line).pointee.load(ordering: .acquiring)
-        if word == 0 && state.pointee.resyncing == 0 { return .empty }
+        if word == 0 && expected >= state.pointee.resyncEnd { return .empty }
         let head = MessageHeader(raw: word)
         if word == 0 || !head.isIntact || head.sequence != UInt32(truncatingIfNeeded: expected)
             || head.sender != peer {
             return recover(word)
         }
+        return consume(line, head, expected)
+    }
+
+    /// Take the expected message (intact, from our sender, right sequence) out
+    /// of `line` and advance.
+    @inlinable @inline(__always)
+    func consume(_ line: UnsafeMutableRawPointer, _ head: MessageHeader, _ expected: UInt64) -> RawReceiveResult {
         if head.length > UInt8(Slot.payloadWords) || head.reserved != 0 {
+            // Releasing: as below.
             header(line).pointee.store(0, ordering: .releasing)
             state.pointee.nextSequence = expected &+ 1
             return .dropped(recordDrop(.badLength, head, UInt32(truncatingIfNeeded: expected)))
@@ -347,7 +359,6 @@ public struct RingReceiver {
         // payload stores into this slot (it acquire-loads this 0 first).
         header(line).pointee.store(0, ordering: .releasing)
         state.pointee.nextSequence = expected &+ 1
-        if state.pointee.resyncing != 0 { state.pointee.resyncing = 0 }
         return .message(RawMessage(header: head, payload: payload))
     }
 
@@ -364,7 +375,7 @@ public struct RingReceiver {
             let head = MessageHeader(raw: word)
             let expected32 = UInt32(truncatingIfNeeded: expected)
             if word == 0 {
-                guard state.pointee.resyncing != 0 else { return .empty }
+                guard expected < state.pointee.resyncEnd else { return .empty }
                 // Acquiring: pairs with the sender's releasing cursor store, so
                 // every header it wrote below that number is visible to the
                 // re-read below.
@@ -380,29 +391,51 @@ public struct RingReceiver {
                 continue
             }
             if head.isIntact && head.sender == peer && head.sequence == expected32 {
-                // The expected message after all: the fast path takes it.
-                return take()
+                // The expected message after all (read with acquire above).
+                return consume(line, head, expected)
             }
             if head.isIntact && head.sender == peer
                 && head.sequence == UInt32(truncatingIfNeeded: expected &+ mask &+ 1)
-                // Acquiring: as above; confirms the sender really wrote that line.
-                && senderCursor.pointee.nextSequence.load(ordering: .acquiring) > expected &+ mask &+ 1 {
+                // Acquiring: as above. A cursor at `expected + slots` or beyond
+                // means the sender sent `expected` and has reached this lap (its
+                // header may be written before the cursor is published); a
+                // smaller one means the line cannot be the sender's.
+                && senderCursor.pointee.nextSequence.load(ordering: .acquiring) >= expected &+ mask &+ 1 {
                 // The sender lapped an empty slot: the expected message is lost.
                 state.pointee.lost &+= 1
                 state.pointee.nextSequence = expected &+ 1
-                state.pointee.resyncing = 1
+                extendResync()
                 skipped &+= 1
                 // Acquiring: as in `take`.
                 word = header(slot(expected &+ 1)).pointee.load(ordering: .acquiring)
                 continue
             }
-            // Untrusted: clear without advancing. Releasing, as in `take`.
-            header(line).pointee.store(0, ordering: .releasing)
-            state.pointee.resyncing = 1
+            // Untrusted: clear without advancing, but only if the slot still
+            // holds what we judged: the sender may have overwritten a scribble
+            // it raced with (it checked the slot empty just before the
+            // scribble), and that message must not be erased. Releasing on
+            // success, as in `take`; acquiring on failure, as a header load.
+            let cleared = header(line).pointee.compareExchange(
+                expected: word, desired: 0, successOrdering: .releasing, failureOrdering: .acquiring)
+            if !cleared.exchanged {
+                word = cleared.original
+                skipped &+= 1
+                continue
+            }
+            extendResync()
             let reason: DropReason = !head.isIntact ? .tornHeader : head.sender != peer ? .badSender : .wrongSequence
             return .dropped(recordDrop(reason, head, expected32))
         }
         return .empty
+    }
+
+    /// Enter (or extend) recovery up to the sender's cursor as it is now.
+    @usableFromInline
+    func extendResync() {
+        // Acquiring: as in `recover`. Loaded after the clear, so it covers
+        // every message whose header could have been written before it.
+        let end = senderCursor.pointee.nextSequence.load(ordering: .acquiring) &+ 1
+        if end > state.pointee.resyncEnd { state.pointee.resyncEnd = end }
     }
 
     @usableFromInline

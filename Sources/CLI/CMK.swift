@@ -28,5 +28,5 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Experiments that sweep a parameter and write tables, CSV, JSON and plots.",
-        subcommands: [])
+        subcommands: [ExperimentChannel.self])
 }

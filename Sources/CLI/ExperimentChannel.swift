@@ -28,6 +28,9 @@ struct ExperimentChannel: ParsableCommand {
     @Option(help: "Output directory for results.csv and results.json.")
     var out: String = "out/experiment-channel"
 
+    @Flag(help: "Print where every ring sits in the channel region, and stop.")
+    var showLayout = false
+
     func run() throws {
         let topology: ChannelTopology
         if let file {
@@ -49,11 +52,17 @@ struct ExperimentChannel: ParsableCommand {
             }
         } ?? PinnedThreads.allowedCPUs()
         let backend = try HostedChannelBackend(topology: topology, cpus: hostCPUs)
+        if showLayout {
+            print(ChannelLayoutReport.summary(backend.layout))
+            print(ChannelLayoutReport.rings(backend.layout))
+            return
+        }
         let trips = roundTrips ?? max(messages / 10, 1000)
         if HostMachine.isDebugBuild {
             print("warning: debug build; use `swift run -c release cmk experiment channel ...` for real numbers")
         }
         print("cmk experiment channel: topology \(topology.name), \(topology.clusters.count) clusters, channel \(topology.channelBytes) bytes, \(backend.layout.slotsPerRing) slots per ring")
+        print(ChannelLayoutReport.summary(backend.layout))
         print("machine: \(HostMachine.summary); host CPUs used: \(hostCPUs.map(String.init).joined(separator: ","))")
         let rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
                                              roundTrips: trips, messages: messages) { row in

@@ -52,3 +52,13 @@ import Testing
         #expect(ChannelExperiment.csv(rows).split(separator: "\n").count == 7)
     }
 }
+
+@Suite struct ChannelLayoutReportTests {
+    @Test func listsEveryRing() throws {
+        let layout = try #require(ChannelLayout(clusterCount: 3, regionSize: 1 << 20))
+        let lines = ChannelLayoutReport.rings(layout).split(separator: "\n")
+        #expect(lines.count == 1 + 6)
+        #expect(lines[1].hasPrefix("0     0->1    0x10C0         0x1100"))
+        #expect(ChannelLayoutReport.summary(layout).contains("6 rings of 256 slots"))
+    }
+}

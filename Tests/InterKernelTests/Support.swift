@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HostedChannel
 import InterKernel
 import Synchronization
@@ -40,13 +43,18 @@ struct Scribbler {
 }
 
 /// The message count for stress tests: `CMK_CHANNEL_STRESS_MESSAGES` if set,
-/// else `defaultCount`.
+/// else `defaultCount`, a quarter of it under ThreadSanitizer (which runs
+/// this code 5-10x slower), to keep CI within tens of seconds.
 func stressCount(_ defaultCount: Int) -> Int {
     if let text = ProcessInfo.processInfo.environment["CMK_CHANNEL_STRESS_MESSAGES"], let n = Int(text), n > 0 {
         return n
     }
-    return defaultCount
+    return underThreadSanitizer ? defaultCount / 4 : defaultCount
 }
+
+/// True if this process runs with ThreadSanitizer (its runtime is linked in).
+// dlsym(nil, ...): RTLD_DEFAULT (0) on glibc.
+let underThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
 
 /// Two CPUs to pin a sender/receiver pair to (different ones if we may use two).
 func testCPUs() -> (Int?, Int?) {

@@ -89,4 +89,23 @@ import Testing
         #expect(bell.rung == [1])
         #expect(a.sender(to: 1).stats.doorbells == 1)
     }
+
+    /// A ring that is full while its receiver sleeps can only hold garbage:
+    /// the sender's `.full` rings the doorbell, the receiver drains it, and
+    /// the retried send goes through.
+    @Test func fullRingWakesASleepingReceiver() throws {
+        let region = HostedRegion(layout: try #require(ChannelLayout(clusterCount: 2, slotsPerRing: 2)))
+        let a = region.endpoint(0), b = region.endpoint(1)
+        final class Bell: ChannelDoorbell { var rung: [Int] = []; func ring(cluster: Int) { rung.append(cluster) } }
+        let bell = Bell()
+        #expect(b.prepareToSleep())
+        Scribbler(region: region, from: 0, to: 1).write(0, header: 0xBAD)
+        #expect(a.send(.notify(object: 0, badge: 1), to: 1, doorbell: bell) == .full)
+        #expect(bell.rung == [1])
+        b.finishSleep()
+        _ = b.pollAll { _, _ in }
+        #expect(a.send(.notify(object: 0, badge: 1), to: 1, doorbell: bell) == .sent)
+        #expect(b.receiver(from: 0).poll() == .message(.notify(object: 0, badge: 1)))
+        #expect(b.receiver(from: 0).stats.dropped.tornHeader == 1)
+    }
 }

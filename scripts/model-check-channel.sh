@@ -19,7 +19,7 @@ check() {
         rm -f pan* ring.pml.trail
         cp "$model" ring.pml
         spin -a "$@" ring.pml >spin.out 2>&1 || { cat spin.out; exit 3; }
-        cc -O2 -DSAFETY -DBITSTATE_OFF -o pan pan.c 2>cc.out || { cat cc.out; exit 3; }
+        cc -O2 -DSAFETY -o pan pan.c 2>cc.out || { cat cc.out; exit 3; }
         ./pan -m200000 >pan.out 2>&1 || true
         errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.out | head -1)
         states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' pan.out | head -1)

@@ -39,9 +39,14 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster", "Kernel",
+                "Topology", "Cluster", "Kernel", "HostedChannel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Host only: the C reference ring for `cmk bench channel` and the hosted
+        // channel runtime (pinned threads, host regions, measurements).
+        .target(name: "CChannelReference"),
+        .target(name: "HostedChannel", dependencies: ["InterKernel", "CChannelReference"]),
+        .testTarget(name: "InterKernelTests", dependencies: ["InterKernel", "HostedChannel"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HostedChannel
 import Topology
 
 struct BenchBoot: ParsableCommand {
@@ -70,8 +71,8 @@ struct BenchBoot: ParsableCommand {
                 return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
             }
             let reference = median(series[2].seconds)
-            print("machine: \(HostMachine.description)")
-            print("qemu:    \(HostMachine.qemuVersion)")
+            print("machine: \(HostMachine.summary)")
+            print("qemu:    \(qemuVersion)")
             print("topology: \(path) (\(topology.coreCount) cores in \(topology.clusters.count) clusters), \(runs) interleaved runs\n")
             print("what".padding(toLength: 24, withPad: " ", startingAt: 0) + "  median s    min s    max s   ratio to trivial")
             for s in series {
@@ -85,15 +86,8 @@ struct BenchBoot: ParsableCommand {
     }
 }
 
-enum HostMachine {
-    static var description: String {
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-        return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \(ProcessInfo.processInfo.operatingSystemVersionString)"
-    }
-    static var qemuVersion: String {
-        ((try? Shell.run([QEMUCommand.binary, "--version"], captureOutput: true).output) ?? "")
-            .split(separator: "\n").first.map(String.init) ?? "unknown"
-    }
+/// The QEMU that `cmk boot` runs, as it names itself.
+var qemuVersion: String {
+    ((try? Shell.run([QEMUCommand.binary, "--version"], captureOutput: true).output) ?? "")
+        .split(separator: "\n").first.map(String.init) ?? "unknown"
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HostedChannel
 import Kernel
 
 /// `cmk bench ipc`: a client `Call`s and a server `ReplyRecv`s through the
@@ -39,7 +40,7 @@ struct BenchIPC: ParsableCommand {
         let without = clock.measure { world.run(roundTrips: iterations, ipc: false) }
         let ns = (seconds(withIPC) - seconds(without)) * 1e9 / Double(2 * iterations)
         print("cmk bench ipc: one-way IPC = Call or ReplyRecv, client and server at equal priority")
-        print("machine: \(machine())")
+        print("machine: \(HostMachine.summary)")
         print(String(format: "time: %.1f ns per one-way IPC (%d round trips; %.3f s with IPC, %.3f s without)",
             ns, iterations, seconds(withIPC), seconds(without)))
         if noCallgrind {
@@ -77,16 +78,6 @@ struct BenchIPC: ParsableCommand {
             return Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
         }
         return nil
-    }
-
-    private func machine() -> String {
-        var model = "unknown CPU"
-        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("model name") })
-        {
-            model = line.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces)
-        }
-        return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.operatingSystemVersionString)"
     }
 }
 

@@ -21,12 +21,12 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [BenchBoot.self, BenchIPC.self])
+        subcommands: [BenchBoot.self, BenchIPC.self, BenchChannel.self])
 }
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Experiments that sweep a parameter and write tables, CSV, JSON and plots.",
-        subcommands: [])
+        subcommands: [ExperimentChannel.self])
 }

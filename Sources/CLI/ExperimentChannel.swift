@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import HostedChannel
+
+/// `cmk experiment channel [FILE] --messages N --out DIR`: round-trip latency
+/// (p50/p99) and one-way streaming throughput for every ordered pair of
+/// clusters; a table, DIR/results.csv and DIR/results.json.
+struct ExperimentChannel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "channel",
+        abstract: "Channel latency and throughput for each pair of clusters (hosted: pinned threads).")
+
+    @Argument(help: "Topology file (clusters and [shared] channel size). Default: --clusters clusters of 1 core.")
+    var file: String?
+
+    @Option(help: "Clusters of one core each, when no FILE is given.")
+    var clusters: Int = 2
+
+    @Option(help: "Messages streamed one way per pair.")
+    var messages: Int = 1_000_000
+
+    @Option(help: "Round trips per pair (default: messages / 10, at least 1000).")
+    var roundTrips: Int?
+
+    @Option(help: "Host CPUs to place clusters on, e.g. 0,1 (default: all this process may use).")
+    var cpus: String?
+
+    @Option(help: "Output directory for results.csv and results.json.")
+    var out: String = "out/experiment-channel"
+
+    @Flag(help: "Print where every ring sits in the channel region, and stop.")
+    var showLayout = false
+
+    func run() throws {
+        let topology: ChannelTopology
+        if let file {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            do {
+                topology = try ChannelTopology.parse(text, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
+            } catch let error as ChannelTopology.ParseError {
+                throw ValidationError("\(file):\(error.line): \(error.message)")
+            }
+        } else {
+            guard clusters >= 2 else { throw ValidationError("--clusters must be at least 2") }
+            topology = .flat(clusters: clusters)
+        }
+        guard topology.clusters.count >= 2 else { throw ValidationError("the channel needs at least 2 clusters") }
+        let hostCPUs = try cpus.map { text in
+            try text.split(separator: ",").map {
+                guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad --cpus") }
+                return n
+            }
+        } ?? PinnedThreads.allowedCPUs()
+        let backend = try HostedChannelBackend(topology: topology, cpus: hostCPUs)
+        if showLayout {
+            print(ChannelLayoutReport.summary(backend.layout))
+            print(ChannelLayoutReport.rings(backend.layout))
+            return
+        }
+        let trips = roundTrips ?? max(messages / 10, 1000)
+        if HostMachine.isDebugBuild {
+            print("warning: debug build; use `swift run -c release cmk experiment channel ...` for real numbers")
+        }
+        print("cmk experiment channel: topology \(topology.name), \(topology.clusters.count) clusters, channel \(topology.channelBytes) bytes, \(backend.layout.slotsPerRing) slots per ring")
+        print(ChannelLayoutReport.summary(backend.layout))
+        print("machine: \(HostMachine.summary); host CPUs used: \(hostCPUs.map(String.init).joined(separator: ","))")
+        let rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
+                                             roundTrips: trips, messages: messages) { row in
+            print("  \(row.from)->\(row.to) done")
+        }
+        print("")
+        print(ChannelExperiment.table(rows))
+        let directory = URL(fileURLWithPath: out, isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try ChannelExperiment.csv(rows).write(to: directory.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        let command = CommandLine.arguments.joined(separator: " ")
+        let document = ChannelExperiment.Document(topology: topology.name, clusters: topology.clusters,
+                                                  channelBytes: topology.channelBytes, machine: HostMachine.summary,
+                                                  command: command, rows: rows)
+        try JSONEncoder.pretty.encode(document).write(to: directory.appendingPathComponent("results.json"))
+        print("")
+        print("wrote \(directory.path)/results.csv and results.json")
+        if rows.contains(where: { $0.errors != 0 }) {
+            throw ValidationError("some pairs saw out-of-order or unexpected messages (errors column)")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import HostedChannel
+import InterKernel
+import Testing
+
+@Suite struct ChannelTopologyTests {
+    @Test func readsClustersAndChannelSize() throws {
+        let text = """
+        name = "default"
+        memory = "1G"          # RAM of the machine
+
+        [[cluster]]
+        cores = [0, 1]
+        memory = "128M"        # the cluster's private kernel partition
+
+        [[cluster]]
+        cores = [2, 3]
+        memory = "128M"
+
+        [shared]
+        channel = "1M"         # inter-kernel channel region
+        guest = "256M"
+        """
+        let topology = try ChannelTopology.parse(text, name: "file")
+        #expect(topology == ChannelTopology(name: "default", clusters: [[0, 1], [2, 3]], channelBytes: 1 << 20))
+    }
+
+    @Test func rejectsBrokenFilesWithALine() {
+        #expect(throws: ChannelTopology.ParseError.self) { try ChannelTopology.parse("[[cluster]]\ncores = 0, 1\n", name: "x") }
+        #expect(throws: ChannelTopology.ParseError.self) { try ChannelTopology.parse("name = \"x\"\n", name: "x") }
+        #expect(throws: ChannelTopology.ParseError.self) {
+            try ChannelTopology.parse("[[cluster]]\ncores = [0]\n[shared]\nchannel = \"lots\"\n", name: "x")
+        }
+        #expect(ChannelTopology.parseSize("64K") == 65536 && ChannelTopology.parseSize("\"2M\"") == 2 << 20)
+    }
+
+    @Test func placementSpreadsEachPairOverTwoCPUs() throws {
+        let backend = try HostedChannelBackend(
+            topology: ChannelTopology(name: "t", clusters: [[0, 1], [2, 3], [4], [5]]), cpus: [0, 1])
+        #expect(backend.placement(from: 0, to: 1) == (0, 1))  // cores 0 and 2 both fold onto CPU 0
+        #expect(backend.placement(from: 2, to: 3) == (0, 1))
+        #expect(backend.placement(from: 3, to: 2) == (1, 0))
+        #expect(throws: ChannelTopology.ParseError.self) {
+            try HostedChannelBackend(topology: ChannelTopology(name: "t", clusters: [[0], [1], [2]], channelBytes: 4096), cpus: [0])
+        }
+    }
+
+    @Test func experimentRowsCoverEveryOrderedPair() throws {
+        let backend = try HostedChannelBackend(topology: .flat(clusters: 3), cpus: PinnedThreads.allowedCPUs())
+        let rows = try ChannelExperiment.run(backend: backend, clusterCount: 3, roundTrips: 200, messages: 2000) { _ in }
+        #expect(rows.map { "\($0.from)->\($0.to)" } == ["0->1", "0->2", "1->0", "1->2", "2->0", "2->1"])
+        #expect(rows.allSatisfy { $0.errors == 0 && $0.rttP50 > 0 && $0.messagesPerSecond > 0 })
+        #expect(ChannelExperiment.csv(rows).split(separator: "\n").count == 7)
+    }
+}
+
+@Suite struct ChannelLayoutReportTests {
+    @Test func listsEveryRing() throws {
+        let layout = try #require(ChannelLayout(clusterCount: 3, regionSize: 1 << 20))
+        let lines = ChannelLayoutReport.rings(layout).split(separator: "\n")
+        #expect(lines.count == 1 + 6)
+        #expect(lines[1].hasPrefix("0     0->1    0x10C0         0x1100"))
+        #expect(ChannelLayoutReport.summary(layout).contains("6 rings of 256 slots"))
+    }
+}

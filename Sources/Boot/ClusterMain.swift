@@ -37,6 +37,7 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
             panic("the cluster kernel refused its memory at", free)
         }
         KernelGlobals.kernel = kernel
+        ChannelBringUp.setUp(record: record)
     }
     let bigLock = KernelGlobals.kernel!.bigLock
 
@@ -119,6 +120,8 @@ enum ClusterBringUp {
         Console.put("-")
         Console.hex(descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
+
+        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control)
 
         FaultInjector.run(record[ClusterRecord.inject])
 

@@ -1,6 +1,7 @@
 import Arch
 import BigLock
 import Cluster
+import InterKernel
 import Kernel
 
 /// The kernel's globals. They live in .data/.bss, linked at PRIVATE_BASE, so
@@ -26,6 +27,12 @@ enum KernelGlobals {
     /// the cluster runs. Its big lock is the cluster's big lock: every core
     /// takes it to enter the kernel. Cores of two clusters never share it.
     nonisolated(unsafe) static var kernel: ClusterKernel? = nil
+    /// This cluster's end of the inter-kernel channel (its rings in the
+    /// shared region). Used by the cluster's first core, under the big lock's
+    /// rule: one core per ring end.
+    nonisolated(unsafe) static var channel: ChannelEndpoint? = nil
+    /// MPIDR of each cluster's first core: where the doorbell SGI goes.
+    nonisolated(unsafe) static var doorbellTarget = InlineArray<64, UInt64>(repeating: 0)
 }
 
 /// The private-data witness (docs/boot.md): starts as `pristineIdentity` in

@@ -50,7 +50,11 @@ enum Loader {
 
         GICv3.initDistributor()
         ChannelControl.format(pointer(info.channel.base))
-        CPU.cleanToPoC(info.channel.base, size: ChannelControl.size)
+        guard let channelLayout = ChannelLayout(clusterCount: info.clusterCount, regionSize: Int(info.channel.size)) else {
+            panic("channel region too small for the rings of this many clusters; bytes:", info.channel.size)
+        }
+        channelLayout.format(pointer(info.channel.base))
+        CPU.cleanToPoC(info.channel.base, size: UInt64(channelLayout.usedSize))
 
         for c in 0..<info.clusterCount {
             prepare(cluster: c, info: info, privateImageSize: privateImageSize)

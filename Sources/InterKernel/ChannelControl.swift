@@ -14,6 +14,9 @@ import Synchronization
 /// | 0x080  | bootArrived    | clusters that finished the private-data write |
 /// | 0x0C0  | bootDone       | clusters that reported themselves up          |
 /// | 0x100  | bootCores      | cores up, summed over clusters that are done  |
+/// | 0x140  | channelDone    | clusters that finished their boot pings       |
+/// | 0x180  | channelReady   | clusters ready to answer boot pings           |
+/// | 0x1C0  | bootSleeper    | 1 once cluster 0 committed to WFI (boot demo) |
 ///
 /// The message rings of the inter-kernel channel follow this page
 /// (`ChannelControl.size` bytes in).
@@ -26,6 +29,9 @@ public enum ChannelControl {
     static let bootArrivedOffset = 0x080
     static let bootDoneOffset = 0x0C0
     static let bootCoresOffset = 0x100
+    static let channelDoneOffset = 0x140
+    static let channelReadyOffset = 0x180
+    static let bootSleeperOffset = 0x1C0
 
     /// Zero the page and construct its atomics. The loader calls this once,
     /// before any cluster runs.
@@ -41,6 +47,9 @@ public enum ChannelControl {
             .initialize(to: Atomic(0))
         (page + bootCoresOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
             .initialize(to: Atomic(0))
+        for offset in [channelDoneOffset, channelReadyOffset, bootSleeperOffset] {
+            (page + offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        }
         page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
     }
 
@@ -62,5 +71,16 @@ public enum ChannelControl {
 
     public static func bootCores(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (page + bootCoresOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    public static func channelDone(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + channelDoneOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    public static func channelReady(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + channelReadyOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    public static func bootSleeper(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + bootSleeperOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }

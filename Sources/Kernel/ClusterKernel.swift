@@ -157,6 +157,30 @@ extension ClusterKernel {
         lock.pointee.release()
     }
 
+    /// An inter-kernel entry: a message from another cluster asks this kernel
+    /// to signal the notification named by slot `slot` of the root CNode,
+    /// OR-ing `badge` into its word (or waking its waiter).
+    ///
+    /// Authority: the remote cluster names a slot, never an address, so it
+    /// can signal only notifications this cluster's root thread put in its
+    /// root CNode with the write right. Everything is checked: the slot range,
+    /// the capability's type and rights, a non-zero badge. Under the big lock.
+    @inline(never)
+    public func remoteSignal(slot: Word, badge: Word) -> KernelError? {
+        lock.pointee.acquire()
+        defer { lock.pointee.release() }
+        let slots = Word(1) << Word(state.pointee.rootCNodeRadix)
+        guard slot < slots else { return .range(min: 0, max: slots - 1) }
+        guard badge != 0 else { return .invalidArgument(index: 1) }
+        let cap = rootSlot(slot)
+        guard cap.type == .notification, cap.rights.contains(.write), let n = notification(cap) else {
+            return .invalidCapability(index: 0)
+        }
+        signal(n, badge: badge)
+        schedule()
+        return nil
+    }
+
     // MARK: Observation (for drivers and tests)
 
     /// The thread the kernel runs now (nil: idle).

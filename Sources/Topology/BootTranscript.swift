@@ -18,7 +18,20 @@ public struct BootTranscript {
 
     public var ups: [ClusterUp] = []
     public var privates: [PrivateCheck] = []
+    /// Median round trips, in ticks, by (from, to) cluster.
+    public var channelRTT: [Pair: UInt64] = [:]
+    /// The cross-cluster notification line: (from, to, doorbells).
+    public var notify: (from: Int, to: Int, doorbells: Int)?
     public var bootOK: (clusters: Int, cores: Int)?
+
+    public struct Pair: Hashable {
+        public var from: Int
+        public var to: Int
+        public init(_ from: Int, _ to: Int) {
+            self.from = from
+            self.to = to
+        }
+    }
     /// The first `cmk: panic` or `cmk: exception` line.
     public var failure: String?
 
@@ -51,6 +64,16 @@ public struct BootTranscript {
             {
                 privates.append(PrivateCheck(cluster: id, va: va, pa: pa, value: value))
             }
+        } else if words.count == 5, words[1] == "channel", words[4] == "ticks",
+            let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init) as [String]?, arrow.count == 2,
+            let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let rtt = field("rtt").flatMap({ UInt64($0) })
+        {
+            channelRTT[Pair(from, to)] = rtt
+        } else if words.count >= 4, words[1] == "notify", words.last == "ok",
+            let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init) as [String]?, arrow.count == 2,
+            let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let doorbells = field("doorbells").flatMap({ Int($0) })
+        {
+            notify = (from, to, doorbells)
         } else if line.hasPrefix("cmk: boot ok"), let c = field("clusters").flatMap({ Int($0) }),
             let n = field("cores").flatMap({ Int($0) })
         {
@@ -83,6 +106,17 @@ public struct BootTranscript {
             }
         }
         if Set(privates.map(\.pa)).count != privates.count { return "two clusters report the same private global address" }
+        let n = topology.clusters.count
+        for i in 0..<n {
+            for j in 0..<n where i != j && channelRTT[Pair(i, j)] == nil {
+                return "no `cmk: channel \(i)->\(j) rtt=... ticks` line"
+            }
+        }
+        if n > 1 {
+            guard let notify, notify.from == n - 1, notify.to == 0, notify.doorbells >= 1 else {
+                return "no `cmk: notify \(n - 1)->0 woke doorbells=...` line"
+            }
+        }
         guard let ok = bootOK else { return "no `cmk: boot ok` line" }
         if ok.clusters != topology.clusters.count || ok.cores != topology.coreCount {
             return "boot ok reports \(ok.clusters) clusters and \(ok.cores) cores, the topology has \(topology.clusters.count) and \(topology.coreCount)"

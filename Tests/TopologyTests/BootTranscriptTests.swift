@@ -9,6 +9,9 @@ import Testing
         cmk: cluster 0 private va=0x20000000 pa=0x41000000 value=0 ok
         cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080
         cmk: cluster 0 up cores=0,1 data=0x41000000-0x41000080
+        cmk: channel 0->1 rtt=1500 ticks
+        cmk: channel 1->0 rtt=1700 ticks
+        cmk: notify 1->0 woke doorbells=1 badge=0x2 after=40000 ticks ok
         cmk: boot ok clusters=2 cores=4
         """
 
@@ -33,6 +36,8 @@ import Testing
             (good.replacingOccurrences(of: "cmk: boot ok clusters=2 cores=4", with: ""), "no `cmk: boot ok` line"),
             (good.replacingOccurrences(of: "cores=4", with: "cores=3"), "boot ok reports 2 clusters and 3 cores"),
             (good + "\ncmk: panic core=2 cluster=1: boom", "cmk: panic core=2 cluster=1: boom"),
+            (good.replacingOccurrences(of: "cmk: channel 1->0 rtt=1700 ticks", with: ""), "no `cmk: channel 1->0"),
+            (good.replacingOccurrences(of: "doorbells=1", with: "doorbells=0"), "no `cmk: notify 1->0"),
         ]
         for (text, expected) in cases {
             let problem = transcript(text).problem(against: topology)

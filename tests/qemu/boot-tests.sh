@@ -76,6 +76,12 @@ for i, c in enumerate(topo["cluster"]):
     va, pa, value = privates[i]
     if value != i: problems.append(f"cluster {i}: read back {value}")
     if not (part[0] <= pa < part[1]): problems.append(f"cluster {i}: private global PA {pa:#x} outside its partition")
+n = len(topo["cluster"])
+channels = {(int(m[1]), int(m[2])) for l in lines if (m := re.fullmatch(r"cmk: channel (\d+)->(\d+) rtt=(\d+) ticks", l))}
+missing = {(i, j) for i in range(n) for j in range(n) if i != j} - channels
+if missing: problems.append(f"no channel line for {sorted(missing)[:4]}")
+if n > 1 and not any(re.fullmatch(rf"cmk: notify {n-1}->0 woke doorbells=[1-9]\d* badge=0x{1 << (n-1):x} after=\d+ ticks ok", l) for l in lines):
+    problems.append("no cross-cluster notification line")
 if len({p[1] for p in privates.values()}) != len(privates): problems.append("two clusters share a private global PA")
 if len({p[0] for p in privates.values()}) != 1: problems.append("clusters disagree on the private global's VA")
 last = f"cmk: boot ok clusters={len(topo['cluster'])} cores={cores}"

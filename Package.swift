@@ -36,14 +36,21 @@ let package = Package(
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster"]),
+        // Host only: the hosted runtime (clusters on pinned host threads,
+        // partitions from libnuma) and the C reference locks of `cmk bench lock`.
+        .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+        .target(name: "CHosted"),
+        .target(name: "CLockReference", dependencies: ["CHosted"]),
+        .target(name: "Hosted", dependencies: ["BigLock", "CHosted", "CNuma"]),
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster",
+                "Topology", "Cluster", "BigLock", "Hosted", "CLockReference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
+        .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]
 )

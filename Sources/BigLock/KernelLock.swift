@@ -35,7 +35,7 @@ import Synchronization
 /// never recursively. `hook.waiting()` runs between two looks at the lock while
 /// the core waits: the kernel serves remote requests there, so a holder that
 /// waits for another core's answer cannot deadlock with that core.
-public protocol KernelLock: ~Copyable {
+public protocol KernelLock: SendableMetatype, ~Copyable {
     /// The name a topology file uses for this kind of lock.
     static var kindName: StaticString { get }
     /// Bytes of lock memory for `cores` cores with blocks of `stride` bytes.

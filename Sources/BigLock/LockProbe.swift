@@ -35,7 +35,7 @@ public protocol LockTickSource {
 /// Wait = from asking for the lock to holding it; hold = from holding it to
 /// asking to release it. Fixed size (about 8 KiB), no allocation: the kernel
 /// keeps one per core in its cluster's partition.
-public struct LockStatistics<Clock: LockTickSource>: LockProbe {
+public struct LockStatistics<Clock: LockTickSource>: LockProbe, Sendable {
     public var acquisitions: UInt64 = 0
     public var contendedAcquisitions: UInt64 = 0
     public var wait = LockHistogram()
@@ -74,7 +74,7 @@ public struct LockStatistics<Clock: LockTickSource>: LockProbe {
 /// 8 equal buckets, so a bucket's width is at most 1/8 of its lower bound: a
 /// percentile read back is within 12.5% of the recorded value (reported as the
 /// bucket's midpoint, within 6.25%). 496 buckets cover all of `UInt64`.
-public struct LockHistogram {
+public struct LockHistogram: Sendable {
     public static let subBucketBits = 3
     public static let bucketCount = 496
 

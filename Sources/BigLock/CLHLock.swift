@@ -63,8 +63,8 @@ public struct CLHLock: KernelLock, ~Copyable {
         self.cores = cores
     }
 
-    @inlinable var tail: UnsafeMutablePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
-    @inlinable func slot(_ s: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    @inlinable var tail: UnsafePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
+    @inlinable func slot(_ s: UInt64) -> UnsafePointer<Atomic<UInt64>> {
         lockWord(base, 1 &+ Int(truncatingIfNeeded: s), stride)
     }
     /// Core `core`'s private record: [0] = slot it owns, [1] = predecessor's slot.

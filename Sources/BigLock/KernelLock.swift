@@ -131,11 +131,15 @@ extension KernelLock where Self: ~Copyable {
 }
 
 /// The block at `index` of a lock's memory, as the 64-bit atomic word at its start.
+///
+/// An immutable pointer: `Atomic`'s operations only borrow it, and a borrow is
+/// a read access, so Swift's exclusivity checks (and ThreadSanitizer's Swift
+/// access-race detector) see no conflicting accesses between cores.
 @inlinable @inline(__always)
 func lockWord(_ base: UnsafeMutableRawPointer, _ index: Int, _ stride: Int)
-    -> UnsafeMutablePointer<Atomic<UInt64>>
+    -> UnsafePointer<Atomic<UInt64>>
 {
-    (base + index &* stride).assumingMemoryBound(to: Atomic<UInt64>.self)
+    UnsafePointer((base + index &* stride).assumingMemoryBound(to: Atomic<UInt64>.self))
 }
 
 /// Binds block `index` to a fresh atomic word holding `value` (formatting only).

@@ -130,12 +130,13 @@ public struct LockHistogram: Sendable {
     public var mean: Double { count == 0 ? 0 : Double(sum) / Double(count) }
 
     /// The value at `fraction` (0...1) of the recorded values: the midpoint
-    /// of the bucket holding it (exact below 8), never above `max`.
+    /// of the bucket holding it (exact below 8), never above `max`; `max`
+    /// itself for the last rank.
     public func percentile(_ fraction: Double) -> UInt64 {
         if count == 0 { return 0 }
         var rank = UInt64((fraction * Double(count)).rounded(.up))
         if rank < 1 { rank = 1 }
-        if rank > count { rank = count }
+        if rank >= count { return max }
         var seen: UInt64 = 0
         for i in 0..<Self.bucketCount {
             seen &+= buckets[i]

@@ -42,13 +42,13 @@ public struct MCSLock: KernelLock, ~Copyable {
         self.stride = stride
     }
 
-    @inlinable var tail: UnsafeMutablePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
+    @inlinable var tail: UnsafePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
     /// The `next` word of node `node` (1-based).
-    @inlinable func next(_ node: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    @inlinable func next(_ node: UInt64) -> UnsafePointer<Atomic<UInt64>> {
         lockWord(base, Int(truncatingIfNeeded: node) &* 2 &- 1, stride)
     }
     /// The `locked` word of node `node` (1-based).
-    @inlinable func locked(_ node: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    @inlinable func locked(_ node: UInt64) -> UnsafePointer<Atomic<UInt64>> {
         lockWord(base, Int(truncatingIfNeeded: node) &* 2, stride)
     }
 

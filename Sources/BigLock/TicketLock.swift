@@ -87,8 +87,8 @@ public struct BigTicketLock: KernelLock, ~Copyable {
         self.stride = stride
     }
 
-    @inlinable var next: UnsafeMutablePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
-    @inlinable var serving: UnsafeMutablePointer<Atomic<UInt64>> { lockWord(base, 1, stride) }
+    @inlinable var next: UnsafePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
+    @inlinable var serving: UnsafePointer<Atomic<UInt64>> { lockWord(base, 1, stride) }
 
     @inlinable
     public func acquire<Hook: LockWaitHook & ~Copyable>(core: Int, hook: inout Hook) -> Bool {

@@ -48,10 +48,11 @@ public struct PinnedThreads: ~Copyable {
     private var threads: [pthread_t] = []
 
     /// Starts `body(i)` on one new thread per entry of `cpus`, thread `i`
-    /// pinned to host CPU `cpus[i]`.
+    /// pinned to host CPU `cpus[i]`; a negative entry leaves that thread unpinned
+    /// (tests that oversubscribe the host on purpose).
     public init(_ cpus: [Int], _ body: @escaping @Sendable (Int) -> Void) throws(HostedError) {
         let allowed = Set(allowedHostCPUs())
-        for cpu in cpus where !allowed.contains(cpu) {
+        for cpu in cpus where cpu >= 0 && !allowed.contains(cpu) {
             throw HostedError("host CPU \(cpu) is not available to this process (allowed: \(cpuListString(allowed.sorted())))")
         }
         final class Start {
@@ -65,7 +66,7 @@ public struct PinnedThreads: ~Copyable {
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
-                let rc = cmk_pin_self(Int32(start.cpu))
+                let rc = start.cpu < 0 ? 0 : cmk_pin_self(Int32(start.cpu))
                 if rc != 0 { fatalError("cmk: cannot pin a thread to host CPU \(start.cpu) (errno \(rc))") }
                 start.body(start.index)
                 return nil

@@ -48,8 +48,16 @@ public enum WorkloadKind: String, CaseIterable, Sendable {
 /// kernel has no remote calls yet; once it has, they are served here, as in
 /// the bare-metal kernel.
 public struct HostWaitHook: LockWaitHook {
+    /// Spin iterations this core has waited. (Also keeps the hook from being
+    /// an empty value: in debug builds Swift boxes it, gives every empty box
+    /// the same address, and ThreadSanitizer reports the threads' `inout`
+    /// accesses to that one address as a race.)
+    public var waits: UInt64 = 0
     @inlinable public init() {}
-    @inlinable @inline(__always) public mutating func waiting() { cmk_cpu_relax() }
+    @inlinable @inline(__always) public mutating func waiting() {
+        waits &+= 1
+        cmk_cpu_relax()
+    }
 }
 
 /// The lock kinds, by their topology names, dispatched to generic code.

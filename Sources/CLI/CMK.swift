@@ -14,19 +14,19 @@ struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
         abstract: "Check, show and translate cluster topology files.",
-        subcommands: [])
+        subcommands: [TopologyDetect.self])
 }
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [])
+        subcommands: [BenchLock.self])
 }
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Experiments that sweep a parameter and write tables, CSV, JSON and plots.",
-        subcommands: [])
+        subcommands: [ExperimentLock.self])
 }

@@ -94,6 +94,7 @@ struct BenchLock: ParsableCommand {
             enum Contender: Hashable { case swift(LockKind), c(LockKind), mutex }
             let contenders: [Contender] = kinds.map { .swift($0) } + kinds.map { .c($0) } + [.mutex]
             var rates: [Contender: [Double]] = [:]
+            var fairness: [Contender: [Double]] = [:]
             let mutex = SendablePointer(cmk_c_mutex_create()!)
             defer { cmk_c_mutex_destroy(mutex.raw) }
             let stop = (control).bindMemory(to: UInt64.self, capacity: 32)
@@ -134,6 +135,8 @@ struct BenchLock: ParsableCommand {
                     let counted = control.load(fromByteOffset: 16 * 8, as: UInt64.self)
                     if counted != total { throw LockCommandError("\(who): counter \(counted) != \(total) acquisitions: the lock failed") }
                     rates[who, default: []].append(Double(total) / elapsed)
+                    let (lo, hi) = (min(start.ops[0], start.ops[1]), max(start.ops[0], start.ops[1]))
+                    fairness[who, default: []].append(lo == 0 ? .infinity : Double(hi) / Double(lo))
                 }
             }
             let mutexRate = median(rates[.mutex]!)
@@ -141,11 +144,13 @@ struct BenchLock: ParsableCommand {
             for kind in kinds {
                 let s = median(rates[.swift(kind)]!), c = median(rates[.c(kind)]!)
                 let goal = kind == .ticket ? "-" : (s >= mutexRate ? "yes" : "NO")
-                ctable.append([kind.rawValue, si(s), si(c), String(format: "%.2f", s / mutexRate), String(format: "%.2f", c / mutexRate), goal])
+                ctable.append([kind.rawValue, si(s), si(c), String(format: "%.2f", s / mutexRate), String(format: "%.2f", c / mutexRate), goal,
+                               String(format: "%.2f", median(fairness[.swift(kind)]!))])
                 summary.append("\(kind.rawValue) Swift/mutex \(String(format: "%.2f", s / mutexRate))")
             }
-            ctable.append(["pthread_mutex", "-", si(mutexRate), "-", "1.00", "-"])
-            print(renderTable(["lock", "Swift acq/s", "C acq/s", "Swift/mutex", "C/mutex", ">= mutex"], ctable), terminator: "")
+            ctable.append(["pthread_mutex", "-", si(mutexRate), "-", "1.00", "-", String(format: "%.2f", median(fairness[.mutex]!))])
+            print(renderTable(["lock", "Swift acq/s", "C acq/s", "Swift/mutex", "C/mutex", ">= mutex", "max/min per CPU"], ctable), terminator: "")
+            print("(max/min per CPU: acquisitions of the busier CPU over the other's; 1.00 = strict alternation)")
         }
         print("\nsummary: " + summary.joined(separator: "; "))
         print("rerun: \(command)")

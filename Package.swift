@@ -36,10 +36,16 @@ let package = Package(
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster"]),
+        // Host only: the hosted runtime (clusters on pinned host threads,
+        // partitions from libnuma) and the C reference locks of `cmk bench lock`.
+        .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+        .target(name: "CHosted"),
+        .target(name: "CLockReference", dependencies: ["CHosted"]),
+        .target(name: "Hosted", dependencies: ["BigLock", "CHosted", "CNuma"]),
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster", "Kernel", "HostedChannel",
+                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedChannel", "CLockReference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Host only: the C reference ring for `cmk bench channel` and the hosted
@@ -51,5 +57,6 @@ let package = Package(
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
+        .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]
 )

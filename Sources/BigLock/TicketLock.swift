@@ -53,3 +53,63 @@ public struct TicketLock: ~Copyable {
         serving.store(current &+ 1, ordering: .releasing)
     }
 }
+
+/// The ticket lock as a big kernel lock: the same algorithm as `TicketLock`,
+/// with `next` and `serving` each alone in its own `stride`-byte block, so the
+/// exclusive loop on `next` never shares a reservation granule with the stores
+/// to `serving`, and waiters spinning on `serving` are not disturbed by cores
+/// taking tickets.
+///
+/// Layout: block 0 = `next`, block 1 = `serving`. Nothing per core.
+/// Fair (FIFO); every waiter spins on `serving`, so each release invalidates
+/// the line in every waiting core's cache: the cost MCS and CLH avoid.
+public struct BigTicketLock: KernelLock, ~Copyable {
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let stride: Int
+
+    public static var kindName: StaticString { "ticket" }
+
+    @inlinable
+    public static func byteCount(cores: Int, stride: Int) -> Int { 2 * stride }
+
+    public init(formatting memory: UnsafeMutableRawPointer, cores: Int, stride: Int) {
+        BigLockLayout.check(memory, cores: cores, stride: stride)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: Self.byteCount(cores: cores, stride: stride))
+        formatWord(memory, 0, stride, 0)
+        formatWord(memory, 1, stride, 0)
+        self.base = memory
+        self.stride = stride
+    }
+
+    public init(attaching memory: UnsafeMutableRawPointer, cores: Int, stride: Int) {
+        BigLockLayout.check(memory, cores: cores, stride: stride)
+        self.base = memory
+        self.stride = stride
+    }
+
+    @inlinable var next: UnsafePointer<Atomic<UInt64>> { lockWord(base, 0, stride) }
+    @inlinable var serving: UnsafePointer<Atomic<UInt64>> { lockWord(base, 1, stride) }
+
+    @inlinable
+    public func acquire<Hook: LockWaitHook & ~Copyable>(core: Int, hook: inout Hook) -> Bool {
+        /// Relaxed: taking a ticket publishes nothing and needs to see nothing;
+        /// the acquiring load of `serving` below is what orders the critical
+        /// section after the previous holder's.
+        let ticket = next.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
+        /// Acquiring: pairs with the releasing store in `release(core:)`, so the
+        /// previous critical section happens-before ours.
+        if serving.pointee.load(ordering: .acquiring) == ticket { return false }
+        repeat { hook.waiting() } while serving.pointee.load(ordering: .acquiring) != ticket
+        return true
+    }
+
+    @inlinable
+    public func release(core: Int) {
+        /// Relaxed load: only the holder writes `serving`, so it reads its own
+        /// last value.
+        let current = serving.pointee.load(ordering: .relaxed)
+        /// Releasing: our critical section's writes become visible to the core
+        /// whose acquiring load sees the next ticket served.
+        serving.pointee.store(current &+ 1, ordering: .releasing)
+    }
+}

@@ -14,19 +14,19 @@ struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
         abstract: "Check, show and translate cluster topology files.",
-        subcommands: [TopologyCheck.self, TopologyShow.self, TopologyQemu.self])
+        subcommands: [TopologyCheck.self, TopologyShow.self, TopologyQemu.self, TopologyDetect.self])
 }
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [BenchBoot.self, BenchIPC.self, BenchChannel.self])
+        subcommands: [BenchBoot.self, BenchIPC.self, BenchChannel.self, BenchLock.self])
 }
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Experiments that sweep a parameter and write tables, CSV, JSON and plots.",
-        subcommands: [ExperimentChannel.self])
+        subcommands: [ExperimentLock.self, ExperimentChannel.self])
 }

@@ -35,7 +35,7 @@ let package = Package(
             name: "Boot",
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel"]),
         // Host only: the topology tool and the command-line front end.
-        .target(name: "Topology", dependencies: ["Cluster"]),
+        .target(name: "Topology", dependencies: ["Cluster", "BigLock"]),
         // Host only: the hosted runtime (clusters on pinned host threads,
         // partitions from libnuma) and the C reference locks of `cmk bench lock`.
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),

@@ -98,6 +98,7 @@ enum ChannelBringUp {
             // Acquiring: pairs with cluster 0's releasing store.
             let sleeper = ChannelControl.bootSleeper(control)
             while sleeper.pointee.load(ordering: .acquiring) == 0 {
+                CPU.relax()
                 if CPU.counter > deadline { panic("cluster 0 never went to sleep") }
             }
             send(endpoint, .notify(object: UInt64(exportedNotification), badge: 1 << UInt64(me)), to: 0, state: &state)

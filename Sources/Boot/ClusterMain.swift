@@ -30,24 +30,35 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         // cluster's globals that need run-time values.
         KernelGlobals.consoleLock = ChannelControl.consoleLock(
             UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
+        // The cluster's big lock, of the topology's kind, in the private area.
+        guard let kind = ClusterLock.Kind(rawValue: record[ClusterRecord.lockKind]) else {
+            panic("unknown big-lock kind", record[ClusterRecord.lockKind])
+        }
+        let cores = record[ClusterRecord.coreMask].nonzeroBitCount
+        let layout = PartitionLayout(privateImageSize: record[ClusterRecord.privateImageSize], coreCount: cores)
+        let lock = ClusterLock(
+            formatting: UnsafeMutableRawPointer(bitPattern: UInt(Machine.privateBase + layout.lockOffset))!,
+            kind: kind, cores: cores, waitHint: { cmk_cpu_relax() })
         // The cluster's kernel, on the partition's free memory (VA = PA).
         let free = record[ClusterRecord.partitionBase] + record[ClusterRecord.freeOffset]
         let size = record[ClusterRecord.partitionSize] - record[ClusterRecord.freeOffset]
-        guard let kernel = ClusterKernel.boot(memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size)) else {
+        guard let kernel = ClusterKernel.boot(memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size), lock: lock) else {
             panic("the cluster kernel refused its memory at", free)
         }
         KernelGlobals.kernel = kernel
         ChannelBringUp.setUp(record: record)
     }
-    let bigLock = KernelGlobals.kernel!.bigLock
+    let bigLock = KernelGlobals.kernel!.lock
 
     guard GICv3.initThisCore() else { panic("no GICv3 redistributor for this core's MPIDR", state[CoreState.mpidr]) }
 
     // Enter the kernel under the cluster's big lock.
-    bigLock.pointee.acquire()
+    bigLock.acquire(core: index)
     state[CoreState.state] = CoreRunState.up
     KernelGlobals.coresUp += 1
-    bigLock.pointee.release()
+    bigLock.release(core: index)
+
+    LockStress.run(bigLock, core: index)
 
     if index == 0 { ClusterBringUp.run(state: state, record: record) }
     idle()
@@ -97,16 +108,18 @@ enum ClusterBringUp {
                 panic("PSCI CPU_ON failed (does QEMU have every core of the topology?) for core", decimal: Int(peer[CoreState.coreId]))
             }
         }
-        let bigLock = KernelGlobals.kernel!.bigLock
+        let bigLock = KernelGlobals.kernel!.lock
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         while true {
-            bigLock.pointee.acquire()
+            bigLock.acquire(core: 0)
             let up = KernelGlobals.coresUp
-            bigLock.pointee.release()
+            bigLock.release(core: 0)
             if up == coreCount { break }
+            CPU.relax()
             if CPU.counter > deadline { panic("cores of this cluster did not come up; cores up:", decimal: up) }
         }
 
+        LockStress.check(bigLock, cores: coreCount, clusterId: clusterId, deadline: deadline)
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
         KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
@@ -134,6 +147,7 @@ enum ClusterBringUp {
             // Acquiring: pairs with every cluster's releasing increment.
             let done = ChannelControl.bootDone(control)
             while done.pointee.load(ordering: .acquiring) != clusterCount {
+                CPU.relax()
                 if CPU.counter > deadline + bringUpTimeoutSeconds * CPU.counterFrequency {
                     panic("clusters did not report up; clusters done:", decimal: Int(done.pointee.load(ordering: .acquiring)))
                 }
@@ -168,6 +182,7 @@ enum ClusterBringUp {
         arrived.pointee.wrappingAdd(1, ordering: .releasing)
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         while arrived.pointee.load(ordering: .acquiring) < clusterCount {
+            CPU.relax()
             if CPU.counter > deadline {
                 panic("clusters missing at the private-data rendezvous; arrived:", decimal: Int(arrived.pointee.load(ordering: .relaxed)))
             }
@@ -219,5 +234,76 @@ enum FaultInjector {
         var frame = InlineArray<32, UInt64>(repeating: depth)
         withUnsafeMutablePointer(to: &frame) { sink.pointee &+= UInt64(UInt(bitPattern: $0)) }
         return recurse(depth &+ 1, sink) &+ frame[Int(depth % 32)]
+    }
+}
+
+/// The big lock under real concurrency, at every boot: every core of the
+/// cluster adds 1 to a plain (non-atomic) global `incrementsPerCore` times
+/// under the big lock; the first core checks that no increment was lost.
+/// Line: `cmk: cluster I lock=KIND stress cores=N increments=M ok`.
+enum LockStress {
+    static let incrementsPerCore = 2000
+
+    static func run(_ lock: ClusterLock, core: Int) {
+        for i in 0..<incrementsPerCore {
+            KernelGlobals.stressProgress[core] = i
+            lock.acquire(core: core)
+            // A read and a write the compiler must keep apart: a lost update
+            // between them is what a broken lock would show.
+            let seen = KernelGlobals.stressCounter
+            KernelGlobals.stressCounter = seen &+ 1
+            lock.release(core: core)
+        }
+        lock.acquire(core: core)
+        KernelGlobals.stressDone += 1
+        lock.release(core: core)
+    }
+
+    /// On failure: each core's progress, and the first word of every block
+    /// of the lock's memory.
+    static func dump(_ lock: ClusterLock) {
+        Console.begin()
+        Console.put("cmk: lock stress progress")
+        for c in 0..<lock.cores {
+            Console.put(" ")
+            Console.decimal(KernelGlobals.stressProgress[c])
+        }
+        Console.put(" words")
+        for block in 0..<(ClusterLock.byteCount(lock.kind, cores: lock.cores) / lock.stride) {
+            Console.put(" ")
+            Console.hex(lock.memory.load(fromByteOffset: block * lock.stride, as: UInt64.self))
+        }
+        Console.end()
+    }
+
+    static func check(_ lock: ClusterLock, cores: Int, clusterId: UInt64, deadline: UInt64) {
+        while true {
+            lock.acquire(core: 0)
+            let done = KernelGlobals.stressDone
+            let total = KernelGlobals.stressCounter
+            lock.release(core: 0)
+            if done == cores {
+                guard total == cores * incrementsPerCore else {
+                    panic("big lock lost increments; counter:", decimal: total)
+                }
+                break
+            }
+            CPU.relax()
+            if CPU.counter > deadline {
+                dump(lock)
+                panic("cores did not finish the lock stress; done:", decimal: done)
+            }
+        }
+        Console.begin()
+        Console.put("cmk: cluster ")
+        Console.decimal(clusterId)
+        Console.put(" lock=")
+        Console.put(lock.kind.name)
+        Console.put(" stress cores=")
+        Console.decimal(cores)
+        Console.put(" increments=")
+        Console.decimal(cores * incrementsPerCore)
+        Console.put(" ok")
+        Console.end()
     }
 }

@@ -20,8 +20,15 @@ enum KernelGlobals {
     nonisolated(unsafe) static var consoleLock: UnsafeMutablePointer<TicketLock>? = nil
     /// Whether a panicking core got the console lock (and must release it).
     nonisolated(unsafe) static var urgentHeld = false
-    /// Cores of this cluster that entered the kernel. Protected by `bigLock`.
+    /// Cores of this cluster that entered the kernel. Protected by the big lock.
     nonisolated(unsafe) static var coresUp = 0
+    /// The lock stress test's counter: plain, non-atomic; only the big lock
+    /// keeps increments from being lost. Protected by the big lock.
+    nonisolated(unsafe) static var stressCounter = 0
+    /// Cores that finished their stress increments. Protected by the big lock.
+    nonisolated(unsafe) static var stressDone = 0
+    /// Each core's stress progress, written by that core only (diagnostics).
+    nonisolated(unsafe) static var stressProgress = InlineArray<64, Int>(repeating: 0)
     /// This cluster's kernel (seL4-style objects in the partition's free
     /// memory), booted by the cluster's first core before any other core of
     /// the cluster runs. Its big lock is the cluster's big lock: every core

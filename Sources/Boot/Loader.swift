@@ -1,4 +1,5 @@
 import Arch
+import BigLock
 import ArchAsm
 import Cluster
 import InterKernel
@@ -46,6 +47,8 @@ enum Loader {
         Console.decimal(info.clusterCount)
         Console.put(" cores=")
         Console.decimal(info.coreCount)
+        Console.put(" lock=")
+        Console.put(ClusterLock.Kind(rawValue: info.lockKind)!.name)
         Console.end()
 
         GICv3.initDistributor()

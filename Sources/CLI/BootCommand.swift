@@ -3,6 +3,8 @@ import Cluster
 import Foundation
 import Topology
 
+extension QEMUCommand.Threading: ExpressibleByArgument {}
+
 struct BootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
@@ -28,6 +30,9 @@ struct BootCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary on stdout (the console goes to stderr).")
     var json = false
 
+    @Option(help: "QEMU TCG threading: single (default; vCPUs interleaved on one host thread) or multi (one host thread per vCPU: only with a free host CPU per core). See docs/boot.md.")
+    var tcg: QEMUCommand.Threading = .single
+
     @Option(help: ArgumentHelp("Provoke a failure on purpose: data-abort, stack-overflow, panic, hang (tests).", visibility: .hidden))
     var inject: String?
 
@@ -50,7 +55,7 @@ struct BootCommand: ParsableCommand {
             try Project.buildKernelIfStale()
             let blob = try Project.writeBootInfo(
                 Layout.bootInfoBytes(Layout.bootInfo(topology, inject: injection)), name: topology.name)
-            let command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path)
+            let command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg)
 
             let console = json ? FileHandle.standardError : FileHandle.standardOutput
             var transcript = BootTranscript()

@@ -59,12 +59,15 @@ struct TopologyQemu: ParsableCommand {
     @Argument(help: "Topology file (default: topologies/default.toml).")
     var file: String?
 
+    @Option(help: "QEMU TCG threading, as for `cmk boot`.")
+    var tcg: QEMUCommand.Threading = .single
+
     func run() throws {
         try withExitCodes {
             let path = file ?? Project.defaultTopology
             let topology = try loadTopology(path)
             let blob = try Project.writeBootInfo(Layout.bootInfoBytes(Layout.bootInfo(topology)), name: topology.name)
-            print(QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path).shellLine)
+            print(QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg).shellLine)
         }
     }
 }
@@ -74,7 +77,7 @@ enum TopologyReport {
 
     static func render(_ t: Topology) -> String {
         let layout = Layout(t)
-        var out = "topology \(t.name): \(t.clusters.count) clusters, \(t.coreCount) cores, \(formatSize(t.memory)) RAM, \(t.lock) lock\n\n"
+        var out = "topology \(t.name): \(t.clusters.count) clusters, \(t.coreCount) cores, \(formatSize(t.memory)) RAM, \(t.lock.name) lock\n\n"
         var rows: [[String]] = [["cluster", "cores", "partition", "size"]]
         for (i, c) in t.clusters.enumerated() {
             let p = layout.partitions[i]

@@ -1,3 +1,5 @@
+import BigLock
+
 /// Why a boot information blob was refused. The kernel prints `message` and
 /// powers off; the host tool's tests check that each case is detected.
 public enum BootInfoError: Error, Equatable {
@@ -19,6 +21,7 @@ public enum BootInfoError: Error, Equatable {
     case coresNotCovered
     case reservedNotZero
     case badInjection
+    case badLockKind
 
     public var message: StaticString {
         switch self {
@@ -40,6 +43,7 @@ public enum BootInfoError: Error, Equatable {
         case .coresNotCovered: return "some core belongs to no cluster"
         case .reservedNotZero: return "reserved word not zero"
         case .badInjection: return "unknown fault injection"
+        case .badLockKind: return "unknown big-lock kind"
         }
     }
 }
@@ -133,6 +137,7 @@ extension BootInfo {
             ramSize > bootRegionSize, ramSize <= Machine.maxRAM
         else { throw .badRAM }
         guard bootRegionSize == Machine.bootRegionSize else { throw .badBootRegion }
+        guard ClusterLock.Kind(rawValue: lockKind) != nil else { throw .badLockKind }
         guard coreCount >= 1, coreCount <= Machine.maxCores, coreCount >= clusters.count else {
             throw .badCoreCount
         }

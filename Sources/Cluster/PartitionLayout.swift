@@ -1,3 +1,5 @@
+import BigLock
+
 /// How a cluster's private partition is carved up. Offsets are from the
 /// partition's base. The cluster maps its private area (offsets below
 /// `freeOffset`) at `Machine.privateBase`, so an offset is also the distance
@@ -7,6 +9,7 @@
 ///     0                 private image: .data (copied from the kernel image)
 ///                       then .bss (zeroed)                  [linked here]
 ///     recordOffset      ClusterRecord, then one CoreState per core
+///     lockOffset        the cluster's big lock (room for any kind)
 ///     stacksOffset      per core: guard | emergency stack | guard | kernel stack
 ///     tablesOffset      the cluster's translation tables (a pool)
 ///     freeOffset        free memory: the cluster's untyped memory
@@ -26,6 +29,7 @@ public struct PartitionLayout: Equatable {
     public let privateImageSize: UInt64
     public let coreCount: Int
     public let recordOffset: UInt64
+    public let lockOffset: UInt64
     public let stacksOffset: UInt64
     public let tablesOffset: UInt64
     public let freeOffset: UInt64
@@ -35,7 +39,8 @@ public struct PartitionLayout: Equatable {
         self.coreCount = coreCount
         recordOffset = Self.pageAlign(privateImageSize)
         let records = UInt64(Self.recordHeaderSize + coreCount * CoreState.size)
-        stacksOffset = recordOffset + Self.pageAlign(records)
+        lockOffset = recordOffset + Self.pageAlign(records)
+        stacksOffset = lockOffset + Self.pageAlign(UInt64(ClusterLock.maxByteCount(cores: max(coreCount, 1))))
         tablesOffset = stacksOffset + UInt64(coreCount) * Self.perCoreStackSlot
         freeOffset = tablesOffset + Self.tablePoolSize
     }

@@ -7,11 +7,15 @@ import BigLock
 /// (big lock, scheduler, the derivation tree's root), then Untyped memory
 /// from which every object is retyped. There is no kernel heap.
 ///
-/// Every entry (`syscall`, `timerTick`) takes the cluster's big lock first
-/// and releases it last, so the kernel body never runs concurrently with
-/// itself (seL4's big-lock SMP design).
+/// Every entry (`syscall`, `timerTick`, `remoteSignal`) takes the cluster's
+/// big lock first and releases it last, so the kernel body never runs
+/// concurrently with itself (seL4's big-lock SMP design). The lock's kind
+/// (ticket, MCS, CLH) is the topology's choice; entries name the core (its
+/// index in the cluster) because MCS and CLH keep per-core queue state.
 public struct ClusterKernel {
-    let lock: UnsafeMutablePointer<TicketLock>
+    /// The cluster's big lock. Every kernel entry takes it; so does every
+    /// core that enters the kernel at boot (Boot's cluster bring-up).
+    public let lock: ClusterLock
     let state: UnsafeMutablePointer<KernelState>
     /// Bit p set iff ready queue p is non-empty (4 words, 256 priorities).
     let bitmap: UnsafeMutablePointer<UInt64>
@@ -22,10 +26,6 @@ public struct ClusterKernel {
     /// The partition: [memoryBase, memoryEnd).
     public let memoryBase: UInt
     public let memoryEnd: UInt
-
-    /// The cluster's big lock. Every kernel entry takes it; so does every
-    /// core that enters the kernel at boot (Boot's cluster bring-up).
-    public var bigLock: UnsafeMutablePointer<TicketLock> { lock }
 }
 
 struct KernelState {
@@ -49,10 +49,12 @@ public enum RootSlot {
 }
 
 extension ClusterKernel {
-    /// Bytes of the fixed kernel state at the start of the partition: lock,
+    /// Bytes of the fixed kernel state at the start of the partition:
     /// scheduler state, bitmap, 256 ready queues, the tree root and the
-    /// original capabilities of the boot Untyped blocks.
-    static var fixedStateBytes: Int { 8192 }
+    /// original capabilities of the boot Untyped blocks; then, at
+    /// `defaultLockOffset`, a ticket lock if the caller brings no lock.
+    static var fixedStateBytes: Int { 12288 }
+    static var defaultLockOffset: Int { 8192 }
     /// Most boot Untyped blocks (their originals live in the fixed state).
     static var bootUntypedLimit: Int { 32 }
 
@@ -60,17 +62,20 @@ extension ClusterKernel {
     /// Creates the root thread (priority 255, running) with a CNode of
     /// 2^`rootRadix` slots addressed by plain slot numbers, and gives it the
     /// rest of the partition as Untyped capabilities. `workPerEntry` is the
-    /// preemption budget (steps of delete/revoke per entry).
+    /// preemption budget (steps of delete/revoke per entry). `lock` is the
+    /// cluster's big lock, already formatted in memory outside `memory`; nil
+    /// makes a ticket lock in the kernel's fixed state.
     public static func boot(
-        memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100
+        memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100,
+        lock suppliedLock: ClusterLock? = nil
     ) -> ClusterKernel? {
         let base = UInt(bitPattern: memory)
         guard base & 4095 == 0, size >= fixedStateBytes + 8192, rootRadix >= 2, rootRadix <= 16,
             workPerEntry >= 1
         else { return nil }
         let raw = memory
-        let lock = raw.bindMemory(to: TicketLock.self, capacity: 1)
-        lock.initialize(to: TicketLock())
+        let lock = suppliedLock
+            ?? ClusterLock(formatting: raw + defaultLockOffset, kind: .ticket, cores: BigLockLayout.maxCores)
         let state = (raw + 64).bindMemory(to: KernelState.self, capacity: 1)
         state.initialize(to: KernelState())
         state.pointee.workPerEntry = workPerEntry
@@ -142,19 +147,19 @@ extension ClusterKernel {
 
     /// The current thread makes a system call with its registers as arguments.
     @inline(never)
-    public func syscall(_ syscall: Syscall, capAddress: Word) {
-        lock.pointee.acquire()
+    public func syscall(_ syscall: Syscall, capAddress: Word, core: Int = 0) {
+        lock.acquire(core: core)
         handleSyscall(syscall, capAddress: capAddress)
-        lock.pointee.release()
+        lock.release(core: core)
     }
 
     /// A timer interrupt.
     @inline(never)
-    public func timerTick() {
-        lock.pointee.acquire()
+    public func timerTick(core: Int = 0) {
+        lock.acquire(core: core)
         tick()
         schedule()
-        lock.pointee.release()
+        lock.release(core: core)
     }
 
     /// An inter-kernel entry: a message from another cluster asks this kernel
@@ -166,9 +171,9 @@ extension ClusterKernel {
     /// root CNode with the write right. Everything is checked: the slot range,
     /// the capability's type and rights, a non-zero badge. Under the big lock.
     @inline(never)
-    public func remoteSignal(slot: Word, badge: Word) -> KernelError? {
-        lock.pointee.acquire()
-        defer { lock.pointee.release() }
+    public func remoteSignal(slot: Word, badge: Word, core: Int = 0) -> KernelError? {
+        lock.acquire(core: core)
+        defer { lock.release(core: core) }
         let slots = Word(1) << Word(state.pointee.rootCNodeRadix)
         guard slot < slots else { return .range(min: 0, max: slots - 1) }
         guard badge != 0 else { return .invalidArgument(index: 1) }
@@ -207,6 +212,6 @@ extension ClusterKernel {
 /// A concrete, non-generic entry for the bare-metal build: makes sure every
 /// kernel path is compiled (and checked) in Embedded mode.
 @inline(never)
-public func clusterKernelEntry(_ kernel: ClusterKernel, _ syscall: Syscall, capAddress: Word) {
-    kernel.syscall(syscall, capAddress: capAddress)
+public func clusterKernelEntry(_ kernel: ClusterKernel, _ syscall: Syscall, capAddress: Word, core: Int) {
+    kernel.syscall(syscall, capAddress: capAddress, core: core)
 }

@@ -1,3 +1,4 @@
+import BigLock
 import Cluster
 
 /// A cluster topology, as declared by a topology file (docs/topology.md).
@@ -9,7 +10,7 @@ public struct Topology: Equatable {
     }
     public var name: String
     public var memory: UInt64
-    public var lock: String
+    public var lock: ClusterLock.Kind
     public var clusters: [ClusterSpec]
     public var channel: UInt64
     public var guest: UInt64
@@ -31,15 +32,14 @@ public struct TopologyErrors: Error, CustomStringConvertible {
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
-/// Big-lock kinds a topology may name (`lock = "..."`). The kernel's entry
-/// paths implement these; the value travels in the boot information.
-public enum LockKind: String, CaseIterable {
-    case ticket
-    public var bootValue: UInt64 {
-        switch self {
-        case .ticket: return 0
-        }
+/// Big-lock kinds a topology may name (`lock = "..."`): BigLock's kinds, by
+/// the names the locks give themselves.
+extension ClusterLock.Kind {
+    public init?(topologyName: String) {
+        guard let kind = Self.allCases.first(where: { "\($0.name)" == topologyName }) else { return nil }
+        self = kind
     }
+    public static var topologyNames: [String] { allCases.map { "\($0.name)" } }
 }
 
 public enum TopologyLoader {
@@ -118,12 +118,12 @@ public enum TopologyLoader {
 
         let name = string(doc.root, "name", required: true)
         let memory = size(doc.root, "memory", required: true)
-        var lock = LockKind.ticket
+        var lock = ClusterLock.Kind.ticket
         if let (l, line) = string(doc.root, "lock", required: false) {
-            if let kind = LockKind(rawValue: l) {
+            if let kind = ClusterLock.Kind(topologyName: l) {
                 lock = kind
             } else {
-                problem(line, "unknown lock `\(l)` (known: \(LockKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                problem(line, "unknown lock `\(l)` (known: \(ClusterLock.Kind.topologyNames.joined(separator: ", ")))")
             }
         }
 
@@ -233,7 +233,7 @@ public enum TopologyLoader {
             throw TopologyErrors(diagnostics: problems.sorted { $0.line < $1.line })
         }
         return Topology(
-            name: name.0, memory: memory.0, lock: lock.rawValue, clusters: clusters, channel: channel, guest: guest)
+            name: name.0, memory: memory.0, lock: lock, clusters: clusters, channel: channel, guest: guest)
     }
 
     static func checkPartition(_ bytes: UInt64, line: Int, cluster: Int, problem: (Int, String) -> Void) {

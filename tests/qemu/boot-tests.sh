@@ -12,10 +12,11 @@ trap 'rm -rf "$work"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-# Extra topologies the shipped set does not cover.
+# Extra topologies the shipped set does not cover (and the MCS and CLH locks).
 cat > "$work/3x4-holes.toml" <<'T'
 name = "3x4-holes"
 memory = "1G"
+lock = "mcs"
 [[cluster]]
 cores = [0, 5, 10, 11]
 memory = "64M"
@@ -32,6 +33,7 @@ cat > "$work/2x12.toml" <<'T'
 # 24 cores: MPIDR Aff1 becomes 1 from core 16 on (QEMU virt, GICv3).
 name = "2x12"
 memory = "1G"
+lock = "clh"
 [[cluster]]
 cores = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 memory = "64M"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Topology
 import HostedChannel
 
 /// `cmk experiment channel [FILE] --messages N --out DIR`: round-trip latency
@@ -34,12 +35,16 @@ struct ExperimentChannel: ParsableCommand {
     func run() throws {
         let topology: ChannelTopology
         if let file {
+            // Read and checked by the Topology module, like every command's topology.
             let text = try String(contentsOfFile: file, encoding: .utf8)
+            let checked: Topology
             do {
-                topology = try ChannelTopology.parse(text, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
-            } catch let error as ChannelTopology.ParseError {
-                throw ValidationError("\(file):\(error.line): \(error.message)")
+                checked = try TopologyLoader.load(text: text, file: file)
+            } catch {
+                throw ValidationError(error.description)
             }
+            topology = ChannelTopology(
+                name: checked.name, clusters: checked.clusters.map(\.cores), channelBytes: Int(checked.channel))
         } else {
             guard clusters >= 2 else { throw ValidationError("--clusters must be at least 2") }
             topology = .flat(clusters: clusters)

@@ -24,75 +24,6 @@ public struct ChannelTopology: Equatable, Sendable {
         ChannelTopology(name: "\(count)x1", clusters: (0..<count).map { [$0] })
     }
 
-    public struct ParseError: Error, CustomStringConvertible {
-        public var line: Int
-        public var message: String
-        public var description: String { "line \(line): \(message)" }
-    }
-
-    public static func parse(_ text: String, name: String) throws -> ChannelTopology {
-        var clusters: [[Int]] = []
-        var channel = defaultChannelBytes
-        var section = ""
-        var topName = name
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineNumber = index + 1
-            var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            if trimmed == "[[cluster]]" { section = "cluster"; clusters.append([]); continue }
-            if trimmed.hasPrefix("[") { section = trimmed; continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
-                throw ParseError(line: lineNumber, message: "expected key = value")
-            }
-            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            switch (section, key) {
-            case ("", "name"):
-                topName = value.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            case ("cluster", "cores"):
-                guard value.hasPrefix("["), value.hasSuffix("]") else {
-                    throw ParseError(line: lineNumber, message: "cores must be a list like [0, 1]")
-                }
-                let items = value.dropFirst().dropLast().split(separator: ",")
-                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                var cores: [Int] = []
-                for item in items {
-                    guard let core = Int(item), core >= 0 else {
-                        throw ParseError(line: lineNumber, message: "bad core id \(item)")
-                    }
-                    cores.append(core)
-                }
-                guard !cores.isEmpty else { throw ParseError(line: lineNumber, message: "empty cluster") }
-                clusters[clusters.count - 1] = cores
-            case ("[shared]", "channel"):
-                guard let bytes = parseSize(value) else {
-                    throw ParseError(line: lineNumber, message: "bad size \(value)")
-                }
-                channel = bytes
-            default:
-                continue
-            }
-        }
-        guard !clusters.isEmpty else { throw ParseError(line: 1, message: "no [[cluster]]") }
-        if let empty = clusters.firstIndex(where: { $0.isEmpty }) {
-            throw ParseError(line: 1, message: "cluster \(empty) has no cores")
-        }
-        return ChannelTopology(name: topName, clusters: clusters, channelBytes: channel)
-    }
-
-    /// "1M", "64K", "1G", "4096" (binary units), quoted or not.
-    public static func parseSize(_ text: String) -> Int? {
-        var s = text.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
-        var scale = 1
-        if let last = s.last, let unit = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30][String(last).uppercased()] {
-            scale = unit
-            s.removeLast()
-        }
-        guard let n = Int(s), n > 0 else { return nil }
-        return n * scale
-    }
 }
 
 /// One row of `cmk experiment channel`: an ordered pair of clusters.
@@ -133,7 +64,7 @@ public struct HostedChannelBackend: ChannelExperimentBackend {
 
     public init(topology: ChannelTopology, cpus: [Int]) throws {
         guard let layout = ChannelLayout(clusterCount: topology.clusters.count, regionSize: topology.channelBytes) else {
-            throw ChannelTopology.ParseError(line: 0, message: "the channel region (\(topology.channelBytes) bytes) cannot hold 2-slot rings for \(topology.clusters.count) clusters")
+            throw ChannelSetupError("the channel region (\(topology.channelBytes) bytes) cannot hold 2-slot rings for \(topology.clusters.count) clusters")
         }
         self.topology = topology
         self.layout = layout
@@ -241,4 +172,10 @@ public enum ChannelLayoutReport {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A topology the hosted channel cannot run (the message says why).
+public struct ChannelSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

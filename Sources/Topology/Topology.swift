@@ -7,6 +7,11 @@ public struct Topology: Equatable {
         public var cores: [Int]
         public var memory: UInt64
         public var line: Int
+        /// Hosted runs only: the host CPU each core (in `cores` order) is
+        /// pinned to. Nil: the hosted runtime chooses.
+        public var hostCPUs: [Int]? = nil
+        /// Hosted runs only: the NUMA node of the cluster's partition.
+        public var node: Int = 0
     }
     public var name: String
     public var memory: UInt64
@@ -44,7 +49,7 @@ extension ClusterLock.Kind {
 
 public enum TopologyLoader {
     static let rootKeys: Set<String> = ["name", "memory", "lock"]
-    static let clusterKeys: Set<String> = ["cores", "memory"]
+    static let clusterKeys: Set<String> = ["cores", "memory", "host_cpus", "node"]
     static let sharedKeys: Set<String> = ["channel", "guest"]
 
     /// Read and validate a topology. On failure, every problem found is
@@ -132,11 +137,12 @@ public enum TopologyLoader {
         if clusterTables.isEmpty { problem(1, "no `[[cluster]]`: a topology needs at least one cluster") }
         var clusters: [Topology.ClusterSpec] = []
         var owner: [Int: Int] = [:]  // core -> cluster index
+        var hostCPUOwner: [Int: Int] = [:]  // host CPU -> cluster index
         var maxCore = -1
         var maxCoreLine = 1
         for (index, table) in clusterTables.enumerated() {
             for entry in table.entries where !clusterKeys.contains(entry.key) {
-                problem(entry.line, "unknown key `\(entry.key)` in [[cluster]] (known: cores, memory)")
+                problem(entry.line, "unknown key `\(entry.key)` in [[cluster]] (known: cores, memory, host_cpus, node)")
             }
             var cores: [Int] = []
             if let entry = table["cores"] {
@@ -171,7 +177,37 @@ public enum TopologyLoader {
                 partition = bytes
                 checkPartition(bytes, line: line, cluster: index, problem: problem)
             }
-            clusters.append(Topology.ClusterSpec(cores: cores, memory: partition, line: table.line))
+            var spec = Topology.ClusterSpec(cores: cores, memory: partition, line: table.line)
+            if let entry = table["host_cpus"] {
+                if case .array(let items) = entry.value.kind {
+                    var cpus: [Int] = []
+                    for item in items {
+                        if case .integer(let n) = item.kind, n >= 0, n < 65536 {
+                            if let other = hostCPUOwner[Int(n)] {
+                                problem(item.line, "host CPU \(n) is already used by cluster \(other)")
+                            }
+                            hostCPUOwner[Int(n)] = index
+                            cpus.append(Int(n))
+                        } else {
+                            problem(item.line, "host_cpus entries must be host CPU numbers (integers from 0)")
+                        }
+                    }
+                    if cpus.count != cores.count {
+                        problem(entry.line, "host_cpus has \(cpus.count) entries for the cluster's \(cores.count) cores")
+                    }
+                    spec.hostCPUs = cpus
+                } else {
+                    problem(entry.line, "`host_cpus` must be an array of host CPU numbers, like [0, 1]")
+                }
+            }
+            if let entry = table["node"] {
+                if case .integer(let n) = entry.value.kind, n >= 0, n < 1024 {
+                    spec.node = Int(n)
+                } else {
+                    problem(entry.line, "`node` must be a NUMA node number (an integer from 0)")
+                }
+            }
+            clusters.append(spec)
         }
         // Core ids 0..N-1, no gaps.
         if maxCore >= 0 {

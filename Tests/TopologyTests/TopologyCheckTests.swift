@@ -70,10 +70,21 @@ let badFiles: [BadFile] = [
     BadFile(kind: "[cluster] instead of [[cluster]]", text: replacing(4, with: "[cluster]"), line: 8, message: "`[[cluster]]` conflicts with the `[cluster]` table on line 4"),
     BadFile(kind: "single [cluster]", text: "name = \"t\"\nmemory = \"1G\"\n[cluster]\ncores = [0]\nmemory = \"64M\"\n[shared]\nchannel = \"1M\"", line: 3, message: "`[cluster]` must be `[[cluster]]`"),
     BadFile(kind: "unknown lock", text: replacing(3, with: "lock = \"spinny\""), line: 3, message: "unknown lock `spinny`"),
+    BadFile(kind: "host_cpus of the wrong length", text: replacing(7, with: "host_cpus = [0]"), line: 7, message: "host_cpus has 1 entries for the cluster's 2 cores"),
+    BadFile(kind: "host CPU used twice", text: replacing(7, with: "host_cpus = [0, 1]").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"128M\"\nhost_cpus = [1, 2]\n\n[shared]"), line: 11, message: "host CPU 1 is already used by cluster 0"),
+    BadFile(kind: "node not a number", text: replacing(7, with: "node = \"zero\""), line: 7, message: "`node` must be a NUMA node number"),
     BadFile(kind: "dotted key", text: replacing(3, with: "a.b = 1"), line: 3, message: "dotted keys are not supported"),
 ]
 
 @Suite struct TopologyCheckTests {
+    @Test func hostedKeysLoad() throws {
+        let t = try TopologyLoader.load(text: replacing(7, with: "host_cpus = [1, 0]\nnode = 1"), file: "t.toml")
+        #expect(t.clusters[0].hostCPUs == [1, 0])
+        #expect(t.clusters[0].node == 1)
+        #expect(t.clusters[1].hostCPUs == nil)
+        #expect(t.clusters[1].node == 0)
+    }
+
     @Test func validFileLoads() throws {
         let t = try TopologyLoader.load(text: validTopology, file: "t.toml")
         #expect(t.name == "t")

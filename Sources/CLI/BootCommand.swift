@@ -141,8 +141,11 @@ enum QEMURunner {
 
     static func run(_ arguments: [String], timeout: Double, onLine: (String) -> Void) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        guard let executable = Shell.resolve(arguments[0]) else {
+            throw CMKFailure.environment("\(arguments[0]) not found on PATH: run scripts/setup.sh")
+        }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(arguments.dropFirst())
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

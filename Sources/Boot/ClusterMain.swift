@@ -129,9 +129,7 @@ enum ClusterBringUp {
         Console.put(" up cores=")
         Console.coreList(mask)
         Console.put(" data=")
-        Console.hex(descriptor.partition.base)
-        Console.put("-")
-        Console.hex(descriptor.partition.base + record[ClusterRecord.privateImageSize])
+        Console.hexRange(descriptor.partition.base, descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
 
         ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control)

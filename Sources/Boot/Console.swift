@@ -60,6 +60,13 @@ enum Console {
         }
     }
 
+    /// "0xLO-0xHI".
+    static func hexRange(_ low: UInt64, _ high: UInt64) {
+        hex(low)
+        put("-")
+        hex(high)
+    }
+
     static func decimal(_ value: UInt64) {
         var divisor: UInt64 = 1
         while value / divisor >= 10 { divisor *= 10 }

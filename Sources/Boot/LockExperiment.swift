@@ -1,0 +1,141 @@
+import Arch
+import BigLock
+import Cluster
+import Synchronization
+
+/// `cmk experiment lock --qemu`: the big lock under a workload, measured in
+/// the booted kernel (docs/experiments.md).
+///
+/// Every core of the cluster runs the same loop for the same window of the
+/// virtual counter, starting together: take the big lock (timing the wait),
+/// run the workload inside (`null`: nothing; `cs`: `hold` iterations of
+/// work), count the entry in a kernel global the lock protects, release,
+/// then do `delay` iterations of work outside the lock. Wait and hold times
+/// go into the cluster's two histograms, recorded inside the critical
+/// section, so the lock protects them too (the recording is part of the
+/// measured hold, a few instructions). The first core prints one line:
+///
+/// `cmk: lockexp cluster=I lock=K cores=N ticks=T freq=F kernel=E contended=C entries=e0,e1,... wait=S/M/b:c,... hold=S/M/b:c,...`
+///
+/// with sum/max and the non-empty histogram buckets (`LockHistogram` indices).
+enum LockExperiment {
+    struct Parameters {
+        /// 0: null entry, 1: critical section of `hold` iterations.
+        var workload: UInt64
+        var hold: UInt64
+        var delay: UInt64
+        var durationTicks: UInt64
+    }
+
+    /// The per-cluster results, in .bss (private), all protected by the big
+    /// lock except `entries[core]`, which only that core writes.
+    nonisolated(unsafe) static var wait = LockHistogram()
+    nonisolated(unsafe) static var hold = LockHistogram()
+    nonisolated(unsafe) static var kernelEntries: UInt64 = 0
+    nonisolated(unsafe) static var contended: UInt64 = 0
+    nonisolated(unsafe) static var entries = InlineArray<64, UInt64>(repeating: 0)
+    nonisolated(unsafe) static var finished = 0
+
+    /// Work the optimiser cannot remove: a dependent chain on a value that
+    /// leaves the loop.
+    @inline(never)
+    static func work(_ iterations: UInt64) -> UInt64 {
+        var x: UInt64 = iterations
+        var i: UInt64 = 0
+        while i < iterations {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            i &+= 1
+        }
+        return x
+    }
+
+    /// One core's part. `start` is published by the first core (releasing)
+    /// once every core of the cluster is up; the others wait for it.
+    static func run(
+        _ lock: ClusterLock, core: Int, parameters p: Parameters, start: UnsafeMutablePointer<Atomic<UInt64>>
+    ) {
+        // Acquiring: pairs with the first core's releasing store of `start`.
+        var begin = start.pointee.load(ordering: .acquiring)
+        while begin == 0 {
+            CPU.relax()
+            begin = start.pointee.load(ordering: .acquiring)
+        }
+        while CPU.counter < begin { CPU.relax() }
+        let end = begin + p.durationTicks
+        var sink: UInt64 = 0
+        var mine: UInt64 = 0
+        while true {
+            let t0 = CPU.counter
+            if t0 >= end { break }
+            let waited = lock.acquire(core: core)
+            let t1 = CPU.counter
+            if p.workload == 1 { sink &+= work(p.hold) }
+            kernelEntries &+= 1
+            if waited { contended &+= 1 }
+            wait.record(t1 &- t0)
+            hold.record(CPU.counter &- t1)
+            lock.release(core: core)
+            mine &+= 1
+            if p.delay > 0 { sink &+= work(p.delay) }
+        }
+        entries[core] = mine
+        lock.acquire(core: core)
+        finished += 1
+        // Keep `sink` alive: it feeds a global the lock protects.
+        kernelEntries &+= sink & 0
+        lock.release(core: core)
+    }
+
+    /// First core: wait for every core, then print the cluster's line.
+    static func report(_ lock: ClusterLock, clusterId: UInt64, cores: Int, parameters p: Parameters, deadline: UInt64) {
+        while true {
+            lock.acquire(core: 0)
+            let done = finished
+            lock.release(core: 0)
+            if done == cores { break }
+            CPU.relax()
+            if CPU.counter > deadline { panic("lock experiment: cores did not finish; done:", decimal: done) }
+        }
+        Console.begin()
+        Console.put("cmk: lockexp cluster=")
+        Console.decimal(clusterId)
+        Console.put(" lock=")
+        Console.put(lock.kind.name)
+        Console.put(" cores=")
+        Console.decimal(cores)
+        Console.put(" ticks=")
+        Console.decimal(p.durationTicks)
+        Console.put(" freq=")
+        Console.decimal(CPU.counterFrequency)
+        Console.put(" kernel=")
+        Console.decimal(kernelEntries)
+        Console.put(" contended=")
+        Console.decimal(contended)
+        Console.put(" entries=")
+        for c in 0..<cores {
+            if c > 0 { Console.put(",") }
+            Console.decimal(entries[c])
+        }
+        Console.put(" wait=")
+        put(wait)
+        Console.put(" hold=")
+        put(hold)
+        Console.end()
+    }
+
+    /// `sum/max/bucket:count,...` (non-empty buckets only).
+    static func put(_ h: LockHistogram) {
+        Console.decimal(h.sum)
+        Console.put("/")
+        Console.decimal(h.max)
+        Console.put("/")
+        var first = true
+        for i in 0..<LockHistogram.bucketCount where h.buckets[i] != 0 {
+            if !first { Console.put(",") }
+            first = false
+            Console.decimal(i)
+            Console.put(":")
+            Console.decimal(h.buckets[i])
+        }
+    }
+}

@@ -33,7 +33,7 @@ enum ChannelBringUp {
             panic(error.message)
         }
         for c in 0..<info.clusterCount {
-            KernelGlobals.doorbellTarget[c] = QemuVirt.mpidr(ofCore: info.clusters[c].firstCore)
+            Scratch.doorbellTarget[c] = QemuVirt.mpidr(ofCore: info.clusters[c].firstCore)
         }
         let region = UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!
         guard let layout = ChannelLayout(clusterCount: info.clusterCount, regionSize: Int(info.channel.size)),
@@ -44,7 +44,7 @@ enum ChannelBringUp {
 
     /// The doorbell: an SGI to the first core of `cluster`.
     static var doorbell: FunctionDoorbell {
-        FunctionDoorbell { cluster in GICv3.ring(mpidr: KernelGlobals.doorbellTarget[cluster]) }
+        FunctionDoorbell { cluster in GICv3.ring(mpidr: Scratch.doorbellTarget[cluster]) }
     }
 
     static func run(clusterId me: Int, clusterCount: Int, control: UnsafeMutableRawPointer) {

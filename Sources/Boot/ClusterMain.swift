@@ -28,6 +28,7 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     if index == 0 {
         // First core, before any other core of the cluster runs: set up the
         // cluster's globals that need run-time values.
+        Scratch.format()
         KernelGlobals.consoleLock = ChannelControl.consoleLock(
             UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
         // The cluster's big lock, of the topology's kind, in the private area.
@@ -61,6 +62,9 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     LockStress.run(bigLock, core: index)
 
     if index == 0 { ClusterBringUp.run(state: state, record: record) }
+    if let p = LockExperiment.requested(record) {
+        LockExperiment.run(bigLock, core: index, parameters: p, start: LockExperiment.start(record))
+    }
     idle()
 }
 
@@ -120,6 +124,15 @@ enum ClusterBringUp {
         }
 
         LockStress.check(bigLock, cores: coreCount, clusterId: clusterId, deadline: deadline)
+        if let p = LockExperiment.requested(record) {
+            // Everyone is up: open the window a little ahead (releasing: the
+            // other cores' acquiring loads see it with everything before it).
+            LockExperiment.start(record).pointee.store(CPU.counter + CPU.counterFrequency / 1000, ordering: .releasing)
+            LockExperiment.run(bigLock, core: 0, parameters: p, start: LockExperiment.start(record))
+            LockExperiment.report(
+                bigLock, clusterId: clusterId, cores: coreCount, parameters: p,
+                deadline: CPU.counter + p.durationTicks + bringUpTimeoutSeconds * CPU.counterFrequency)
+        }
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
         KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
@@ -244,7 +257,7 @@ enum LockStress {
 
     static func run(_ lock: ClusterLock, core: Int) {
         for i in 0..<incrementsPerCore {
-            KernelGlobals.stressProgress[core] = i
+            Scratch.stressProgress[core] = UInt64(i)
             lock.acquire(core: core)
             // A read and a write the compiler must keep apart: a lost update
             // between them is what a broken lock would show.
@@ -264,7 +277,7 @@ enum LockStress {
         Console.put("cmk: lock stress progress")
         for c in 0..<lock.cores {
             Console.put(" ")
-            Console.decimal(KernelGlobals.stressProgress[c])
+            Console.decimal(Scratch.stressProgress[c])
         }
         Console.put(" words")
         for block in 0..<(ClusterLock.byteCount(lock.kind, cores: lock.cores) / lock.stride) {

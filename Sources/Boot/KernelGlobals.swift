@@ -27,8 +27,7 @@ enum KernelGlobals {
     nonisolated(unsafe) static var stressCounter = 0
     /// Cores that finished their stress increments. Protected by the big lock.
     nonisolated(unsafe) static var stressDone = 0
-    /// Each core's stress progress, written by that core only (diagnostics).
-    nonisolated(unsafe) static var stressProgress = InlineArray<64, Int>(repeating: 0)
+
     /// This cluster's kernel (seL4-style objects in the partition's free
     /// memory), booted by the cluster's first core before any other core of
     /// the cluster runs. Its big lock is the cluster's big lock: every core
@@ -38,8 +37,6 @@ enum KernelGlobals {
     /// shared region). Used by the cluster's first core, under the big lock's
     /// rule: one core per ring end.
     nonisolated(unsafe) static var channel: ChannelEndpoint? = nil
-    /// MPIDR of each cluster's first core: where the doorbell SGI goes.
-    nonisolated(unsafe) static var doorbellTarget = InlineArray<64, UInt64>(repeating: 0)
 }
 
 /// The private-data witness (docs/boot.md): starts as `pristineIdentity` in

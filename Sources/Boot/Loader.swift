@@ -105,6 +105,10 @@ enum Loader {
         record[ClusterRecord.freeOffset] = layout.freeOffset
         record[ClusterRecord.lockKind] = info.lockKind
         record[ClusterRecord.inject] = c == info.clusterCount - 1 ? info.inject : FaultInjection.none
+        if let experiment = info.experiment {
+            let words = experiment.words
+            for i in 0..<ExperimentRequest.wordCount { record[ClusterRecord.experiment + i] = words[i] }
+        }
 
         // 3. Translation tables, in the partition's table pool.
         var tables = TranslationTables(

@@ -10,7 +10,7 @@ import Synchronization
 /// virtual counter, starting together: take the big lock (timing the wait),
 /// run the workload inside (`null`: nothing; `cs`: `hold` iterations of
 /// work), count the entry in a kernel global the lock protects, release,
-/// then do `delay` iterations of work outside the lock. Wait and hold times
+/// do `delay` iterations of work outside the lock, and execute YIELD. Wait and hold times
 /// go into the cluster's two histograms, recorded inside the critical
 /// section, so the lock protects them too (the recording is part of the
 /// measured hold, a few instructions). The first core prints one line:
@@ -27,13 +27,24 @@ enum LockExperiment {
         var durationTicks: UInt64
     }
 
-    /// The per-cluster results, in .bss (private), all protected by the big
-    /// lock except `entries[core]`, which only that core writes.
-    nonisolated(unsafe) static var wait = LockHistogram()
-    nonisolated(unsafe) static var hold = LockHistogram()
+    /// The request in this cluster's record, if it is a lock experiment.
+    static func requested(_ record: UnsafeMutablePointer<UInt64>) -> Parameters? {
+        guard let request = ExperimentRequest(words: { record[ClusterRecord.experiment + $0] }),
+            case .lock(let workload, let hold, let delay, let durationTicks) = request
+        else { return nil }
+        return Parameters(workload: workload, hold: hold, delay: delay, durationTicks: durationTicks)
+    }
+
+    /// The window's start word in the cluster record.
+    static func start(_ record: UnsafeMutablePointer<UInt64>) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        UnsafeMutableRawPointer(record + ClusterRecord.experimentStart).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// The per-cluster results, private, all protected by the big lock except
+    /// `Scratch.lockEntries[core]`, which only that core writes. The
+    /// histograms are in the scratch area (`Scratch.waitHistogram`, ...).
     nonisolated(unsafe) static var kernelEntries: UInt64 = 0
     nonisolated(unsafe) static var contended: UInt64 = 0
-    nonisolated(unsafe) static var entries = InlineArray<64, UInt64>(repeating: 0)
     nonisolated(unsafe) static var finished = 0
 
     /// Work the optimiser cannot remove: a dependent chain on a value that
@@ -62,6 +73,8 @@ enum LockExperiment {
         }
         while CPU.counter < begin { CPU.relax() }
         let end = begin + p.durationTicks
+        let wait = Scratch.waitHistogram
+        let hold = Scratch.holdHistogram
         var sink: UInt64 = 0
         var mine: UInt64 = 0
         while true {
@@ -72,13 +85,17 @@ enum LockExperiment {
             if p.workload == 1 { sink &+= work(p.hold) }
             kernelEntries &+= 1
             if waited { contended &+= 1 }
-            wait.record(t1 &- t0)
-            hold.record(CPU.counter &- t1)
+            wait.pointee.record(t1 &- t0)
+            hold.pointee.record(CPU.counter &- t1)
             lock.release(core: core)
             mine &+= 1
             if p.delay > 0 { sink &+= work(p.delay) }
+            // A hint, about free on hardware; in QEMU's single-threaded TCG it
+            // hands the host thread to the next vCPU, so the cores interleave
+            // entry by entry instead of one running alone for a time slice.
+            CPU.relax()
         }
-        entries[core] = mine
+        Scratch.lockEntries[core] = mine
         lock.acquire(core: core)
         finished += 1
         // Keep `sink` alive: it feeds a global the lock protects.
@@ -114,17 +131,17 @@ enum LockExperiment {
         Console.put(" entries=")
         for c in 0..<cores {
             if c > 0 { Console.put(",") }
-            Console.decimal(entries[c])
+            Console.decimal(Scratch.lockEntries[c])
         }
         Console.put(" wait=")
-        put(wait)
+        put(Scratch.waitHistogram.pointee)
         Console.put(" hold=")
-        put(hold)
+        put(Scratch.holdHistogram.pointee)
         Console.end()
     }
 
     /// `sum/max/bucket:count,...` (non-empty buckets only).
-    static func put(_ h: LockHistogram) {
+    static func put(_ h: borrowing LockHistogram) {
         Console.decimal(h.sum)
         Console.put("/")
         Console.decimal(h.max)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BigLock
 import Foundation
+import Topology
 import Hosted
 
 /// `cmk experiment lock`: how each big lock behaves as a cluster grows.
@@ -42,6 +43,15 @@ struct ExperimentLock: ParsableCommand {
     @Option(help: "Lock block stride in bytes: covers a cache line and the exclusive reservation granule.")
     var stride: Int = BigLockLayout.defaultStride
 
+    @Flag(help: "Run in the booted kernel in QEMU (one boot per point; times in virtual-counter ticks) instead of on host threads.")
+    var qemu = false
+
+    @Flag(help: "With --qemu: run QEMU with -icount shift=0, so a tick is 16 instructions (deterministic counts).")
+    var icount = false
+
+    @Option(help: "With --qemu: TCG threading. single (default) interleaves the vCPUs on one host thread, so the lock is never contended (it measures the cost of an entry); multi runs them in parallel (real contention, but more vCPUs than host CPUs also measures the host's scheduler).")
+    var tcg: QEMUCommand.Threading = .single
+
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if !(duration > 0 && duration <= 600) { throw ValidationError("--duration must be in (0, 600] seconds") }
@@ -64,9 +74,19 @@ struct ExperimentLock: ParsableCommand {
         var topology: LockTopologyFile?
         if let file { topology = try LockTopologyFile(path: file) }
         let kinds = try LockKind.parseList(locks ?? topology?.lock ?? "ticket,mcs,clh")
+        if icount && !qemu { throw LockCommandError("--icount needs --qemu") }
+        if icount && tcg == .multi { throw LockCommandError("--icount needs --tcg single (QEMU counts instructions only single-threaded)") }
         // The points: lists of clusters.
         var points: [[LockClusterSpec]] = []
-        if let topology {
+        if qemu {
+            // QEMU is not limited by host CPUs: the file's clusters, or one
+            // cluster of 1, 2, 4 and 8 cores.
+            if let topology {
+                points.append(topology.clusters.map { LockClusterSpec(cores: $0.cores.count, hostCPUs: [], node: 0) })
+            } else {
+                for n in [1, 2, 4, 8] { points.append([LockClusterSpec(cores: n, hostCPUs: [], node: 0)]) }
+            }
+        } else if let topology {
             let total = topology.clusters.reduce(0) { $0 + $1.cores.count }
             if total > allowed.count {
                 throw LockCommandError("\(file!) has \(total) cores but this host has only \(allowed.count) CPUs available (\(cpuListString(allowed))): the hosted runtime needs one host CPU per core")
@@ -81,7 +101,7 @@ struct ExperimentLock: ParsableCommand {
         } else {
             for n in 1...allowed.count { points.append([LockClusterSpec(cores: n, hostCPUs: Array(allowed.prefix(n)), node: 0)]) }
         }
-        let backend: LockExperimentBackend = HostedLockBackend()
+        let backend: LockExperimentBackend = qemu ? QEMULockBackend(icount: icount, threading: tcg) : HostedLockBackend()
         let setup = LockExperimentSetup(workload: workload, hold: workload == "cs" ? hold : 0, delay: delay,
                                         duration: duration, stride: stride)
         let total = points.count * kinds.count * runs

@@ -32,7 +32,7 @@ struct LockTopologyFile {
             throw ParseError(description: error.description)
         }
         name = topology.name
-        lock = "\(topology.lock.name)"
+        lock = topology.lockSpecified ? "\(topology.lock.name)" : nil
         clusters = topology.clusters.map {
             Cluster(cores: $0.cores, hostCPUs: $0.hostCPUs, node: $0.node, line: $0.line)
         }

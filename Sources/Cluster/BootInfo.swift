@@ -15,11 +15,12 @@
 ///         (computed with this    12 guestSize
 ///          word as zero)         13 lockKind (BigLockKind raw value)
 ///       4 clusterCount           14 inject (FaultInjection, tests only)
-///       5 coreCount              15 reserved (0)
+///       5 coreCount              15 experiment words after the clusters (0 or 8)
 ///       6 ramBase
 ///       7 ramSize
 ///     clusterCount records (4 words each)
 ///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
+///     optional experiment record (8 words, `ExperimentRequest`)
 public struct BootInfo {
     public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
     public static let version: UInt64 = 1
@@ -35,6 +36,8 @@ public struct BootInfo {
     /// A fault the kernel provokes on purpose, so tests can check that every
     /// failure is reported (`cmk boot --inject`). 0 in normal boots.
     public var inject: UInt64 = 0
+    /// An experiment for the kernel to run (`cmk experiment ... --qemu`).
+    public var experiment: ExperimentRequest? = nil
     public var coreCount: Int
     /// Cluster records, in cluster-id order. A fixed-capacity store, so the
     /// kernel can decode without a heap.
@@ -55,7 +58,9 @@ public struct BootInfo {
     }
 
     public var clusterCount: Int { clusters.count }
-    public var byteCount: Int { (Self.headerWords + clusters.count * Self.clusterWords) * 8 }
+    public var byteCount: Int {
+        (Self.headerWords + clusters.count * Self.clusterWords + (experiment == nil ? 0 : ExperimentRequest.wordCount)) * 8
+    }
 
     /// The cluster that owns `core`, if any.
     public func cluster(ofCore core: Int) -> Int? {

@@ -22,6 +22,7 @@ public enum BootInfoError: Error, Equatable {
     case reservedNotZero
     case badInjection
     case badLockKind
+    case badExperiment
 
     public var message: StaticString {
         switch self {
@@ -44,6 +45,7 @@ public enum BootInfoError: Error, Equatable {
         case .reservedNotZero: return "reserved word not zero"
         case .badInjection: return "unknown fault injection"
         case .badLockKind: return "unknown big-lock kind"
+        case .badExperiment: return "malformed experiment request"
         }
     }
 }
@@ -67,7 +69,7 @@ extension BootInfo {
     /// The blob as words, checksum filled in.
     public func encodedWords(into body: (Int, UInt64) -> Void) {
         let count = byteCount / 8
-        var words = InlineArray<272, UInt64>(repeating: 0)  // 16 + 64 * 4
+        var words = InlineArray<280, UInt64>(repeating: 0)  // 16 + 64 * 4 + 8
         words[0] = Self.magic
         words[1] = Self.version
         words[2] = UInt64(byteCount)
@@ -82,6 +84,12 @@ extension BootInfo {
         words[12] = guest.size
         words[13] = lockKind
         words[14] = inject
+        if let experiment {
+            words[15] = UInt64(ExperimentRequest.wordCount)
+            let at = Self.headerWords + clusters.count * Self.clusterWords
+            let record = experiment.words
+            for i in 0..<ExperimentRequest.wordCount { words[at + i] = record[i] }
+        }
         for c in 0..<clusters.count {
             let at = Self.headerWords + c * Self.clusterWords
             words[at] = clusters[c].partition.base
@@ -102,12 +110,13 @@ extension BootInfo {
         let clusterCount = word(4)
         guard clusterCount >= 1, clusterCount <= UInt64(ClusterTable.capacity) else { throw .badClusterCount }
         let size = word(2)
-        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords) * 8)
+        let experimentWords = word(15)
+        guard experimentWords == 0 || experimentWords == UInt64(ExperimentRequest.wordCount) else { throw .badExperiment }
+        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords + Int(experimentWords)) * 8)
         guard size == expected, size <= UInt64(available), size <= Machine.bootInfoMaxSize else {
             throw .badSize
         }
         guard word(3) == checksum(words: word, count: Int(size / 8)) else { throw .badChecksum }
-        guard word(15) == 0 else { throw .reservedNotZero }
         guard word(14) <= FaultInjection.last else { throw .badInjection }
         let coreCount = word(5)
         guard coreCount >= 1, coreCount <= UInt64(Machine.maxCores), coreCount >= clusterCount else {
@@ -127,6 +136,11 @@ extension BootInfo {
             guest: Region(base: word(11), size: word(12)),
             lockKind: word(13), coreCount: Int(coreCount), clusters: clusters)
         info.inject = word(14)
+        if experimentWords != 0 {
+            let at = headerWords + Int(clusterCount) * clusterWords
+            guard let request = ExperimentRequest(words: { word(at + $0) }) else { throw .badExperiment }
+            info.experiment = request
+        }
         try info.validate()
         return info
     }

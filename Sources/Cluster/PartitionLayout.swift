@@ -10,6 +10,7 @@ import BigLock
 ///                       then .bss (zeroed)                  [linked here]
 ///     recordOffset      ClusterRecord, then one CoreState per core
 ///     lockOffset        the cluster's big lock (room for any kind)
+///     scratchOffset     the cluster's arrays and statistics (`scratchSize`)
 ///     stacksOffset      per core: guard | emergency stack | guard | kernel stack
 ///     tablesOffset      the cluster's translation tables (a pool)
 ///     freeOffset        free memory: the cluster's untyped memory
@@ -23,6 +24,10 @@ public struct PartitionLayout: Equatable {
     public static let emergencyStackSize: UInt64 = 8192
     public static let kernelStackSize: UInt64 = 16384
     public static let tablePoolSize: UInt64 = 32 * 4096
+    /// The cluster's scratch area: per-core arrays and histograms that would
+    /// otherwise be array globals (which Swift may initialise lazily). The
+    /// loader zeroes it.
+    public static let scratchSize: UInt64 = 16 * 1024
     /// Guard, emergency stack, guard, kernel stack.
     public static let perCoreStackSlot = 2 * guardSize + emergencyStackSize + kernelStackSize
 
@@ -30,6 +35,7 @@ public struct PartitionLayout: Equatable {
     public let coreCount: Int
     public let recordOffset: UInt64
     public let lockOffset: UInt64
+    public let scratchOffset: UInt64
     public let stacksOffset: UInt64
     public let tablesOffset: UInt64
     public let freeOffset: UInt64
@@ -40,7 +46,8 @@ public struct PartitionLayout: Equatable {
         recordOffset = Self.pageAlign(privateImageSize)
         let records = UInt64(Self.recordHeaderSize + coreCount * CoreState.size)
         lockOffset = recordOffset + Self.pageAlign(records)
-        stacksOffset = lockOffset + Self.pageAlign(UInt64(ClusterLock.maxByteCount(cores: max(coreCount, 1))))
+        scratchOffset = lockOffset + Self.pageAlign(UInt64(ClusterLock.maxByteCount(cores: max(coreCount, 1))))
+        stacksOffset = scratchOffset + Self.scratchSize
         tablesOffset = stacksOffset + UInt64(coreCount) * Self.perCoreStackSlot
         freeOffset = tablesOffset + Self.tablePoolSize
     }
@@ -117,5 +124,11 @@ public enum ClusterRecord {
     public static let lockKind = 14
     public static let tablesUsed = 15
     public static let inject = 16
+    /// Start of an experiment's measured window (virtual counter), published
+    /// by the first core (an atomic word; 0 until then).
+    public static let experimentStart = 22
+    /// The experiment request's 8 words (`ExperimentRequest.words`), all 0
+    /// in a normal boot.
+    public static let experiment = 24
     public static let magicValue: UInt64 = 0x4452_4345_524B_4D43  // "CMKRECRD"
 }

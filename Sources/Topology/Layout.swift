@@ -43,7 +43,9 @@ public struct Layout: Equatable {
     }
 
     /// The boot information for this layout.
-    public static func bootInfo(_ topology: Topology, inject: UInt64 = FaultInjection.none) -> BootInfo {
+    public static func bootInfo(
+        _ topology: Topology, inject: UInt64 = FaultInjection.none, experiment: ExperimentRequest? = nil
+    ) -> BootInfo {
         let layout = Layout(topology)
         var table = ClusterTable()
         for (i, spec) in topology.clusters.enumerated() {
@@ -57,6 +59,7 @@ public struct Layout: Equatable {
             lockKind: topology.lock.rawValue,
             coreCount: topology.coreCount, clusters: table)
         info.inject = inject
+        info.experiment = experiment
         return info
     }
 
@@ -95,7 +98,9 @@ public struct QEMUCommand: Equatable {
         case multi
     }
 
-    public init(topology: Topology, kernel: String, bootInfo: String, threading: Threading = .single) {
+    public init(
+        topology: Topology, kernel: String, bootInfo: String, threading: Threading = .single, icount: Bool = false
+    ) {
         arguments = [
             Self.binary,
             "-accel", "tcg,thread=\(threading.rawValue)",
@@ -110,6 +115,9 @@ public struct QEMUCommand: Equatable {
             "-kernel", kernel,
             "-device", "loader,file=\(bootInfo),addr=0x\(String(Machine.bootInfoAddress, radix: 16)),force-raw=on",
         ]
+        // One virtual nanosecond per instruction: deterministic counts
+        // (needs single-threaded TCG).
+        if icount { arguments.insert(contentsOf: ["-icount", "shift=0"], at: 1) }
     }
 
     /// The command as a shell line (arguments quoted where needed).

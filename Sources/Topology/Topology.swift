@@ -12,15 +12,37 @@ public struct Topology: Equatable {
         public var hostCPUs: [Int]? = nil
         /// Hosted runs only: the NUMA node of the cluster's partition.
         public var node: Int = 0
+
+        public init(cores: [Int], memory: UInt64, line: Int, hostCPUs: [Int]? = nil, node: Int = 0) {
+            self.cores = cores
+            self.memory = memory
+            self.line = line
+            self.hostCPUs = hostCPUs
+            self.node = node
+        }
     }
     public var name: String
     public var memory: UInt64
     public var lock: ClusterLock.Kind
+    /// Whether the file set `lock` (tools that sweep lock kinds use all of
+    /// them when it did not).
+    public var lockSpecified = false
     public var clusters: [ClusterSpec]
     public var channel: UInt64
     public var guest: UInt64
 
     public var coreCount: Int { clusters.reduce(0) { $0 + $1.cores.count } }
+
+    /// A topology made by a tool (experiments); files go through
+    /// `TopologyLoader.load`, which checks them.
+    public init(name: String, memory: UInt64, lock: ClusterLock.Kind, clusters: [ClusterSpec], channel: UInt64, guest: UInt64) {
+        self.name = name
+        self.memory = memory
+        self.lock = lock
+        self.clusters = clusters
+        self.channel = channel
+        self.guest = guest
+    }
 }
 
 /// One problem in a topology file: rendered `FILE:LINE: message`.
@@ -124,6 +146,7 @@ public enum TopologyLoader {
         let name = string(doc.root, "name", required: true)
         let memory = size(doc.root, "memory", required: true)
         var lock = ClusterLock.Kind.ticket
+        let lockSpecified = doc.root["lock"] != nil
         if let (l, line) = string(doc.root, "lock", required: false) {
             if let kind = ClusterLock.Kind(topologyName: l) {
                 lock = kind
@@ -268,8 +291,10 @@ public enum TopologyLoader {
         guard problems.isEmpty, let name, let memory else {
             throw TopologyErrors(diagnostics: problems.sorted { $0.line < $1.line })
         }
-        return Topology(
+        var topology = Topology(
             name: name.0, memory: memory.0, lock: lock, clusters: clusters, channel: channel, guest: guest)
+        topology.lockSpecified = lockSpecified
+        return topology
     }
 
     static func checkPartition(_ bytes: UInt64, line: Int, cluster: Int, problem: (Int, String) -> Void) {

@@ -73,7 +73,8 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
             (with([(22, 0b0110)]), .badCoreMask, true),  // core 1 in both clusters
             (with([(22, 0b1_0000_1000)]), .badCoreMask, true),  // core 8 beyond the count
             (with([(22, 0b1000)]), .coresNotCovered, true),  // core 2 in no cluster
-            (with([(15, 1)]), .reservedNotZero, true),
+            (with([(19, 1)]), .reservedNotZero, true),  // cluster 0's reserved word
+            (with([(15, 1)]), .badExperiment, true),  // experiment words but not 8
             (with([(14, 99)]), .badInjection, true),
         ]
         for (w, expected, fix) in cases {
@@ -82,6 +83,30 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         // Too few bytes for the header.
         let short: [UInt64] = Array(good.prefix(4))
         #expect(throws: BootInfoError.tooSmall) { try decode(short, fixChecksum: false) }
+    }
+
+    @Test func experimentRecordRoundTripsAndIsChecked() throws {
+        var info = sampleInfo()
+        info.experiment = .lock(workload: 1, hold: 200, delay: 400, durationTicks: 62_500_000)
+        let w = words(info)
+        #expect(w.count == 16 + 2 * 4 + 8 && w[15] == 8)
+        #expect(try decode(w, fixChecksum: false).experiment == info.experiment)
+        info.experiment = .channel(roundTrips: 1000, messages: 20000)
+        #expect(try decode(words(info), fixChecksum: false).experiment == info.experiment)
+        // Each malformed record is refused.
+        let base = 16 + 2 * 4
+        for (offset, value) in [(0, 9), (1, 0), (1, 2_000_000), (5, 1)] as [(Int, UInt64)] {
+            var bad = words(info)
+            bad[base + offset] = value
+            #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
+        }
+        info.experiment = .lock(workload: 1, hold: 1, delay: 1, durationTicks: 1)
+        var bad = words(info)
+        bad[base + 1] = 2  // unknown workload
+        #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
+        bad = words(info)
+        bad[base + 4] = 0  // empty window
+        #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
     }
 
     @Test func partitionLayoutInvariants() {

@@ -128,6 +128,20 @@ expect_failure "invalid topology" 2 "bad.toml:4: core ids must be 0..2 without g
 if grep -q "cmk: loader" "$work/out.txt"; then fail "invalid topology: QEMU was started"; fi
 expect_failure "check of a bad file" 2 "bad.toml:4:" topology check "$work/bad.toml"
 
+# The lock experiment in the booted kernel (issue 3's QEMU half): every lock
+# kind on a 2x4 topology, single-threaded TCG with -icount, short windows.
+if "$cmk" experiment lock topologies/2x4.toml --qemu --icount --workload cs --hold 20 \
+    --duration 0.02 --runs 1 --out "$work/lockexp" >"$work/out.txt" 2>&1; then
+  rows=$(tail -n +2 "$work/lockexp/results.csv" | wc -l)
+  if [ "$rows" -ne 6 ] || ! grep -q "<svg" "$work/lockexp/throughput.svg" || ! grep -q '"rows"' "$work/lockexp/results.json"; then
+    fail "lock experiment --qemu: expected 6 rows (3 locks x 2 clusters), a JSON and an SVG; got $rows rows"
+  else
+    echo "ok: lock experiment --qemu ($rows rows)" >&2
+  fi
+else
+  fail "lock experiment --qemu failed: $(tail -n 5 "$work/out.txt")"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "boot tests: $failures failure(s)" >&2
   exit 1

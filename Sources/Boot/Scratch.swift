@@ -1,0 +1,45 @@
+import BigLock
+import Cluster
+
+/// The cluster's scratch area (`PartitionLayout.scratchOffset`, private,
+/// zeroed by the loader): the kernel's per-core arrays and statistics.
+/// They live here rather than in array globals because Swift may initialise
+/// a global of a large or array type lazily (`swift_once`), which the
+/// kernel forbids (scripts/kernel-size.sh). Scalars stay Swift globals.
+///
+/// Layout (bytes from the area's start):
+///
+/// | offset | what |
+/// |--------|------|
+/// | 0      | doorbell target: MPIDR of each cluster's first core (64 words) |
+/// | 512    | lock stress progress, per core (64 words) |
+/// | 1024   | lock experiment entries, per core (64 words) |
+/// | 2048   | lock experiment wait histogram (`LockHistogram`) |
+/// | 2048 + `histogramStride` | lock experiment hold histogram |
+enum Scratch {
+    static let histogramStride = 4096
+
+    static var base: UnsafeMutableRawPointer {
+        let record = ClusterView.record
+        let layout = PartitionLayout(
+            privateImageSize: record[ClusterRecord.privateImageSize], coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
+        return UnsafeMutableRawPointer(bitPattern: UInt(Machine.privateBase + layout.scratchOffset))!
+    }
+
+    static var doorbellTarget: UnsafeMutablePointer<UInt64> { (base + 0).assumingMemoryBound(to: UInt64.self) }
+    static var stressProgress: UnsafeMutablePointer<UInt64> { (base + 512).assumingMemoryBound(to: UInt64.self) }
+    static var lockEntries: UnsafeMutablePointer<UInt64> { (base + 1024).assumingMemoryBound(to: UInt64.self) }
+    static var waitHistogram: UnsafeMutablePointer<LockHistogram> { (base + 2048).assumingMemoryBound(to: LockHistogram.self) }
+    static var holdHistogram: UnsafeMutablePointer<LockHistogram> {
+        (base + 2048 + histogramStride).assumingMemoryBound(to: LockHistogram.self)
+    }
+
+    /// First core, before the other cores run: give the histograms their
+    /// initial (empty) values; the rest is plain words the loader zeroed.
+    static func format() {
+        precondition(MemoryLayout<LockHistogram>.size <= histogramStride)
+        precondition(2048 + 2 * histogramStride <= Int(PartitionLayout.scratchSize))
+        (base + 2048).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
+        (base + 2048 + histogramStride).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
+    }
+}

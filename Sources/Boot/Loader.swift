@@ -107,6 +107,9 @@ enum Loader {
         record[ClusterRecord.freeOffset] = layout.freeOffset
         record[ClusterRecord.lockKind] = info.lockKind
         record[ClusterRecord.inject] = c == info.clusterCount - 1 ? info.inject : FaultInjection.none
+        record[ClusterRecord.experimentKind] = info.experiment.kind
+        record[ClusterRecord.experimentRoundTrips] = info.experiment.roundTrips
+        record[ClusterRecord.experimentMessages] = info.experiment.messages
 
         // 3. Translation tables, in the partition's table pool.
         var tables = TranslationTables(

@@ -15,11 +15,13 @@
 ///         (computed with this    12 guestSize
 ///          word as zero)         13 lockKind (BigLockKind raw value)
 ///       4 clusterCount           14 inject (FaultInjection, tests only)
-///       5 coreCount              15 reserved (0)
+///       5 coreCount              15 experiment words (0 or 4)
 ///       6 ramBase
 ///       7 ramSize
 ///     clusterCount records (4 words each)
 ///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
+///     word 15 experiment words (0, or `ExperimentRequest.words`), after the records:
+///       0 kind (1 = channel)  1 roundTrips  2 messages  3 reserved (0)
 public struct BootInfo {
     public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
     public static let version: UInt64 = 1
@@ -36,6 +38,9 @@ public struct BootInfo {
     /// failure is reported (`cmk boot --inject`). 0 in normal boots.
     public var inject: UInt64 = 0
     public var coreCount: Int
+    /// An experiment the kernel runs at boot instead of only booting
+    /// (`cmk experiment channel --qemu`). `.none` in normal boots.
+    public var experiment = ExperimentRequest.none
     /// Cluster records, in cluster-id order. A fixed-capacity store, so the
     /// kernel can decode without a heap.
     public var clusters: ClusterTable
@@ -55,7 +60,9 @@ public struct BootInfo {
     }
 
     public var clusterCount: Int { clusters.count }
-    public var byteCount: Int { (Self.headerWords + clusters.count * Self.clusterWords) * 8 }
+    public var byteCount: Int {
+        (Self.headerWords + clusters.count * Self.clusterWords + (experiment.isNone ? 0 : ExperimentRequest.words)) * 8
+    }
 
     /// The cluster that owns `core`, if any.
     public func cluster(ofCore core: Int) -> Int? {
@@ -64,6 +71,36 @@ public struct BootInfo {
         }
         return nil
     }
+}
+
+/// An experiment requested through the boot information: the words appended
+/// after the cluster records, `[kind, roundTrips, messages, 0]`.
+public struct ExperimentRequest: Equatable, Sendable {
+    public static let words = 4
+    public static let kindNone: UInt64 = 0
+    /// Channel latency and streaming for every ordered pair of clusters.
+    public static let kindChannel: UInt64 = 1
+    /// Bounds the kernel accepts (the round-trip samples it keeps are capped
+    /// lower, by its sample buffer).
+    public static let maxRoundTrips: UInt64 = 1 << 20
+    public static let maxMessages: UInt64 = 1 << 32
+
+    public var kind: UInt64
+    public var roundTrips: UInt64
+    public var messages: UInt64
+
+    public init(kind: UInt64, roundTrips: UInt64, messages: UInt64) {
+        self.kind = kind
+        self.roundTrips = roundTrips
+        self.messages = messages
+    }
+
+    public static let none = ExperimentRequest(kind: kindNone, roundTrips: 0, messages: 0)
+    public static func channel(roundTrips: UInt64, messages: UInt64) -> ExperimentRequest {
+        ExperimentRequest(kind: kindChannel, roundTrips: roundTrips, messages: messages)
+    }
+    public var isNone: Bool { kind == Self.kindNone }
+    public var isChannel: Bool { kind == Self.kindChannel }
 }
 
 /// Faults `cmk boot --inject` asks the kernel to provoke, once every cluster

@@ -22,6 +22,7 @@ public enum BootInfoError: Error, Equatable {
     case reservedNotZero
     case badInjection
     case badLockKind
+    case badExperiment
 
     public var message: StaticString {
         switch self {
@@ -44,6 +45,7 @@ public enum BootInfoError: Error, Equatable {
         case .reservedNotZero: return "reserved word not zero"
         case .badInjection: return "unknown fault injection"
         case .badLockKind: return "unknown big-lock kind"
+        case .badExperiment: return "unknown experiment kind or counts out of range"
         }
     }
 }
@@ -67,7 +69,7 @@ extension BootInfo {
     /// The blob as words, checksum filled in.
     public func encodedWords(into body: (Int, UInt64) -> Void) {
         let count = byteCount / 8
-        var words = InlineArray<272, UInt64>(repeating: 0)  // 16 + 64 * 4
+        var words = InlineArray<276, UInt64>(repeating: 0)  // 16 + 64 * 4 + 4
         words[0] = Self.magic
         words[1] = Self.version
         words[2] = UInt64(byteCount)
@@ -82,6 +84,13 @@ extension BootInfo {
         words[12] = guest.size
         words[13] = lockKind
         words[14] = inject
+        if !experiment.isNone {
+            let at = Self.headerWords + clusters.count * Self.clusterWords
+            words[15] = UInt64(ExperimentRequest.words)
+            words[at] = experiment.kind
+            words[at + 1] = experiment.roundTrips
+            words[at + 2] = experiment.messages
+        }
         for c in 0..<clusters.count {
             let at = Self.headerWords + c * Self.clusterWords
             words[at] = clusters[c].partition.base
@@ -101,13 +110,14 @@ extension BootInfo {
         guard word(1) == version else { throw .badVersion }
         let clusterCount = word(4)
         guard clusterCount >= 1, clusterCount <= UInt64(ClusterTable.capacity) else { throw .badClusterCount }
+        let experimentWords = word(15)
+        guard experimentWords == 0 || experimentWords == UInt64(ExperimentRequest.words) else { throw .badExperiment }
         let size = word(2)
-        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords) * 8)
+        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords + Int(experimentWords)) * 8)
         guard size == expected, size <= UInt64(available), size <= Machine.bootInfoMaxSize else {
             throw .badSize
         }
         guard word(3) == checksum(words: word, count: Int(size / 8)) else { throw .badChecksum }
-        guard word(15) == 0 else { throw .reservedNotZero }
         guard word(14) <= FaultInjection.last else { throw .badInjection }
         let coreCount = word(5)
         guard coreCount >= 1, coreCount <= UInt64(Machine.maxCores), coreCount >= clusterCount else {
@@ -127,6 +137,12 @@ extension BootInfo {
             guest: Region(base: word(11), size: word(12)),
             lockKind: word(13), coreCount: Int(coreCount), clusters: clusters)
         info.inject = word(14)
+        if experimentWords != 0 {
+            let at = headerWords + Int(clusterCount) * clusterWords
+            guard word(at + 3) == 0 else { throw .reservedNotZero }
+            guard word(at) != ExperimentRequest.kindNone else { throw .badExperiment }
+            info.experiment = ExperimentRequest(kind: word(at), roundTrips: word(at + 1), messages: word(at + 2))
+        }
         try info.validate()
         return info
     }
@@ -138,6 +154,12 @@ extension BootInfo {
         else { throw .badRAM }
         guard bootRegionSize == Machine.bootRegionSize else { throw .badBootRegion }
         guard ClusterLock.Kind(rawValue: lockKind) != nil else { throw .badLockKind }
+        if !experiment.isNone {
+            guard experiment.isChannel, experiment.roundTrips >= 1,
+                experiment.roundTrips <= ExperimentRequest.maxRoundTrips, experiment.messages >= 1,
+                experiment.messages <= ExperimentRequest.maxMessages
+            else { throw .badExperiment }
+        }
         guard coreCount >= 1, coreCount <= Machine.maxCores, coreCount >= clusters.count else {
             throw .badCoreCount
         }

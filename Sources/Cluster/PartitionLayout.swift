@@ -117,5 +117,10 @@ public enum ClusterRecord {
     public static let lockKind = 14
     public static let tablesUsed = 15
     public static let inject = 16
+    /// The experiment requested in the boot information (`ExperimentRequest`;
+    /// kind 0: none), the same in every cluster.
+    public static let experimentKind = 17
+    public static let experimentRoundTrips = 18
+    public static let experimentMessages = 19
     public static let magicValue: UInt64 = 0x4452_4345_524B_4D43  // "CMKRECRD"
 }

@@ -43,7 +43,9 @@ public struct Layout: Equatable {
     }
 
     /// The boot information for this layout.
-    public static func bootInfo(_ topology: Topology, inject: UInt64 = FaultInjection.none) -> BootInfo {
+    public static func bootInfo(
+        _ topology: Topology, inject: UInt64 = FaultInjection.none, experiment: ExperimentRequest = .none
+    ) -> BootInfo {
         let layout = Layout(topology)
         var table = ClusterTable()
         for (i, spec) in topology.clusters.enumerated() {
@@ -57,6 +59,7 @@ public struct Layout: Equatable {
             lockKind: topology.lock.rawValue,
             coreCount: topology.coreCount, clusters: table)
         info.inject = inject
+        info.experiment = experiment
         return info
     }
 

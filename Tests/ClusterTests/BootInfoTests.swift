@@ -73,7 +73,8 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
             (with([(22, 0b0110)]), .badCoreMask, true),  // core 1 in both clusters
             (with([(22, 0b1_0000_1000)]), .badCoreMask, true),  // core 8 beyond the count
             (with([(22, 0b1000)]), .coresNotCovered, true),  // core 2 in no cluster
-            (with([(15, 1)]), .reservedNotZero, true),
+            (with([(15, 1)]), .badExperiment, true),  // experiment words: 0 or 4
+            (with([(15, 4)]), .badSize, true),  // experiment words the size does not cover
             (with([(14, 99)]), .badInjection, true),
         ]
         for (w, expected, fix) in cases {
@@ -82,6 +83,51 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         // Too few bytes for the header.
         let short: [UInt64] = Array(good.prefix(4))
         #expect(throws: BootInfoError.tooSmall) { try decode(short, fixChecksum: false) }
+    }
+
+    @Test func experimentRequestRoundTrips() throws {
+        var info = sampleInfo()
+        #expect(words(info).count == 16 + 2 * 4)
+        #expect(try decode(words(info), fixChecksum: false).experiment == .none)
+        info.experiment = .channel(roundTrips: 100, messages: 2000)
+        let w = words(info)
+        #expect(w.count == 16 + 2 * 4 + 4)
+        #expect(w[15] == 4)
+        #expect(w[2] == UInt64(w.count * 8))
+        #expect(Array(w[24...]) == [1, 100, 2000, 0])
+        let decoded = try decode(w, fixChecksum: false)
+        #expect(decoded.experiment == .channel(roundTrips: 100, messages: 2000))
+        #expect(decoded.byteCount == w.count * 8)
+    }
+
+    @Test func badExperimentsAreRefused() {
+        var info = sampleInfo()
+        info.experiment = .channel(roundTrips: 100, messages: 2000)
+        let good = words(info)
+        func with(_ i: Int, _ v: UInt64) -> [UInt64] {
+            var w = good
+            w[i] = v
+            return w
+        }
+        let cases: [([UInt64], BootInfoError, Bool)] = [
+            (with(24, 2), .badExperiment, true),  // unknown kind
+            (with(24, 0), .badExperiment, true),  // words present, kind none
+            (with(25, 0), .badExperiment, true),  // no round trips
+            (with(25, ExperimentRequest.maxRoundTrips + 1), .badExperiment, true),
+            (with(26, 0), .badExperiment, true),  // no messages
+            (with(26, ExperimentRequest.maxMessages + 1), .badExperiment, true),
+            (with(27, 1), .reservedNotZero, true),
+            (with(15, 3), .badExperiment, true),
+            (with(15, 0), .badSize, true),  // size still counts the experiment words
+            (with(26, 7), .badChecksum, false),
+        ]
+        for (w, expected, fix) in cases {
+            #expect(throws: expected) { try decode(w, fixChecksum: fix) }
+        }
+        // A host-built request is validated the same way.
+        info.experiment = .channel(roundTrips: 0, messages: 1)
+        #expect(throws: BootInfoError.badExperiment) { try info.validate() }
+        #expect(BootInfoError.badExperiment.message.description.contains("experiment"))
     }
 
     @Test func partitionLayoutInvariants() {

@@ -134,9 +134,14 @@ enum ClusterBringUp {
         Console.hex(descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
 
-        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control)
+        let experiment = ExperimentRequest(
+            kind: record[ClusterRecord.experimentKind], roundTrips: record[ClusterRecord.experimentRoundTrips],
+            messages: record[ClusterRecord.experimentMessages])
+        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control, experiment: experiment)
 
         FaultInjector.run(record[ClusterRecord.inject])
+        // Counted from here: a boot experiment may have taken a while.
+        let doneDeadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
 
         // Releasing: our lines are out before the boot cluster may count us.
         ChannelControl.bootCores(control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
@@ -148,7 +153,7 @@ enum ClusterBringUp {
             let done = ChannelControl.bootDone(control)
             while done.pointee.load(ordering: .acquiring) != clusterCount {
                 CPU.relax()
-                if CPU.counter > deadline + bringUpTimeoutSeconds * CPU.counterFrequency {
+                if CPU.counter > doneDeadline {
                     panic("clusters did not report up; clusters done:", decimal: Int(done.pointee.load(ordering: .acquiring)))
                 }
             }

@@ -40,6 +40,9 @@ enum KernelGlobals {
     nonisolated(unsafe) static var channel: ChannelEndpoint? = nil
     /// MPIDR of each cluster's first core: where the doorbell SGI goes.
     nonisolated(unsafe) static var doorbellTarget = InlineArray<64, UInt64>(repeating: 0)
+    /// Round-trip samples of the boot channel experiment (one pair at a
+    /// time; .bss, since kernel stacks are 16 KiB).
+    nonisolated(unsafe) static var experimentSamples = InlineArray<1024, UInt64>(repeating: 0)
 }
 
 /// The private-data witness (docs/boot.md): starts as `pristineIdentity` in

@@ -47,7 +47,7 @@ enum ChannelBringUp {
         FunctionDoorbell { cluster in GICv3.ring(mpidr: Scratch.doorbellTarget[cluster]) }
     }
 
-    static func run(clusterId me: Int, clusterCount: Int, control: UnsafeMutableRawPointer) {
+    static func run(clusterId me: Int, clusterCount: Int, control: UnsafeMutableRawPointer, experiment: ExperimentRequest?) {
         guard clusterCount > 1, let endpoint = KernelGlobals.channel else { return }
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         var state = ServeState()
@@ -89,6 +89,12 @@ enum ChannelBringUp {
             done.pointee.load(ordering: .acquiring) >= UInt64(clusterCount)
         }
 
+        if case .channel(let roundTrips, let messages)? = experiment {
+            ChannelExperiment.run(
+                endpoint, me: me, clusterCount: clusterCount, control: control,
+                roundTrips: roundTrips, messages: messages, state: &state)
+        }
+
         let signaller = clusterCount - 1
         if me == 0 {
             sleepUntilNotified(endpoint, from: signaller, deadline: deadline, control: control, state: &state)
@@ -110,6 +116,10 @@ enum ChannelBringUp {
         var rtt: UInt64? = nil
         var notified = false
         var dropped: UInt64 = 0
+        /// Streamed pings received since the last stream's final ping.
+        var streamed: UInt64 = 0
+        /// The awaited pong came back marked `ChannelExperiment.mismatch`.
+        var mismatch = false
     }
 
     /// Serve the rings until `condition` holds. When a poll finds nothing the
@@ -154,12 +164,27 @@ enum ChannelBringUp {
     static func serve(_ endpoint: ChannelEndpoint, _ state: inout ServeState) -> Int {
         endpoint.pollAll { from, result in
             switch result {
-            case .message(.ping(let token, let sentAt)):
+            case .message(.ping(var token, let sentAt)):
+                if token & ChannelExperiment.stream != 0 {
+                    // Experiment stream: no reply but to the last ping, whose
+                    // low 32 bits count the streamed pings before it.
+                    if token & ChannelExperiment.last == 0 {
+                        state.streamed += 1
+                        return
+                    }
+                    if state.streamed != token & 0xFFFF_FFFF { token |= ChannelExperiment.mismatch }
+                    state.streamed = 0
+                }
                 // The reply goes on another ring; a full one waits for its
                 // receiver, who serves its own rings meanwhile.
                 while endpoint.send(.pong(token: token, pingSentAt: sentAt, repliedAt: CPU.counter), to: from, doorbell: doorbell) == .full {}
             case .message(.pong(let token, let pingSentAt, _)):
-                if token == state.awaitedToken { state.rtt = CPU.counter - pingSentAt }
+                if token == state.awaitedToken {
+                    state.rtt = CPU.counter - pingSentAt
+                } else if token == state.awaitedToken | ChannelExperiment.mismatch {
+                    state.rtt = CPU.counter - pingSentAt
+                    state.mismatch = true
+                }
             case .message(.notify(let object, let badge)):
                 if let error = KernelGlobals.kernel!.remoteSignal(slot: Word(object), badge: Word(badge)) {
                     _ = error
@@ -228,4 +253,134 @@ func median(_ samples: inout InlineArray<9, UInt64>) -> UInt64 {
         }
     }
     return samples[samples.count / 2]
+}
+
+/// The boot channel experiment (`cmk experiment channel --qemu`, docs/channel.md):
+/// requested through the boot information. The clusters take turns (a
+/// counter in the control page), so one pair runs at a time while every
+/// other cluster serves its rings. For each peer the cluster on turn takes
+/// `roundTrips` round trips (capped at the sample buffer), then streams
+/// `messages` pings the peer does not answer but the last, and prints
+///
+///     cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M ticks=T errors=E freq=F
+///
+/// (A, B, C, T in CNTVCT ticks, F = CNTFRQ: ticks per second; T from the
+/// first streamed send to the pong of the last).
+enum ChannelExperiment {
+    /// Ping token flags: a streamed ping (answered only if `last`), and, in
+    /// the pong to the last one, the peer's count of streamed pings differed.
+    static let stream: UInt64 = 1 << 63
+    static let last: UInt64 = 1 << 62
+    static let mismatch: UInt64 = 1 << 61
+    /// Seconds allowed for the whole experiment (all pairs).
+    static let timeoutSeconds: UInt64 = 300
+
+    static func run(
+        _ endpoint: ChannelEndpoint, me: Int, clusterCount: Int, control: UnsafeMutableRawPointer,
+        roundTrips: UInt64, messages: UInt64, state: inout ChannelBringUp.ServeState
+    ) {
+        let deadline = CPU.counter + timeoutSeconds * CPU.counterFrequency
+        let turn = ChannelControl.experimentTurn(control)
+        // Acquiring: pairs with the previous cluster's releasing increment
+        // (its pairs are over).
+        ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: turn never came") { _ in
+            turn.pointee.load(ordering: .acquiring) >= UInt64(me)
+        }
+        for peer in 0..<clusterCount where peer != me {
+            measure(endpoint, me: me, peer: peer, roundTrips: roundTrips, messages: messages, deadline: deadline, state: &state)
+        }
+        turn.pointee.wrappingAdd(1, ordering: .releasing)
+        ChannelBringUp.ringEveryone(except: me, clusterCount: clusterCount)
+        ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: clusters did not finish") { _ in
+            turn.pointee.load(ordering: .acquiring) >= UInt64(clusterCount)
+        }
+    }
+
+    static func measure(
+        _ endpoint: ChannelEndpoint, me: Int, peer: Int, roundTrips: UInt64, messages: UInt64, deadline: UInt64,
+        state: inout ChannelBringUp.ServeState
+    ) {
+        let samples = Scratch.channelSamples
+        let trips = Int(min(roundTrips, UInt64(Scratch.channelSampleCapacity)))
+        var sum: UInt64 = 0
+        for k in 0..<trips {
+            let token = UInt64(me) << 48 | UInt64(peer) << 32 | UInt64(k)
+            state.awaitedToken = token
+            state.rtt = nil
+            ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state)
+            ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: no pong") { $0.rtt != nil }
+            samples[k] = state.rtt!
+            sum &+= state.rtt!
+        }
+        sort(samples, count: trips)
+
+        // Stream: back to back; on a full ring, wake the peer if it sleeps and
+        // serve our own rings until a slot frees.
+        let streamed = messages - 1
+        let start = CPU.counter
+        var sent: UInt64 = 0
+        while sent < streamed {
+            let token = stream | (sent & 0xFFFF_FFFF)
+            if endpoint.trySend(.ping(token: token, sentAt: 0), to: peer) == .full {
+                _ = endpoint.ringDoorbellIfIdle(peer, doorbell: ChannelBringUp.doorbell)
+                ChannelBringUp.serve(endpoint, &state)
+                CPU.relax()
+                if CPU.counter > deadline { panic("channel experiment: stream stalled") }
+            } else {
+                sent += 1
+            }
+        }
+        let token = stream | last | (streamed & 0xFFFF_FFFF)
+        state.awaitedToken = token
+        state.rtt = nil
+        state.mismatch = false
+        ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state)
+        ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: stream not answered") {
+            $0.rtt != nil
+        }
+        let ticks = CPU.counter - start
+
+        Console.begin()
+        Console.put("cmk: channelexp ")
+        Console.decimal(me)
+        Console.put("->")
+        Console.decimal(peer)
+        Console.put(" trips=")
+        Console.decimal(trips)
+        Console.put(" rtt_p50=")
+        Console.decimal(percentile(50, count: trips))
+        Console.put(" rtt_p99=")
+        Console.decimal(percentile(99, count: trips))
+        Console.put(" rtt_mean=")
+        Console.decimal(sum / UInt64(trips))
+        Console.put(" stream=")
+        Console.decimal(messages)
+        Console.put(" ticks=")
+        Console.decimal(ticks)
+        Console.put(" errors=")
+        Console.decimal(state.mismatch ? 1 : 0)
+        Console.put(" freq=")
+        Console.decimal(CPU.counterFrequency)
+        Console.end()
+    }
+
+    /// Nearest-rank percentile of the sorted samples (as the hosted backend).
+    static func percentile(_ p: Int, count: Int) -> UInt64 {
+        let rank = max((p * count + 99) / 100, 1)
+        return Scratch.channelSamples[min(rank, count) - 1]
+    }
+
+    /// Insertion sort of the first `count` samples (at most 1024: fast enough).
+    static func sort(_ samples: UnsafeMutablePointer<UInt64>, count: Int) {
+        guard count > 1 else { return }
+        for i in 1..<count {
+            let value = samples[i]
+            var j = i
+            while j > 0 && samples[j - 1] > value {
+                samples[j] = samples[j - 1]
+                j -= 1
+            }
+            samples[j] = value
+        }
+    }
 }

@@ -145,9 +145,12 @@ enum ClusterBringUp {
         Console.hexRange(descriptor.partition.base, descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
 
-        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control)
+        let experiment = ExperimentRequest(words: { record[ClusterRecord.experiment + $0] })
+        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control, experiment: experiment)
 
         FaultInjector.run(record[ClusterRecord.inject])
+        // Counted from here: a boot experiment may have taken a while.
+        let doneDeadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
 
         // Releasing: our lines are out before the boot cluster may count us.
         ChannelControl.bootCores(control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
@@ -159,7 +162,7 @@ enum ClusterBringUp {
             let done = ChannelControl.bootDone(control)
             while done.pointee.load(ordering: .acquiring) != clusterCount {
                 CPU.relax()
-                if CPU.counter > deadline + bringUpTimeoutSeconds * CPU.counterFrequency {
+                if CPU.counter > doneDeadline {
                     panic("clusters did not report up; clusters done:", decimal: Int(done.pointee.load(ordering: .acquiring)))
                 }
             }

@@ -16,6 +16,7 @@ import Cluster
 /// | 1024   | lock experiment entries, per core (64 words) |
 /// | 2048   | lock experiment wait histogram (`LockHistogram`) |
 /// | 2048 + `histogramStride` | lock experiment hold histogram |
+/// | 10240  | channel experiment round-trip samples (`channelSampleCapacity` words) |
 enum Scratch {
     static let histogramStride = 4096
 
@@ -36,9 +37,13 @@ enum Scratch {
 
     /// First core, before the other cores run: give the histograms their
     /// initial (empty) values; the rest is plain words the loader zeroed.
+    static let channelSampleCapacity = 1024
+    static var channelSamples: UnsafeMutablePointer<UInt64> { (base + 10240).assumingMemoryBound(to: UInt64.self) }
+
     static func format() {
         precondition(MemoryLayout<LockHistogram>.size <= histogramStride)
-        precondition(2048 + 2 * histogramStride <= Int(PartitionLayout.scratchSize))
+        precondition(2048 + 2 * histogramStride <= 10240)
+        precondition(10240 + 8 * channelSampleCapacity <= Int(PartitionLayout.scratchSize))
         (base + 2048).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
         (base + 2048 + histogramStride).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
     }

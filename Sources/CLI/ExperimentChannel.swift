@@ -9,18 +9,29 @@ import HostedChannel
 struct ExperimentChannel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "channel",
-        abstract: "Channel latency and throughput for each pair of clusters (hosted: pinned threads).")
+        abstract: "Channel latency and throughput for each pair of clusters (hosted: pinned threads; --qemu: the kernel in QEMU).")
 
-    @Argument(help: "Topology file (clusters and [shared] channel size). Default: --clusters clusters of 1 core.")
+    @Argument(help: "Topology file (clusters and [shared] channel size). Default: --clusters clusters of 1 core; with --qemu, topologies/default.toml.")
     var file: String?
+
+    @Flag(help: "Measure in the bare-metal kernel under QEMU (one boot runs every pair) instead of hosted threads.")
+    var qemu = false
+
+    @Option(help: "With --qemu: seconds to wait for the kernel to power off.")
+    var timeout: Double = 120
+
+    @Option(help: "With --qemu: TCG threading, single (default) or multi.")
+    var tcg: QEMUCommand.Threading = .single
 
     @Option(help: "Clusters of one core each, when no FILE is given.")
     var clusters: Int = 2
 
-    @Option(help: "Messages streamed one way per pair.")
-    var messages: Int = 1_000_000
+    @Option(name: .customLong("messages"), help: "Messages streamed one way per pair (default 1000000 hosted, 20000 with --qemu).")
+    var messagesOption: Int?
 
-    @Option(help: "Round trips per pair (default: messages / 10, at least 1000).")
+    var messages: Int { messagesOption ?? (qemu ? 20_000 : 1_000_000) }
+
+    @Option(help: "Round trips per pair (default: messages / 10, at least 1000; with --qemu 1000, at most 1024 kept).")
     var roundTrips: Int?
 
     @Option(help: "Host CPUs to place clusters on, e.g. 0,1 (default: all this process may use).")
@@ -33,6 +44,10 @@ struct ExperimentChannel: ParsableCommand {
     var showLayout = false
 
     func run() throws {
+        if qemu {
+            try withExitCodes { try runQEMU() }
+            return
+        }
         let topology: ChannelTopology
         if let file {
             // Read and checked by the Topology module, like every command's topology.
@@ -75,12 +90,38 @@ struct ExperimentChannel: ParsableCommand {
         }
         print("")
         print(ChannelExperiment.table(rows))
+        try write(rows, topology: topology.name, clusters: topology.clusters, channelBytes: topology.channelBytes,
+                  machine: HostMachine.summary)
+    }
+
+    /// `--qemu`: one boot of the topology with the channel experiment requested.
+    func runQEMU() throws {
+        guard messages >= 1 else { throw ValidationError("--messages must be at least 1") }
+        let path = file ?? Project.defaultTopology
+        let topology = try loadTopology(path)
+        guard topology.clusters.count >= 2 else { throw ValidationError("the channel needs at least 2 clusters") }
+        let backend = try QEMUChannelBackend(topology: topology, file: path, threading: tcg, timeout: timeout)
+        let trips = roundTrips ?? 1000
+        guard trips >= 1 else { throw ValidationError("--round-trips must be at least 1") }
+        print("cmk experiment channel --qemu: topology \(topology.name), \(topology.clusters.count) clusters, channel \(topology.channel) bytes, \(backend.layout.slotsPerRing) slots per ring, TCG \(tcg.rawValue)")
+        print(ChannelLayoutReport.summary(backend.layout))
+        let rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
+                                             roundTrips: trips, messages: messages) { _ in }
+        print(String(format: "booted and measured in %.2f s (QEMU wall time)", backend.seconds))
+        print("")
+        print(ChannelExperiment.table(rows))
+        let machine = "QEMU TCG \(tcg.rawValue)-threaded (\(QEMUCommand.binary) -cpu \(QEMUCommand.cpu)) on \(HostMachine.summary)"
+        try write(rows, topology: topology.name, clusters: topology.clusters.map(\.cores),
+                  channelBytes: Int(topology.channel), machine: machine)
+    }
+
+    func write(_ rows: [ChannelPairResult], topology: String, clusters: [[Int]], channelBytes: Int, machine: String) throws {
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try ChannelExperiment.csv(rows).write(to: directory.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
         let command = CommandLine.arguments.joined(separator: " ")
-        let document = ChannelExperiment.Document(topology: topology.name, clusters: topology.clusters,
-                                                  channelBytes: topology.channelBytes, machine: HostMachine.summary,
+        let document = ChannelExperiment.Document(topology: topology, clusters: clusters,
+                                                  channelBytes: channelBytes, machine: machine,
                                                   command: command, rows: rows)
         try JSONEncoder.pretty.encode(document).write(to: directory.appendingPathComponent("results.json"))
         print("")

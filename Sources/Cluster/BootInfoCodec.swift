@@ -152,6 +152,11 @@ extension BootInfo {
         else { throw .badRAM }
         guard bootRegionSize == Machine.bootRegionSize else { throw .badBootRegion }
         guard ClusterLock.Kind(rawValue: lockKind) != nil else { throw .badLockKind }
+        if let experiment {
+            // What the kernel will decode must decode: the same checks.
+            let words = experiment.words
+            guard ExperimentRequest(words: { words[$0] }) == experiment else { throw .badExperiment }
+        }
         guard coreCount >= 1, coreCount <= Machine.maxCores, coreCount >= clusters.count else {
             throw .badCoreCount
         }

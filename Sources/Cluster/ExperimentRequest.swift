@@ -45,7 +45,7 @@ public enum ExperimentRequest: Equatable, Sendable {
         for i in 5..<Self.wordCount where w(i) != 0 { return nil }
         switch w(0) {
         case Self.channelKind:
-            guard w(3) == 0, w(4) == 0, w(1) >= 1, w(1) <= Self.maxRoundTrips, w(2) <= Self.maxMessages else {
+            guard w(3) == 0, w(4) == 0, w(1) >= 1, w(1) <= Self.maxRoundTrips, w(2) >= 1, w(2) <= Self.maxMessages else {
                 return nil
             }
             self = .channel(roundTrips: w(1), messages: w(2))

@@ -44,6 +44,24 @@ public struct ChannelPairResult: Codable, Sendable {
     public var messages: Int
     public var messagesPerSecond: Double
     public var errors: UInt64
+
+    public init(backend: String, from: Int, to: Int, fromCPU: Int, toCPU: Int, slots: Int, roundTrips: Int, unit: String,
+                rttP50: Double, rttP99: Double, rttMean: Double, messages: Int, messagesPerSecond: Double, errors: UInt64) {
+        self.backend = backend
+        self.from = from
+        self.to = to
+        self.fromCPU = fromCPU
+        self.toCPU = toCPU
+        self.slots = slots
+        self.roundTrips = roundTrips
+        self.unit = unit
+        self.rttP50 = rttP50
+        self.rttP99 = rttP99
+        self.rttMean = rttMean
+        self.messages = messages
+        self.messagesPerSecond = messagesPerSecond
+        self.errors = errors
+    }
 }
 
 /// Something that can measure a pair of clusters: hosted threads now; a QEMU

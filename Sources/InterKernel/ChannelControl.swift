@@ -17,6 +17,7 @@ import Synchronization
 /// | 0x140  | channelDone    | clusters that finished their boot pings       |
 /// | 0x180  | channelReady   | clusters ready to answer boot pings           |
 /// | 0x1C0  | bootSleeper    | 1 once cluster 0 committed to WFI (boot demo) |
+/// | 0x200  | experimentTurn | boot experiment: the cluster whose pairs run now |
 ///
 /// The message rings of the inter-kernel channel follow this page
 /// (`ChannelControl.size` bytes in).
@@ -32,6 +33,7 @@ public enum ChannelControl {
     static let channelDoneOffset = 0x140
     static let channelReadyOffset = 0x180
     static let bootSleeperOffset = 0x1C0
+    static let experimentTurnOffset = 0x200
 
     /// Zero the page and construct its atomics. The loader calls this once,
     /// before any cluster runs.
@@ -47,7 +49,7 @@ public enum ChannelControl {
             .initialize(to: Atomic(0))
         (page + bootCoresOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
             .initialize(to: Atomic(0))
-        for offset in [channelDoneOffset, channelReadyOffset, bootSleeperOffset] {
+        for offset in [channelDoneOffset, channelReadyOffset, bootSleeperOffset, experimentTurnOffset] {
             (page + offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
         }
         page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
@@ -79,6 +81,9 @@ public enum ChannelControl {
 
     public static func channelReady(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (page + channelReadyOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    public static func experimentTurn(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + experimentTurnOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
     public static func bootSleeper(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (page + bootSleeperOffset).assumingMemoryBound(to: Atomic<UInt64>.self)

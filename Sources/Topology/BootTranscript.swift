@@ -23,6 +23,8 @@ public struct BootTranscript {
     /// The cross-cluster notification line: (from, to, doorbells).
     public var notify: (from: Int, to: Int, doorbells: Int)?
     public var bootOK: (clusters: Int, cores: Int)?
+    /// The boot channel experiment's lines (`cmk experiment channel --qemu`).
+    public var channelExperiments: [ChannelExperimentLine] = []
 
     public struct Pair: Hashable {
         public var from: Int
@@ -69,6 +71,8 @@ public struct BootTranscript {
             let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let rtt = field("rtt").flatMap({ UInt64($0) })
         {
             channelRTT[Pair(from, to)] = rtt
+        } else if words.count >= 3, words[1] == "channelexp" {
+            if let parsed = ChannelExperimentLine(line) { channelExperiments.append(parsed) }
         } else if words.count >= 4, words[1] == "notify", words.last == "ok",
             let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init) as [String]?, arrow.count == 2,
             let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let doorbells = field("doorbells").flatMap({ Int($0) })
@@ -122,5 +126,63 @@ public struct BootTranscript {
             return "boot ok reports \(ok.clusters) clusters and \(ok.cores) cores, the topology has \(topology.clusters.count) and \(topology.coreCount)"
         }
         return nil
+    }
+}
+
+/// One `cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M
+/// ticks=T errors=E freq=F` line of the boot channel experiment: times in
+/// generic-timer ticks, `freq` ticks per second.
+public struct ChannelExperimentLine: Equatable, Sendable {
+    public var from: Int
+    public var to: Int
+    public var trips: Int
+    public var rttP50: UInt64
+    public var rttP99: UInt64
+    public var rttMean: UInt64
+    public var messages: UInt64
+    public var streamTicks: UInt64
+    public var errors: UInt64
+    public var frequency: UInt64
+
+    public init(from: Int, to: Int, trips: Int, rttP50: UInt64, rttP99: UInt64, rttMean: UInt64, messages: UInt64,
+                streamTicks: UInt64, errors: UInt64, frequency: UInt64) {
+        self.from = from
+        self.to = to
+        self.trips = trips
+        self.rttP50 = rttP50
+        self.rttP99 = rttP99
+        self.rttMean = rttMean
+        self.messages = messages
+        self.streamTicks = streamTicks
+        self.errors = errors
+        self.frequency = frequency
+    }
+
+    /// Parse a console line; nil unless it is a complete, well-formed one.
+    public init?(_ rawLine: String) {
+        let words = rawLine.trimmed("\r ").split(separator: " ").map(String.init)
+        guard words.count == 11, words[0] == "cmk:", words[1] == "channelexp" else { return nil }
+        let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init)
+        guard arrow.count == 2, arrow[1].hasPrefix(">"), let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()),
+            from != to
+        else { return nil }
+        func field(_ index: Int, _ key: String) -> UInt64? {
+            let word = words[index]
+            guard word.hasPrefix(key + "=") else { return nil }
+            return UInt64(word.dropFirst(key.count + 1))
+        }
+        guard let trips = field(3, "trips"), trips >= 1, let p50 = field(4, "rtt_p50"), let p99 = field(5, "rtt_p99"),
+            let mean = field(6, "rtt_mean"), let messages = field(7, "stream"), messages >= 1,
+            let ticks = field(8, "ticks"), let errors = field(9, "errors"), let freq = field(10, "freq"), freq > 0
+        else { return nil }
+        self.init(from: from, to: to, trips: Int(trips), rttP50: p50, rttP99: p99, rttMean: mean, messages: messages,
+                  streamTicks: ticks, errors: errors, frequency: freq)
+    }
+
+    /// Ticks to nanoseconds.
+    public func nanoseconds(_ ticks: UInt64) -> Double { Double(ticks) * 1e9 / Double(frequency) }
+    /// Streamed messages per second (first send to the last one's pong).
+    public var messagesPerSecond: Double {
+        streamTicks == 0 ? 0 : Double(messages) * Double(frequency) / Double(streamTicks)
     }
 }

@@ -142,6 +142,33 @@ else
   fail "lock experiment --qemu failed: $(tail -n 5 "$work/out.txt")"
 fi
 
+# The channel experiment in the kernel (docs/channel.md): one boot, a row per
+# ordered pair, no errors. default: 2 clusters; 3x4-holes: 3 clusters, 64K channel.
+check_channel_experiment() {  # topology expected-rows
+  local file=$1 rows=$2 dir="$work/chq"
+  rm -rf "$dir"
+  if ! "$cmk" experiment channel "$file" --qemu --messages 2000 --round-trips 200 --out "$dir" >"$work/out.txt" 2>"$work/err.txt"; then
+    fail "experiment channel --qemu $file: exit non-zero: $(tail -n 3 "$work/out.txt"; tail -n 5 "$work/err.txt")"
+    return
+  fi
+  if ! python3 - "$dir/results.csv" "$rows" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+n = int(sys.argv[2])
+pairs = {(r["from"], r["to"]) for r in rows}
+ok = (len(rows) == n and len(pairs) == n and all(r["backend"] == "qemu" and r["errors"] == "0"
+      and float(r["rtt_p50"]) > 0 and float(r["messages_per_second"]) > 0 and r["messages"] == "2000" for r in rows))
+sys.exit(0 if ok else 1)
+PY
+  then
+    fail "experiment channel --qemu $file: bad results.csv: $(cat "$dir/results.csv")"
+  else
+    echo "ok: experiment channel --qemu $file ($rows pairs)" >&2
+  fi
+}
+check_channel_experiment topologies/default.toml 2
+check_channel_experiment "$work/3x4-holes.toml" 6
+
 if [ "$failures" -ne 0 ]; then
   echo "boot tests: $failures failure(s)" >&2
   exit 1

@@ -1,0 +1,91 @@
+import Cluster
+import Foundation
+import HostedChannel
+import InterKernel
+import Topology
+
+/// `cmk experiment channel --qemu`: the bare-metal kernel measures every
+/// ordered pair in one boot (the boot information asks for the channel
+/// experiment, docs/channel.md) and prints `cmk: channelexp` lines; this
+/// backend boots once, on first use, and answers each pair from those lines
+/// (ticks converted to ns with the kernel's CNTFRQ).
+final class QEMUChannelBackend: ChannelExperimentBackend {
+    let topology: Topology
+    let file: String
+    let threading: QEMUCommand.Threading
+    let timeout: Double
+    let layout: ChannelLayout
+    var name: String { "qemu" }
+    private var lines: [BootTranscript.Pair: ChannelExperimentLine]?
+    private var booted: (roundTrips: Int, messages: Int)?
+    /// Boot wall time, seconds.
+    private(set) var seconds: Double = 0
+
+    init(topology: Topology, file: String, threading: QEMUCommand.Threading = .single, timeout: Double) throws {
+        guard let layout = ChannelLayout(clusterCount: topology.clusters.count, regionSize: Int(topology.channel)) else {
+            throw ChannelSetupError("the channel region (\(topology.channel) bytes) cannot hold 2-slot rings for \(topology.clusters.count) clusters")
+        }
+        self.topology = topology
+        self.file = file
+        self.threading = threading
+        self.timeout = timeout
+        self.layout = layout
+    }
+
+    func measure(from: Int, to: Int, roundTrips: Int, messages: Int) throws -> ChannelPairResult {
+        if lines == nil || booted! != (roundTrips, messages) {
+            lines = try boot(roundTrips: roundTrips, messages: messages)
+            booted = (roundTrips, messages)
+        }
+        guard let line = lines![BootTranscript.Pair(from, to)] else {
+            throw CMKFailure.bootFailed("no `cmk: channelexp \(from)->\(to)` line from the kernel")
+        }
+        return Self.row(line, topology: topology, slots: layout.slotsPerRing)
+    }
+
+    /// The table row for a kernel line: ticks to ns, stream to msgs/s.
+    static func row(_ line: ChannelExperimentLine, topology: Topology, slots: Int) -> ChannelPairResult {
+        ChannelPairResult(
+            backend: "qemu", from: line.from, to: line.to,
+            fromCPU: topology.clusters[line.from].cores.min() ?? 0, toCPU: topology.clusters[line.to].cores.min() ?? 0,
+            slots: slots, roundTrips: line.trips, unit: "ns",
+            rttP50: line.nanoseconds(line.rttP50), rttP99: line.nanoseconds(line.rttP99),
+            rttMean: line.nanoseconds(line.rttMean), messages: Int(line.messages),
+            messagesPerSecond: line.messagesPerSecond, errors: line.errors)
+    }
+
+    /// Boot the topology with the experiment request; every pair's line.
+    func boot(roundTrips: Int, messages: Int) throws -> [BootTranscript.Pair: ChannelExperimentLine] {
+        guard Shell.which(QEMUCommand.binary) else {
+            throw CMKFailure.environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
+        }
+        let request = ExperimentRequest.channel(roundTrips: UInt64(roundTrips), messages: UInt64(messages))
+        var info = Layout.bootInfo(topology)
+        info.experiment = request
+        do {
+            try info.validate()
+        } catch {
+            throw CMKFailure.environment("the experiment request is out of range (round trips 1...\(ExperimentRequest.maxRoundTrips), messages 1...\(ExperimentRequest.maxMessages)): \(error.message)")
+        }
+        try Project.buildKernelIfStale()
+        let blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name + "-channelexp")
+        let command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: threading)
+        var transcript = BootTranscript()
+        let started = Date()
+        let run = try QEMURunner.run(command.arguments, timeout: timeout) { line in
+            transcript.consume(line)
+        }
+        seconds = Date().timeIntervalSince(started)
+        if run.timedOut {
+            throw CMKFailure.timeout("QEMU still running after \(timeout) s; last line: \(run.lastLine ?? "(none)")")
+        }
+        if let failure = transcript.failure { throw CMKFailure.bootFailed(failure) }
+        if let problem = transcript.problem(against: topology) {
+            throw CMKFailure.bootFailed(problem + (run.status != 0 ? " (QEMU exit status \(run.status))" : ""))
+        }
+        if run.status != 0 { throw CMKFailure.bootFailed("QEMU exit status \(run.status): \(run.errorOutput)") }
+        var byPair: [BootTranscript.Pair: ChannelExperimentLine] = [:]
+        for line in transcript.channelExperiments { byPair[BootTranscript.Pair(line.from, line.to)] = line }
+        return byPair
+    }
+}

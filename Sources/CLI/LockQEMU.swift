@@ -48,7 +48,7 @@ struct QEMULockBackend: LockExperimentBackend {
             workload: setup.workload == "cs" ? 1 : 0, hold: setup.hold, delay: setup.delay, durationTicks: ticks)
         let lines = try ExperimentBoot.run(
             topology, request: request, icount: icount, threading: threading, timeout: setup.duration * 20 + 60)
-        let results = lines.compactMap(LockExperimentLine.parse)
+        let results = lines.lines.compactMap(LockExperimentLine.parse)
         guard results.count == clusters.count else {
             throw LockCommandError("the kernel reported \(results.count) of \(clusters.count) clusters' lock results")
         }

@@ -56,36 +56,11 @@ final class QEMUChannelBackend: ChannelExperimentBackend {
 
     /// Boot the topology with the experiment request; every pair's line.
     func boot(roundTrips: Int, messages: Int) throws -> [BootTranscript.Pair: ChannelExperimentLine] {
-        guard Shell.which(QEMUCommand.binary) else {
-            throw CMKFailure.environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
-        }
         let request = ExperimentRequest.channel(roundTrips: UInt64(roundTrips), messages: UInt64(messages))
-        var info = Layout.bootInfo(topology)
-        info.experiment = request
-        do {
-            try info.validate()
-        } catch {
-            throw CMKFailure.environment("the experiment request is out of range (round trips 1...\(ExperimentRequest.maxRoundTrips), messages 1...\(ExperimentRequest.maxMessages)): \(error.message)")
-        }
-        try Project.buildKernelIfStale()
-        let blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name + "-channelexp")
-        let command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: threading)
-        var transcript = BootTranscript()
-        let started = Date()
-        let run = try QEMURunner.run(command.arguments, timeout: timeout) { line in
-            transcript.consume(line)
-        }
-        seconds = Date().timeIntervalSince(started)
-        if run.timedOut {
-            throw CMKFailure.timeout("QEMU still running after \(timeout) s; last line: \(run.lastLine ?? "(none)")")
-        }
-        if let failure = transcript.failure { throw CMKFailure.bootFailed(failure) }
-        if let problem = transcript.problem(against: topology) {
-            throw CMKFailure.bootFailed(problem + (run.status != 0 ? " (QEMU exit status \(run.status))" : ""))
-        }
-        if run.status != 0 { throw CMKFailure.bootFailed("QEMU exit status \(run.status): \(run.errorOutput)") }
+        let output = try ExperimentBoot.run(topology, request: request, threading: threading, timeout: timeout)
+        seconds = output.seconds
         var byPair: [BootTranscript.Pair: ChannelExperimentLine] = [:]
-        for line in transcript.channelExperiments { byPair[BootTranscript.Pair(line.from, line.to)] = line }
+        for line in output.transcript.channelExperiments { byPair[BootTranscript.Pair(line.from, line.to)] = line }
         return byPair
     }
 }

@@ -53,7 +53,7 @@ enum ChannelBringUp {
         var state = ServeState()
         // Rendezvous (releasing/acquiring, as the other boot counters), so a
         // round trip never includes a peer still busy with its own bring-up.
-        let ready = ChannelControl.channelReady(control)
+        let ready = ChannelControl.counter(.channelReady, control)
         ready.pointee.wrappingAdd(1, ordering: .releasing)
         ringEveryone(except: me, clusterCount: clusterCount)
         waitUntil(endpoint, &state, deadline: deadline, "clusters missing at the channel rendezvous") { _ in
@@ -82,7 +82,7 @@ enum ChannelBringUp {
         }
         // Keep answering until every cluster has its pongs. Releasing/acquiring:
         // a cluster counted here has printed its lines.
-        let done = ChannelControl.channelDone(control)
+        let done = ChannelControl.counter(.channelDone, control)
         done.pointee.wrappingAdd(1, ordering: .releasing)
         ringEveryone(except: me, clusterCount: clusterCount)
         waitUntil(endpoint, &state, deadline: deadline, "clusters did not finish their pings") { _ in
@@ -102,7 +102,7 @@ enum ChannelBringUp {
             // Wait until cluster 0 committed to WFI, so the doorbell really has
             // a sleeper to wake (the demonstration, not a protocol rule).
             // Acquiring: pairs with cluster 0's releasing store.
-            let sleeper = ChannelControl.bootSleeper(control)
+            let sleeper = ChannelControl.counter(.bootSleeper, control)
             while sleeper.pointee.load(ordering: .acquiring) == 0 {
                 CPU.relax()
                 if CPU.counter > deadline { panic("cluster 0 never went to sleep") }
@@ -216,7 +216,7 @@ enum ChannelBringUp {
                 // send sees the flag and rings the doorbell, so WFI either
                 // sleeps until the SGI or returns at once on a pending one.
                 // Releasing: the flag store is visible before this one.
-                ChannelControl.bootSleeper(control).pointee.store(1, ordering: .releasing)
+                ChannelControl.counter(.bootSleeper, control).pointee.store(1, ordering: .releasing)
                 CPU.waitForInterrupt()
                 endpoint.finishSleep()
             }
@@ -280,7 +280,7 @@ enum ChannelExperiment {
         roundTrips: UInt64, messages: UInt64, state: inout ChannelBringUp.ServeState
     ) {
         let deadline = CPU.counter + timeoutSeconds * CPU.counterFrequency
-        let turn = ChannelControl.experimentTurn(control)
+        let turn = ChannelControl.counter(.experimentTurn, control)
         // Acquiring: pairs with the previous cluster's releasing increment
         // (its pairs are over).
         ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: turn never came") { _ in

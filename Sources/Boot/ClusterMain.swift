@@ -153,13 +153,13 @@ enum ClusterBringUp {
         let doneDeadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
 
         // Releasing: our lines are out before the boot cluster may count us.
-        ChannelControl.bootCores(control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
-        ChannelControl.bootDone(control).pointee.wrappingAdd(1, ordering: .releasing)
+        ChannelControl.counter(.bootCores, control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
+        ChannelControl.counter(.bootDone, control).pointee.wrappingAdd(1, ordering: .releasing)
 
         if mask & 1 != 0 {
             // The boot cluster (it holds core 0) ends the boot.
             // Acquiring: pairs with every cluster's releasing increment.
-            let done = ChannelControl.bootDone(control)
+            let done = ChannelControl.counter(.bootDone, control)
             while done.pointee.load(ordering: .acquiring) != clusterCount {
                 CPU.relax()
                 if CPU.counter > doneDeadline {
@@ -170,7 +170,7 @@ enum ClusterBringUp {
             Console.put("cmk: boot ok clusters=")
             Console.decimal(clusterCount)
             Console.put(" cores=")
-            Console.decimal(ChannelControl.bootCores(control).pointee.load(ordering: .relaxed))
+            Console.decimal(ChannelControl.counter(.bootCores, control).pointee.load(ordering: .relaxed))
             Console.end()
             PSCI.powerOff()
         }
@@ -192,7 +192,7 @@ enum ClusterBringUp {
 
         // Releasing/acquiring: not needed for the private global (only this
         // cluster touches it) but it orders the rendezvous itself.
-        let arrived = ChannelControl.bootArrived(control)
+        let arrived = ChannelControl.counter(.bootArrived, control)
         arrived.pointee.wrappingAdd(1, ordering: .releasing)
         let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
         while arrived.pointee.load(ordering: .acquiring) < clusterCount {

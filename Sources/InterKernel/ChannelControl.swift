@@ -27,13 +27,14 @@ public enum ChannelControl {
 
     static let magicOffset = 0x000
     static let consoleLockOffset = 0x040
-    static let bootArrivedOffset = 0x080
-    static let bootDoneOffset = 0x0C0
-    static let bootCoresOffset = 0x100
-    static let channelDoneOffset = 0x140
-    static let channelReadyOffset = 0x180
-    static let bootSleeperOffset = 0x1C0
-    static let experimentTurnOffset = 0x200
+
+    /// The page's atomic counters and flags, one cache line each from 0x080
+    /// in this order (the table above).
+    public enum Counter: Int {
+        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn
+        static let count = 7
+        var offset: Int { 0x080 + 0x40 * rawValue }
+    }
 
     /// Zero the page and construct its atomics. The loader calls this once,
     /// before any cluster runs.
@@ -43,14 +44,9 @@ public enum ChannelControl {
         }
         (page + consoleLockOffset).bindMemory(to: TicketLock.self, capacity: 1)
             .initialize(to: TicketLock())
-        (page + bootArrivedOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
-            .initialize(to: Atomic(0))
-        (page + bootDoneOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
-            .initialize(to: Atomic(0))
-        (page + bootCoresOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
-            .initialize(to: Atomic(0))
-        for offset in [channelDoneOffset, channelReadyOffset, bootSleeperOffset, experimentTurnOffset] {
-            (page + offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        for index in 0..<Counter.count {
+            (page + Counter(rawValue: index)!.offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+                .initialize(to: Atomic(0))
         }
         page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
     }
@@ -63,29 +59,8 @@ public enum ChannelControl {
         (page + consoleLockOffset).assumingMemoryBound(to: TicketLock.self)
     }
 
-    public static func bootArrived(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + bootArrivedOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-
-    public static func bootDone(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + bootDoneOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-
-    public static func bootCores(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + bootCoresOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-
-    public static func channelDone(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + channelDoneOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-
-    public static func channelReady(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + channelReadyOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-    public static func experimentTurn(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + experimentTurnOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-    public static func bootSleeper(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (page + bootSleeperOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    /// One of the page's counters, as an atomic word.
+    public static func counter(_ counter: Counter, _ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (page + counter.offset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }

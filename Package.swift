@@ -25,6 +25,10 @@ let package = Package(
         .target(name: "InterKernel", dependencies: ["BigLock"]),
         .target(name: "Kernel", dependencies: ["BigLock"]),
         .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
+        // The virtual machine monitor's decisions: exit decoding, the virtual
+        // GICv3, PSCI, the emulated PL011. Portable and host-tested; the
+        // kernel calls it on every VM exit (docs/guest.md).
+        .target(name: "VMM"),
         // Architecture: AArch64 formats (portable, host-tested) and hardware
         // accessors (inline assembly in ArchAsm; trap stubs on the host).
         .target(name: "ArchAsm"),
@@ -33,7 +37,7 @@ let package = Package(
         // explains itself, so `swift build` and `swift test` stay whole.
         .executableTarget(
             name: "Boot",
-            dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel"]),
+            dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster", "BigLock"]),
         // Host only: the hosted runtime (clusters on pinned host threads,
@@ -57,6 +61,7 @@ let package = Package(
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]
 )

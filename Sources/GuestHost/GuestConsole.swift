@@ -37,6 +37,9 @@ public enum GuestConsole {
         public var errors: String
         /// Seconds from QEMU's start to its exit.
         public var seconds: Double
+        /// The console's last line had no newline (a prompt): the caller
+        /// ends it before printing its own messages.
+        public var endedMidLine: Bool
     }
 
     /// Monotonic seconds.
@@ -54,14 +57,6 @@ public enum GuestConsole {
         guard let executable = GuestProcess.resolve(arguments[0]) else {
             throw .environment("\(arguments[0]) not found: run scripts/setup.sh (installs qemu-system-arm)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        if options.input == .none { process.standardInput = FileHandle.nullDevice }
-
         let terminal = options.input == .inherit && isatty(STDIN_FILENO) == 1
         var saved = termios()
         let haveSaved = terminal && tcgetattr(STDIN_FILENO, &saved) == 0
@@ -72,21 +67,16 @@ public enum GuestConsole {
         }
 
         let started = now()
-        do {
-            try process.run()
-        } catch {
-            throw .environment("cannot start \(executable): \(error.localizedDescription)")
-        }
-        let errBox = GuestProcess.DataBox()
-        let errThread = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errThread.start()
+        let child = try Child.spawn(executable, arguments: Array(arguments.dropFirst()), nullInput: options.input == .none)
+        defer { close(child.output); close(child.errors) }
 
         var stream = ConsoleStream(hiding: options.hidden)
         var last: String?
-        var timedOut = false, interrupted = false
+        var errors: [UInt8] = []
+        var timedOut = false, interrupted = false, outputOpen = true, errorsOpen = true
         var stopAt: Double? = options.timeout.map { started + $0 }
         var finishedAt: Double?
-        let fd = out.fileHandleForReading.fileDescriptor
+        var exitStatus: Int32?
         var chunk = [UInt8](repeating: 0, count: 4096)
         func show(_ bytes: [UInt8]) {
             guard options.echo, !bytes.isEmpty else { return }
@@ -99,20 +89,9 @@ public enum GuestConsole {
                 }
             }
         }
-        reading: while true {
-            if SignalFlag.raised != 0 { interrupted = true; break }
-            let t = now()
-            if let finishedAt, t >= finishedAt { break }
-            if let stopAt, t >= stopAt { timedOut = true; break }
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, 100)
-            if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 { continue }
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }  // EOF: QEMU closed its console (it exited)
-            let (bytes, lines) = stream.feed(chunk[0..<n])
-            show(bytes)
+        func consume(_ bytes: ArraySlice<UInt8>) {
+            let (shown, lines) = stream.feed(bytes)
+            show(shown)
             let at = now() - started
             for line in lines {
                 last = line
@@ -121,43 +100,109 @@ public enum GuestConsole {
                     stopAt = nil
                 }
             }
-            if SignalFlag.raised != 0 { interrupted = true; break reading }
         }
-        let stopped = timedOut || interrupted || (finishedAt != nil && process.isRunning && now() >= finishedAt!)
-        if stopped {
-            stop(process)
+        /// Read what is there (waiting up to `wait` ms); false at EOF of both.
+        func pump(wait: Int32) {
+            var fds = [pollfd(fd: outputOpen ? child.output : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: errorsOpen ? child.errors : -1, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, wait) > 0 else { return }
+            if fds[0].revents != 0 {
+                let n = read(child.output, &chunk, chunk.count)
+                if n > 0 { consume(chunk[0..<n]) } else if n == 0 || errno != EINTR { outputOpen = false }
+            }
+            if fds[1].revents != 0 {
+                let n = read(child.errors, &chunk, chunk.count)
+                if n > 0 { errors += chunk[0..<n] } else if n == 0 || errno != EINTR { errorsOpen = false }
+            }
         }
-        // Anything QEMU wrote before exiting.
-        while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, stopped ? 0 : 200) > 0 else { break }
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            let (bytes, lines) = stream.feed(chunk[0..<n])
-            show(bytes)
-            for line in lines { last = line; _ = onLine(line, now() - started) }
+
+        // Stopping: SIGTERM, then SIGKILL if QEMU is still there 2 s later.
+        var stopped = false
+        var killAt = Double.infinity
+        while exitStatus == nil {
+            if SignalFlag.raised != 0 && !interrupted { interrupted = true }
+            let t = now()
+            if !stopped {
+                if interrupted || (finishedAt.map { t >= $0 } ?? false) || (stopAt.map { t >= $0 } ?? false) {
+                    if !interrupted && finishedAt == nil { timedOut = true }
+                    stopped = true
+                    child.signal(SIGTERM)
+                    killAt = t + 2
+                }
+            } else if t >= killAt {
+                child.signal(SIGKILL)
+                killAt = .infinity
+            }
+            pump(wait: outputOpen || errorsOpen ? 50 : 0)
+            if !outputOpen && !errorsOpen { usleep(200) }
+            exitStatus = child.poll()
         }
-        let (tail, partial) = stream.finish()
-        show(tail)
-        if let partial { last = partial; _ = onLine(partial, now() - started) }
-        while process.isRunning {
-            if SignalFlag.raised != 0, !interrupted { interrupted = true; stop(process) }
-            usleep(200)
+        // A Ctrl-C reaches QEMU and cmk together: QEMU may be gone before
+        // the loop looked at the flag.
+        if SignalFlag.raised != 0 { interrupted = true }
+        // Anything left in the pipes.
+        while outputOpen || errorsOpen {
+            let before = (outputOpen, errorsOpen)
+            pump(wait: 0)
+            if before == (outputOpen, errorsOpen) { break }
         }
         let seconds = now() - started
-        while !errThread.isFinished { usleep(500) }
-        let status: Int32? = process.terminationReason == .exit ? process.terminationStatus : nil
+        let (tail, partial) = stream.finish()
+        show(tail)
+        if let partial { last = partial; _ = onLine(partial, seconds) }
+        let raw = exitStatus!
+        let status: Int32? = raw & 0x7f == 0 ? (raw >> 8) & 0xff : nil
         return Result(status: status, timedOut: timedOut, interrupted: interrupted, lastLine: last,
-                      errors: String(decoding: errBox.get(), as: UTF8.self), seconds: seconds)
+                      errors: String(decoding: errors, as: UTF8.self), seconds: seconds,
+                      endedMidLine: options.echo && partial != nil)
     }
 
-    /// SIGTERM, then SIGKILL after 2 s.
-    static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        process.terminate()
-        let killAt = now() + 2
-        while process.isRunning && now() < killAt { usleep(2_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    /// QEMU as a child in cmk's own process group: on a terminal it must be
+    /// in the foreground group to switch the terminal to raw mode and read it
+    /// (Foundation's `Process` starts children in a new group, where QEMU
+    /// stops on SIGTTOU), and Ctrl-C reaches both.
+    struct Child {
+        var pid: pid_t
+        var output: Int32
+        var errors: Int32
+
+        static func spawn(_ path: String, arguments: [String], nullInput: Bool) throws(GuestHostError) -> Child {
+            var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
+            guard pipe(&out) == 0, pipe(&err) == 0 else {
+                throw .environment("cannot create pipes for \(path): \(String(cString: strerror(errno)))")
+            }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            if nullInput { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+            posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+            for fd in out + err { posix_spawn_file_actions_addclose(&actions, fd) }
+            let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+            defer { for p in argv { free(p) } }
+            var pid: pid_t = 0
+            let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+            close(out[1])
+            close(err[1])
+            guard rc == 0 else {
+                close(out[0]); close(err[0])
+                throw .environment("cannot start \(path): \(String(cString: strerror(rc)))")
+            }
+            _ = fcntl(out[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(err[0], F_SETFD, FD_CLOEXEC)
+            return Child(pid: pid, output: out[0], errors: err[0])
+        }
+
+        /// The raw wait status once the child has exited, else nil.
+        func poll() -> Int32? {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { return status }
+            if r < 0 && errno != EINTR { return 0x7f00 }  // already reaped: report a failure
+            return nil
+        }
+
+        func signal(_ sig: Int32) { kill(pid, sig) }
     }
 }
 

@@ -108,6 +108,7 @@ public struct GuestSession {
             GuestTranscript.Ending(qemuStatus: result.status, timedOut: result.timedOut, interrupted: result.interrupted,
                                    timeout: console.timeout ?? 0, lastLine: result.lastLine, qemuErrors: result.errors),
             topology: topology)
+        if result.endedMidLine { print("") }
         if options.stats { print(transcript.statsTable) }
         if verdict.status == .ok {
             let run = transcript.runExit.map { ", run exit=\($0)" } ?? ""

@@ -26,7 +26,9 @@
 # `cpio -o -H newc -R 0:0` of an ordinary staging folder for the rest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/cmk/guest"
+xdg=${XDG_CACHE_HOME:-}
+case "$xdg" in /*) ;; *) xdg="$HOME/.cache" ;; esac   # relative: invalid, ignored (as cmk does)
+cache="$xdg/cmk/guest"
 init_src="$root/guest/init"
 force=0
 case "${1:-}" in

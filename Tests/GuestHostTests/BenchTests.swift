@@ -64,3 +64,35 @@ import Testing
         #expect(calls == 3)
     }
 }
+
+@Suite struct CacheTests {
+    @Test func theInitramfsIsKeyedByGuestInit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("guesthost-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = GuestCache(directory: dir)
+        let initSource = dir.appendingPathComponent("init")
+        try Data("#!/bin/sh\necho one\n".utf8).write(to: initSource)
+        #expect(!cache.initramfsIsCurrent(initSource: initSource))
+        try Data([0x1f, 0x8b]).write(to: cache.initramfs)
+        #expect(!cache.initramfsIsCurrent(initSource: initSource))
+        try Data("#!/bin/sh\necho one\n".utf8).write(to: cache.initramfsKey)
+        #expect(cache.initramfsIsCurrent(initSource: initSource))
+        try Data("#!/bin/sh\necho two\n".utf8).write(to: initSource)
+        #expect(!cache.initramfsIsCurrent(initSource: initSource))
+        // No kernel: an environment error that names the setup script.
+        #expect {
+            try cache.defaultFiles(repository: dir, progress: { _ in })
+        } throws: {
+            guard let e = $0 as? GuestHostError else { return false }
+            return e.kind == .environment && e.message.contains("scripts/setup.sh")
+        }
+    }
+
+    @Test func theCacheFollowsXDG() {
+        #expect(GuestCache(environment: ["XDG_CACHE_HOME": "/x/c", "HOME": "/h"]).directory.path == "/x/c/cmk/guest")
+        #expect(GuestCache(environment: ["HOME": "/h"]).directory.path == "/h/.cache/cmk/guest")
+        // A relative XDG_CACHE_HOME is invalid by the spec: ignored.
+        #expect(GuestCache(environment: ["XDG_CACHE_HOME": "rel", "HOME": "/h"]).directory.path == "/h/.cache/cmk/guest")
+    }
+}

@@ -75,7 +75,7 @@ extension ClusterKernel {
                 switch cap.type {
                 case .untyped: try invokeUntyped(slot, label, caller: thread)
                 case .cnode: try invokeCNode(cap, label, caller: thread)
-                default: try invokeTCB(tcbRef(object: cap.object), label, caller: thread)
+                default: try invokeTCB(slot, label, caller: thread)
                 }
             } catch {
                 if error == .preempted { return }

@@ -77,3 +77,31 @@ import Testing
         #expect(h.root.pointee.receivedNotification)
     }
 }
+
+extension ThreadConfigure {
+    /// T (slot 30) has X as its only CSpace root; X[1] is a copy of T's
+    /// capability, X[2] a copy of Z. T configures itself with X[2] as the new
+    /// root: deleting X empties X[2] before it can be copied. T survives; as
+    /// seL4, the call succeeds and T is left with no CSpace root.
+    @Test func configureWhoseSourceDiesWithTheOldRootInsertsNothing() {
+        let h = Harness()
+        #expect(h.retype(h.bigUntyped, .tcb, into: 30) == nil)
+        #expect(h.retype(h.bigUntyped, .cnode, size: 2, into: 25) == nil)
+        #expect(h.retype(h.bigUntyped, .cnode, size: 3, into: 27) == nil)
+        let t = h.kernel.thread(h.cap(30))!
+        #expect(h.invoke(25, .cnodeCopy, [1, 2, 30, 64, 15], extraCaps: [h.cnode]) == nil)
+        #expect(h.invoke(25, .cnodeCopy, [2, 2, 27, 64, 15], extraCaps: [h.cnode]) == nil)
+        #expect(h.invoke(30, .tcbConfigure, [62], extraCaps: [25]) == nil)
+        #expect(h.delete(25) == nil)
+        #expect(h.invoke(30, .tcbSetPriority, [255, 255]) == nil)
+        #expect(h.invoke(30, .tcbResume) == nil)
+        #expect(h.call(.yield, 0) == nil)
+        #expect(h.current == t)
+        h.check("before Configure")
+        #expect(h.invoke(1, .tcbConfigure, [0], extraCaps: [2]) == nil)
+        #expect(h.current == t && t.pointee.state == .running)
+        #expect(tcbSlot(t, .cspaceRoot).pointee.cap.isNull)
+        #expect(h.cap(27).type == .cnode)
+        h.check("after Configure")
+    }
+}

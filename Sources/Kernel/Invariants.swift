@@ -106,8 +106,13 @@ extension ClusterKernel {
                 switch cap.type {
                 case .endpoint: try checkEndpoint(EndpointRef(bitPattern: cap.object)!)
                 case .notification: try checkNotification(NotificationRef(bitPattern: cap.object)!)
+                case .vcpu:
+                    let v = VCPURef(bitPattern: cap.object)!
+                    if let t = v.pointee.tcb, t.pointee.boundVCPU != v { throw fail("VCPU's thread is not bound back to it", cap.object) }
+                    if v.pointee.guestIndex >= 64 { throw fail("VCPU guest index out of range", cap.object) }
                 case .tcb:
                     let t = tcbRef(object: cap.object)
+                    if let v = t.pointee.boundVCPU, v.pointee.tcb != t { throw fail("thread's VCPU is not bound back to it", cap.object) }
                     try checkThread(t)
                     if t.pointee.state.isRunnable { runnableSeen += 1 }
                     if t.pointee.inReadyQueue { queuedSeen += 1 }

@@ -230,6 +230,9 @@ import VMM
         #expect(rawRead(&uart, offset: 0x01A, size: 2) == .refused)
         #expect(rawWrite(&uart, offset: 0x001, size: 1, value: 0x41) == .refused)
         #expect(rawWrite(&uart, offset: 0x002, size: 2, value: 0x41) == .refused)
+        // Also inside the ID block, whose registers are matched by range.
+        #expect(rawRead(&uart, offset: 0xFE1, size: 1) == .refused)
+        #expect(rawRead(&uart, offset: 0xFF2, size: 2) == .refused)
         #expect(uart.outputCount == 0)
     }
 

@@ -20,13 +20,15 @@
 ///
 /// SPI state invariants:
 /// - pending(n) = latch[n] || (level-sensitive(n) && line[n]).
-/// - deliverable(n) = pending(n) && enabled[n] && EnableGrp1 && the route
-///   names a vCPU && !(level-sensitive(n) && active[n]) (a level interrupt is
-///   resampled at deactivation, never given pending+active).
+/// - held(n) = pending(n) && enabled[n] && EnableGrp1.
+/// - offerable(n) = held(n) && the route names a vCPU &&
+///   !(level-sensitive(n) && active[n]) (a level interrupt is resampled when
+///   the guest deactivates it, never offered again while active).
 /// - notified[n] means: vCPU notifiedTarget[n] was last told "pending" with
 ///   sequence[n] and has not reported that pending state consumed. After
-///   `nextMessage()` returns nil, notified[n] == deliverable(n) for every SPI
-///   (and the notified target is the routed one).
+///   `nextMessage()` returns nil, for every SPI: notified[n] implies held(n)
+///   and notifiedTarget[n] is the routed vCPU; offerable(n) implies
+///   notified[n].
 /// - latch[n] stays set while notified: it is cleared only by ICPENDR or by a
 ///   report, carrying sequence[n], that the guest acknowledged it.
 public struct VirtualDistributor {
@@ -48,10 +50,11 @@ public struct VirtualDistributor {
     private var notified = InterruptBits()
     /// SPIs whose delivery must be re-evaluated by `nextMessage()`.
     private var dirty = InterruptBits()
-    /// Notified SPIs whose priority or trigger mode changed: resend, same sequence.
-    private var refresh = InterruptBits()
-    /// Notified SPIs with a new edge: resend with a new sequence.
-    private var bump = InterruptBits()
+    /// Notified SPIs to tell again with the current sequence: priority or
+    /// trigger mode changed, or a new edge (which already advanced the
+    /// sequence, at once, so that a report about the older pending state,
+    /// crossing it, cannot clear the new one).
+    private var resend = InterruptBits()
 
     // Per-SPI values, indexed by intid - 32.
     private var priority = InlineArray<96, UInt8>(repeating: 0)
@@ -191,7 +194,8 @@ public struct VirtualDistributor {
         case .clearEnable: enabled = enabled & ~changed
         case .setPending:
             latch = latch | changed
-            bump = bump | (changed & notified)
+            var fresh = changed & notified
+            while let n = fresh.first { fresh[n] = false; newEdge(n) }
         case .clearPending: latch = latch & ~changed
         case .setActive: active = active | changed
         case .clearActive: active = active & ~changed
@@ -216,7 +220,7 @@ public struct VirtualDistributor {
                 if priority[intid - 32] != p {
                     priority[intid - 32] = p
                     dirty[intid] = true
-                    refresh[intid] = refresh[intid] || notified[intid]
+                    resend[intid] = resend[intid] || notified[intid]
                 }
             } else {
                 result |= UInt64(priority[intid - 32]) << UInt64(8 * i)
@@ -240,7 +244,7 @@ public struct VirtualDistributor {
                 if edge[intid] != e {
                     edge[intid] = e
                     dirty[intid] = true
-                    refresh[intid] = refresh[intid] || notified[intid]
+                    resend[intid] = resend[intid] || notified[intid]
                 }
             } else if edge[intid] {
                 result |= 1 << UInt64(2 * k + 1)
@@ -304,9 +308,16 @@ public struct VirtualDistributor {
     public mutating func setPending(intid: Int) -> Bool {
         guard isSPI(intid) else { return false }
         latch[intid] = true
-        if notified[intid] { bump[intid] = true }
+        if notified[intid] { newEdge(intid) }
         dirty[intid] = true
         return true
+    }
+
+    /// A new pending state for an SPI a vCPU already holds: a new sequence
+    /// now, and a resend.
+    private mutating func newEdge(_ n: Int) {
+        sequence[n - 32] &+= 1
+        resend[n] = true
     }
 
     /// Pending state of SPI `intid` as the distributor sees it.
@@ -322,10 +333,16 @@ public struct VirtualDistributor {
 
     // MARK: Messages
 
-    private func deliverable(_ n: Int) -> Bool {
-        let level = !edge[n]
-        let pend = latch[n] || (level && line[n])
-        return pend && enabled[n] && enableGroup1 && !(level && active[n]) && target(intid: n) != nil
+    /// pending(n) && enabled && EnableGrp1: the vCPU holding it may keep it.
+    private func held(_ n: Int) -> Bool {
+        let pend = latch[n] || (!edge[n] && line[n])
+        return pend && enabled[n] && enableGroup1
+    }
+
+    /// May be offered to its routed vCPU now: held, routed to a vCPU, and not
+    /// a level-sensitive SPI that is active (resampled at deactivation).
+    private func offerable(_ n: Int) -> Bool {
+        held(n) && !(!edge[n] && active[n]) && target(intid: n) != nil
     }
 
     private func notice(_ n: Int, to vcpu: Int, pending: Bool) -> DistributorMessage {
@@ -343,32 +360,29 @@ public struct VirtualDistributor {
             return .group1Enable(vcpu: v, enabled: enableGroup1)
         }
         while let n = dirty.first {
-            let want = deliverable(n)
-            let target = target(intid: n) ?? 0
+            let target = target(intid: n)
             let told = Int(notifiedTarget[n - 32])
-            if notified[n] && (!want || told != target) {
+            if notified[n] && (!held(n) || target != told) {
                 // Withdraw from the vCPU that holds it; keep n dirty so a
                 // moved SPI is then offered to its new target.
                 notified[n] = false
-                refresh[n] = false
-                bump[n] = false
+                resend[n] = false
                 return notice(n, to: told, pending: false)
             }
-            if want && (!notified[n] || bump[n]) {
+            if offerable(n), let t = target, !notified[n] {
                 sequence[n - 32] &+= 1
                 notified[n] = true
-                notifiedTarget[n - 32] = UInt8(target)
-                bump[n] = false
-                refresh[n] = false
+                notifiedTarget[n - 32] = UInt8(t)
+                resend[n] = false
                 dirty[n] = false
-                return notice(n, to: target, pending: true)
+                return notice(n, to: t, pending: true)
             }
             dirty[n] = false
-            if want && refresh[n] {
-                refresh[n] = false
-                return notice(n, to: target, pending: true)        // same sequence
+            if notified[n] && resend[n] {
+                resend[n] = false
+                return notice(n, to: told, pending: true)          // current sequence
             }
-            refresh[n] = false
+            resend[n] = false
         }
         return nil
     }

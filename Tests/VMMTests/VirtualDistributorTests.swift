@@ -1,31 +1,45 @@
 import Testing
 @testable import VMM
 
-/// A distributor with `spis` SPIs and `vcpus` vCPUs.
-func makeDistributor(spis: Int = 32, vcpus: Int = 4) -> VirtualDistributor {
-    VirtualDistributor(spiCount: spis, topology: VCPUTopology(count: vcpus))
+/// A distributor with `spis` SPIs and `vcpus` vCPUs, in a box so that
+/// `#expect` can call its mutating methods.
+func makeDistributor(spis: Int = 32, vcpus: Int = 4) -> DistributorBox {
+    DistributorBox(VirtualDistributor(spiCount: spis, topology: VCPUTopology(count: vcpus)))
 }
 
-extension VirtualDistributor {
-    mutating func read(_ offset: Int, size: Int = 4) -> MMIOResult {
-        access(offset: offset, size: size, isWrite: false, value: 0)
+final class DistributorBox {
+    var m: VirtualDistributor
+    init(_ m: VirtualDistributor) { self.m = m }
+
+    func read(_ offset: Int, size: Int = 4) -> MMIOResult {
+        m.access(offset: offset, size: size, isWrite: false, value: 0)
     }
-    mutating func write(_ offset: Int, _ value: UInt64, size: Int = 4) -> MMIOResult {
-        access(offset: offset, size: size, isWrite: true, value: value)
+    func write(_ offset: Int, _ value: UInt64, size: Int = 4) -> MMIOResult {
+        m.access(offset: offset, size: size, isWrite: true, value: value)
     }
     /// Every message owed, in order.
-    mutating func drain() -> [DistributorMessage] {
+    func drain() -> [DistributorMessage] {
         var out: [DistributorMessage] = []
-        while let m = nextMessage() { out.append(m) }
+        while let x = m.nextMessage() { out.append(x) }
         return out
     }
+    @discardableResult func setLevel(intid: Int, high: Bool) -> Bool { m.setLevel(intid: intid, high: high) }
+    @discardableResult func setPending(intid: Int) -> Bool { m.setPending(intid: intid) }
+    func accept(_ r: SPIReport) { m.accept(r) }
+    func target(intid: Int) -> Int? { m.target(intid: intid) }
+    func priority(intid: Int) -> UInt8 { m.priority(intid: intid) }
+    func isPending(intid: Int) -> Bool { m.isPending(intid: intid) }
+    func isActive(intid: Int) -> Bool { m.isActive(intid: intid) }
+    func isEnabled(intid: Int) -> Bool { m.isEnabled(intid: intid) }
+    var group1Enabled: Bool { m.group1Enabled }
+    var spiCount: Int { m.spiCount }
 }
 
 @Suite struct VirtualDistributorTests {
     // MARK: Identification and control
 
     @Test func linuxProbeSequence() {
-        var d = makeDistributor(spis: 32)
+        let d = makeDistributor(spis: 32)
         // gic_validate_dist_version: PIDR2.ArchRev == 3.
         #expect(d.read(0xFFE8) == .done(0x3B))
         guard case .done(let pidr2) = d.read(0xFFE8) else { Issue.record(); return }
@@ -65,7 +79,7 @@ extension VirtualDistributor {
 
     @Test func typerScalesWithSPICount() {
         for (spis, lines) in [(32, 1), (33, 2), (64, 2), (96, 3), (200, 3)] {
-            var d = makeDistributor(spis: spis)
+            let d = makeDistributor(spis: spis)
             guard case .done(let t) = d.read(0x0004) else { Issue.record(); return }
             #expect(t & 0x1F == UInt64(lines), "spis \(spis)")
         }
@@ -73,18 +87,18 @@ extension VirtualDistributor {
     }
 
     @Test func typerRangeSelectorOnlyWhenAff0Exceeds15() {
-        var d = makeDistributor(vcpus: 4)
+        let d = makeDistributor(vcpus: 4)
         guard case .done(let t) = d.read(0x0004) else { Issue.record(); return }
         #expect(t & (1 << 26) == 0)
         var topo = VCPUTopology(count: 2)
         topo.setMPIDR(0x20, forVCPU: 1)
-        var d2 = VirtualDistributor(topology: topo)
+        let d2 = DistributorBox(VirtualDistributor(topology: topo))
         guard case .done(let t2) = d2.read(0x0004) else { Issue.record(); return }
         #expect(t2 & (1 << 26) != 0)
     }
 
     @Test func ctlrKeepsOnlyGroupEnables() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.read(0x0000) == .done(0x50))
         #expect(d.write(0x0000, 0xFFFF_FFFF) == .done(0))
         #expect(d.read(0x0000) == .done(0x53))
@@ -94,7 +108,7 @@ extension VirtualDistributor {
     }
 
     @Test func ctlrGroupChangeTellsEveryVCPU() {
-        var d = makeDistributor(vcpus: 3)
+        let d = makeDistributor(vcpus: 3)
         _ = d.write(0x0000, 0x12)
         let m = d.drain()
         #expect(m == [.group1Enable(vcpu: 0, enabled: true), .group1Enable(vcpu: 1, enabled: true),
@@ -104,7 +118,7 @@ extension VirtualDistributor {
     }
 
     @Test func statusrIsRAZWI() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.write(0x0010, 0xFFFF) == .done(0))
         #expect(d.read(0x0010) == .done(0))
     }
@@ -112,7 +126,7 @@ extension VirtualDistributor {
     // MARK: Bit registers
 
     @Test func groupRegistersAreRAOForSPIsAndRAZBelow32() {
-        var d = makeDistributor(spis: 48)   // INTIDs 32..79: register 2 half implemented
+        let d = makeDistributor(spis: 48)   // INTIDs 32..79: register 2 half implemented
         #expect(d.read(0x0080) == .done(0))
         #expect(d.read(0x0084) == .done(0xFFFF_FFFF))
         #expect(d.read(0x0088) == .done(0x0000_FFFF))
@@ -126,7 +140,7 @@ extension VirtualDistributor {
     }
 
     @Test func enableSetAndClearPair() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.read(0x0104) == .done(0))
         #expect(d.write(0x0104, 0b1010) == .done(0))
         #expect(d.read(0x0104) == .done(0b1010))
@@ -144,7 +158,7 @@ extension VirtualDistributor {
     }
 
     @Test func pendingSetAndClearPair() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.write(0x0204, 0x3) == .done(0))
         #expect(d.read(0x0204) == .done(0x3))
         #expect(d.read(0x0284) == .done(0x3))
@@ -154,7 +168,7 @@ extension VirtualDistributor {
     }
 
     @Test func activeSetAndClearPair() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.write(0x0304, 0x8000_0001) == .done(0))
         #expect(d.read(0x0304) == .done(0x8000_0001))
         #expect(d.read(0x0384) == .done(0x8000_0001))
@@ -164,7 +178,7 @@ extension VirtualDistributor {
     }
 
     @Test func bitsPastSPICountAreRAZWI() {
-        var d = makeDistributor(spis: 40)   // INTIDs 32..71
+        let d = makeDistributor(spis: 40)   // INTIDs 32..71
         #expect(d.write(0x0108, 0xFFFF_FFFF) == .done(0))
         #expect(d.read(0x0108) == .done(0xFF))
     }
@@ -172,7 +186,7 @@ extension VirtualDistributor {
     // MARK: Priority, config, routing
 
     @Test func priorityByteAndWordAccess() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.read(0x0420) == .done(0))
         #expect(d.write(0x0420, 0x8070_6050) == .done(0))
         #expect(d.read(0x0420) == .done(0x8070_6050))
@@ -195,7 +209,7 @@ extension VirtualDistributor {
     }
 
     @Test func configRoundTripKeepsOddBits() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         #expect(d.read(0x0C08) == .done(0))               // level by default
         #expect(d.write(0x0C08, 0xFFFF_FFFF) == .done(0))
         #expect(d.read(0x0C08) == .done(0xAAAA_AAAA))     // even bits RES0
@@ -208,11 +222,11 @@ extension VirtualDistributor {
     }
 
     @Test func irouter64And32BitHalves() {
-        var d = makeDistributor(vcpus: 20)
+        let d = makeDistributor(vcpus: 20)
         let r = 0x6000 + 40 * 8
         #expect(d.read(r, size: 8) == .done(0))
         // vCPU 17: Aff1 = 1, Aff0 = 1. IRM (bit 31) and RES0 bits are dropped.
-        #expect(d.write(r, 0xFFFF_FF00_8000_0101, size: 8) == .done(0))
+        #expect(d.write(r, 0xFF00_00FF_8000_0101, size: 8) == .done(0))
         #expect(d.read(r, size: 8) == .done(0xFF_0000_0101))
         #expect(d.read(r, size: 4) == .done(0x0101))
         #expect(d.read(r + 4, size: 4) == .done(0xFF))
@@ -233,7 +247,7 @@ extension VirtualDistributor {
     // MARK: Bad accesses
 
     @Test func badAccessesAreRefused() {
-        var d = makeDistributor()
+        let d = makeDistributor()
         // Read-only registers.
         #expect(d.write(0x0004, 0) == .refused)
         #expect(d.write(0x0008, 0) == .refused)
@@ -261,8 +275,8 @@ extension VirtualDistributor {
 
 @Suite struct DistributorMessageTests {
     /// A distributor with group 1 on, SPI 33 enabled, routed to `vcpu`.
-    func ready(vcpu: Int = 0, edge: Bool = false) -> VirtualDistributor {
-        var d = makeDistributor(vcpus: 4)
+    func ready(vcpu: Int = 0, edge: Bool = false) -> DistributorBox {
+        let d = makeDistributor(vcpus: 4)
         _ = d.write(0x0000, 0x12)
         _ = d.write(0x0104, 0x2)
         _ = d.write(0x0421, 0xA0, size: 1)
@@ -273,7 +287,7 @@ extension VirtualDistributor {
     }
 
     @Test func levelRaiseNotifiesTargetOnce() {
-        var d = ready(vcpu: 2)
+        let d = ready(vcpu: 2)
         d.setLevel(intid: 33, high: true)
         let m = d.drain()
         #expect(m == [.spi(SPINotice(vcpu: 2, intid: 33, priority: 0xA0, levelSensitive: true, pending: true, sequence: 1))])
@@ -284,7 +298,7 @@ extension VirtualDistributor {
     }
 
     @Test func disabledOrGroupOffSPIIsNotDelivered() {
-        var d = ready()
+        let d = ready()
         _ = d.write(0x0184, 0x2)
         d.setLevel(intid: 33, high: true)
         #expect(d.drain().isEmpty)
@@ -298,7 +312,7 @@ extension VirtualDistributor {
     }
 
     @Test func rerouteWithdrawsThenOffers() {
-        var d = ready(vcpu: 0)
+        let d = ready(vcpu: 0)
         d.setLevel(intid: 33, high: true)
         _ = d.drain()
         _ = d.write(0x6000 + 33 * 8, 1, size: 8)
@@ -310,7 +324,7 @@ extension VirtualDistributor {
     }
 
     @Test func priorityChangeRefreshesWithSameSequence() {
-        var d = ready()
+        let d = ready()
         d.setLevel(intid: 33, high: true)
         _ = d.drain()
         _ = d.write(0x0421, 0x80, size: 1)
@@ -318,7 +332,7 @@ extension VirtualDistributor {
     }
 
     @Test func edgeWhileHeldGetsNewSequence() {
-        var d = ready(edge: true)
+        let d = ready(edge: true)
         d.setPending(intid: 33)
         #expect(d.drain().count == 1)
         d.setPending(intid: 33)
@@ -335,7 +349,7 @@ extension VirtualDistributor {
     }
 
     @Test func levelResampledAfterDeactivation() {
-        var d = ready()
+        let d = ready()
         d.setLevel(intid: 33, high: true)
         _ = d.drain()
         // The guest acknowledged (active) and later deactivated while the
@@ -353,7 +367,7 @@ extension VirtualDistributor {
     }
 
     @Test func clearPendingWithdraws() {
-        var d = ready(edge: true)
+        let d = ready(edge: true)
         _ = d.write(0x0204, 0x2)                 // ISPENDR
         #expect(d.drain().count == 1)
         _ = d.write(0x0284, 0x2)                 // ICPENDR
@@ -361,7 +375,7 @@ extension VirtualDistributor {
     }
 
     @Test func unroutedSPIIsHeld() {
-        var d = ready()
+        let d = ready()
         _ = d.write(0x6000 + 33 * 8, 0x0909, size: 8)   // nobody has Aff1 = 9
         d.setLevel(intid: 33, high: true)
         #expect(d.drain().isEmpty)
@@ -370,7 +384,7 @@ extension VirtualDistributor {
     }
 
     @Test func nonSPIInputsAreRejected() {
-        var d = makeDistributor(spis: 32)
+        let d = makeDistributor(spis: 32)
         #expect(!d.setLevel(intid: 27, high: true))
         #expect(!d.setPending(intid: 64))
         #expect(d.setPending(intid: 63))

@@ -1,13 +1,29 @@
 import Testing
 @testable import VMM
 
-extension VirtualRedistributor {
-    mutating func read(_ offset: Int, size: Int = 4) -> MMIOResult {
-        access(offset: offset, size: size, isWrite: false, value: 0)
+/// A redistributor in a box so that `#expect` can call its mutating methods.
+final class RedistributorBox {
+    var m: VirtualRedistributor
+    init(vcpu: Int, topology: VCPUTopology) { m = VirtualRedistributor(vcpu: vcpu, topology: topology) }
+
+    func read(_ offset: Int, size: Int = 4) -> MMIOResult {
+        m.access(offset: offset, size: size, isWrite: false, value: 0)
     }
-    mutating func write(_ offset: Int, _ value: UInt64, size: Int = 4) -> MMIOResult {
-        access(offset: offset, size: size, isWrite: true, value: value)
+    func write(_ offset: Int, _ value: UInt64, size: Int = 4) -> MMIOResult {
+        m.access(offset: offset, size: size, isWrite: true, value: value)
     }
+    @discardableResult func setLevel(intid: Int, high: Bool) -> Bool { m.setLevel(intid: intid, high: high) }
+    @discardableResult func setPending(intid: Int) -> Bool { m.setPending(intid: intid) }
+    @discardableResult func linkHardware(intid: Int, physical: Int) -> Bool { m.linkHardware(intid: intid, physical: physical) }
+    func unlinkHardware(intid: Int) { m.unlinkHardware(intid: intid) }
+    func accept(_ x: DistributorMessage) { m.accept(x) }
+    func isPending(intid: Int) -> Bool { m.isPending(intid: intid) }
+    func isActive(intid: Int) -> Bool { m.isActive(intid: intid) }
+    func isEnabled(intid: Int) -> Bool { m.isEnabled(intid: intid) }
+    func isHardwareLinked(intid: Int) -> Bool { m.isHardwareLinked(intid: intid) }
+    func priority(intid: Int) -> UInt8 { m.priority(intid: intid) }
+    var group1Enabled: Bool { m.group1Enabled }
+    var isAsleep: Bool { m.isAsleep }
 }
 
 let sgiBase = 0x10000
@@ -17,12 +33,12 @@ let sgiBase = 0x10000
 
     @Test func typerCarriesAffinityNumberAndLast() {
         let topo = VCPUTopology(count: 20)
-        var r17 = VirtualRedistributor(vcpu: 17, topology: topo)
+        let r17 = RedistributorBox(vcpu: 17, topology: topo)
         // vCPU 17: Aff1 = 1, Aff0 = 1 -> affinity 0x00000101 in [63:32].
         #expect(r17.read(0x0008, size: 8) == .done(0x0000_0101_0000_1100))
         #expect(r17.read(0x0008) == .done(0x1100))
         #expect(r17.read(0x000C) == .done(0x0101))
-        var last = VirtualRedistributor(vcpu: 19, topology: topo)
+        let last = RedistributorBox(vcpu: 19, topology: topo)
         guard case .done(let t) = last.read(0x0008, size: 8) else { Issue.record(); return }
         #expect(t & 0x10 != 0)
         #expect(t & 0x1 == 0)            // PLPIS
@@ -35,7 +51,7 @@ let sgiBase = 0x10000
         var topo = VCPUTopology(count: 2)
         topo.setMPIDR(0x8000_0000 | 0x07_0003_0201, forVCPU: 1)   // RES1 bit 31 dropped
         #expect(topo.mpidr(ofVCPU: 1) == 0x07_0003_0201)
-        var r = VirtualRedistributor(vcpu: 1, topology: topo)
+        let r = RedistributorBox(vcpu: 1, topology: topo)
         #expect(r.read(0x000C) == .done(0x0703_0201))
     }
 
@@ -83,7 +99,7 @@ let sgiBase = 0x10000
 
     /// Linux's gic_enable_redist: clear ProcessorSleep, poll ChildrenAsleep.
     @Test func wakerHandshake() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.read(0x0014) == .done(0b110))
         #expect(r.isAsleep)
         guard case .done(let w) = r.read(0x0014) else { Issue.record(); return }
@@ -99,7 +115,7 @@ let sgiBase = 0x10000
     }
 
     @Test func ctlrStatusrAndLPIBasesAreRAZWI() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.write(0x0000, 1) == .done(0))
         #expect(r.read(0x0000) == .done(0))         // RWP 0, EnableLPIs 0
         #expect(r.write(0x0010, 0xF) == .done(0))
@@ -113,7 +129,7 @@ let sgiBase = 0x10000
     }
 
     @Test func identificationRegisters() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.read(0xFFE8) == .done(0x3B))
         #expect(r.read(0x0004) == .done(UInt64(VirtualGIC.iidr)))
     }
@@ -121,14 +137,14 @@ let sgiBase = 0x10000
     // MARK: SGI_base
 
     @Test func igroupr0IsRAO() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.read(sgiBase + 0x80) == .done(0xFFFF_FFFF))
         #expect(r.write(sgiBase + 0x80, 0) == .done(0))
         #expect(r.read(sgiBase + 0x80) == .done(0xFFFF_FFFF))
     }
 
     @Test func enableSetAndClearPair() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.read(sgiBase + 0x100) == .done(0))
         #expect(r.write(sgiBase + 0x100, 0x0800_0003) == .done(0))
         #expect(r.read(sgiBase + 0x100) == .done(0x0800_0003))
@@ -141,7 +157,7 @@ let sgiBase = 0x10000
     }
 
     @Test func pendingSetAndClearPairAndLevelLine() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.write(sgiBase + 0x200, 0x5) == .done(0))
         #expect(r.read(sgiBase + 0x200) == .done(0x5))
         #expect(r.read(sgiBase + 0x280) == .done(0x5))
@@ -157,7 +173,7 @@ let sgiBase = 0x10000
     }
 
     @Test func activeSetAndClearPair() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.write(sgiBase + 0x300, 0x0800_0000) == .done(0))
         #expect(r.read(sgiBase + 0x300) == .done(0x0800_0000))
         #expect(r.read(sgiBase + 0x380) == .done(0x0800_0000))
@@ -166,7 +182,7 @@ let sgiBase = 0x10000
     }
 
     @Test func priorityByteAndWord() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         for i in 0..<8 { #expect(r.read(sgiBase + 0x400 + 4 * i) == .done(0)) }
         #expect(r.write(sgiBase + 0x418, 0xA0A0_A0A0) == .done(0))     // INTIDs 24..27
         #expect(r.read(sgiBase + 0x41B, size: 1) == .done(0xA0))
@@ -179,7 +195,7 @@ let sgiBase = 0x10000
     }
 
     @Test func configSGIsFixedPPIsWritable() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.read(sgiBase + 0xC00) == .done(0xAAAA_AAAA))
         #expect(r.write(sgiBase + 0xC00, 0) == .done(0))                 // WI
         #expect(r.read(sgiBase + 0xC00) == .done(0xAAAA_AAAA))
@@ -192,7 +208,7 @@ let sgiBase = 0x10000
     }
 
     @Test func grpmodAndNsacrAreRAZWI() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         for o in [0xD00, 0xE00] {
             #expect(r.write(sgiBase + o, 0xFFFF_FFFF) == .done(0))
             #expect(r.read(sgiBase + o) == .done(0))
@@ -201,7 +217,7 @@ let sgiBase = 0x10000
 
     /// Linux's gic_cpu_init on the SGI frame, then the RWP poll in RD_base.
     @Test func linuxCPUInitSequence() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.write(sgiBase + 0x80, 0xFFFF_FFFF) == .done(0))
         #expect(r.write(sgiBase + 0x380, 0xFFFF_FFFF) == .done(0))
         #expect(r.write(sgiBase + 0x180, 0xFFFF_FFFF) == .done(0))
@@ -212,7 +228,7 @@ let sgiBase = 0x10000
     }
 
     @Test func badAccessesAreRefused() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(r.write(0x0004, 0) == .refused)          // IIDR
         #expect(r.write(0x0008, 0, size: 8) == .refused) // TYPER
         #expect(r.write(0x000C, 0) == .refused)
@@ -232,7 +248,7 @@ let sgiBase = 0x10000
     // MARK: Inputs
 
     @Test func inputsRejectWrongINTIDs() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         #expect(!r.setPending(intid: 32))
         #expect(!r.setLevel(intid: 15, high: true))
         #expect(!r.linkHardware(intid: 33, physical: 33))
@@ -244,7 +260,7 @@ let sgiBase = 0x10000
     }
 
     @Test func edgePPILatchesOnRisingEdgeOnly() {
-        var r = VirtualRedistributor(vcpu: 0, topology: VCPUTopology(count: 1))
+        let r = RedistributorBox(vcpu: 0, topology: VCPUTopology(count: 1))
         _ = r.write(sgiBase + 0xC04, UInt64(2) << 8)     // PPI 20 edge
         r.setLevel(intid: 20, high: true)
         #expect(r.isPending(intid: 20))
@@ -255,7 +271,7 @@ let sgiBase = 0x10000
     }
 
     @Test func messagesForAnotherVCPUAreIgnored() {
-        var r = VirtualRedistributor(vcpu: 1, topology: VCPUTopology(count: 2))
+        let r = RedistributorBox(vcpu: 1, topology: VCPUTopology(count: 2))
         r.accept(.group1Enable(vcpu: 0, enabled: true))
         #expect(!r.group1Enabled)
         r.accept(.group1Enable(vcpu: 1, enabled: true))

@@ -49,7 +49,7 @@ enum GuestBringUp {
         else { panic("guest: no redistributor for this core") }
         GICv3.routeSharedInterrupt(QemuVirt.uartInterrupt, toMPIDR: CPU.mpidr, priority: 0xA0)
         PL011.enableReceiveInterrupt()
-        GuestGlobals.setUp(image: image)
+        GuestGlobals.setUp(image: image, guest: Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize]))
 
         Console.begin()
         Console.put("cmk: guest start vcpus=")

@@ -3,6 +3,7 @@ import BigLock
 import ArchAsm
 import Cluster
 import Kernel
+import VMM
 
 /// Frame word indices (ArchConstants.h), as Swift Ints.
 enum Frame {
@@ -20,9 +21,21 @@ enum Frame {
 enum GuestGlobals {
     /// The vCPU whose state is in this core's registers (nil: none).
     nonisolated(unsafe) static var loadedVCPU: VCPURef? = nil
-    nonisolated(unsafe) static var guestRAM = Region(base: 0, size: 0)
+    /// The VMM's state for this cluster's vCPU (devices, vGIC, statistics).
+    nonisolated(unsafe) static var machine: VirtualMachine? = nil
+    /// Refusals already logged (one line each, the first `logLimit`).
+    nonisolated(unsafe) static var refusalsLogged = 0
+    static let logLimit = 8
+    /// Exits handled, for the statistics' totals.
+    nonisolated(unsafe) static var started: UInt64 = 0
 
-    static func setUp(image: GuestImage) {
+    static func setUp(image: GuestImage, guest: Region) {
+        guard let vm = VirtualMachine(
+            ramBase: guest.base, ramSize: guest.size, vcpus: image.vcpuCount, vcpu: 0,
+            listRegisterCount: Virtualization.listRegisterCount)
+        else { panic("guest: the VMM refused the guest region, base", guest.base) }
+        machine = vm
+        started = CPU.counter
     }
 }
 
@@ -83,74 +96,170 @@ enum VCPURun {
     }
 
     /// Every trap from the guest, and every physical interrupt taken while
-    /// it runs (cmk_trap, kinds 8-11). Under the cluster's big lock.
+    /// it runs (cmk_trap, kinds 8-11). The kernel entry of a VM exit: under
+    /// the cluster's big lock from the first access to the VMM's state to
+    /// the last; the frame then goes back to the guest.
     static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, coreIndex: Int) {
+        let start = CPU.counter
         let kernel = KernelGlobals.kernel!
         kernel.lock.acquire(core: coreIndex)
+        // The list registers the last entry filled: back into the model.
+        let used = GuestGlobals.machine!.listRegisters.used
+        for i in 0..<used { GuestGlobals.machine!.listRegisters[i] = Virtualization.listRegister(i) }
+        GuestGlobals.machine!.syncListRegisters()
+
+        let exitKind: ExitKind
         switch kind & 3 {
-        case 0: synchronous(frame)
-        case 1, 2: interrupts()
+        case 0:
+            let exit = ExitDecoder.decode(esr: frame[Frame.esr], far: frame[Frame.far], hpfar: Virtualization.faultIPAPage)
+            exitKind = ExitKind(exit, map: GuestGlobals.machine!.map)
+            let action = GuestGlobals.machine!.handle(exit, registers: frame)
+            logRefusal(frame)
+            apply(action, frame)
+        case 1, 2:
+            exitKind = .interrupt
+            interrupts()
         default:
-            panic("guest: SError, ESR", frame[Frame.esr])
+            panic("guest: SError from the guest, ESR", frame[Frame.esr])
         }
+        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+
+        // Entry: choose the list registers.
+        let flush = GuestGlobals.machine!.prepareEntry()
+        for i in 0..<GuestGlobals.machine!.listRegisters.count {
+            Virtualization.setListRegister(i, GuestGlobals.machine!.listRegisters[i])
+        }
+        Virtualization.setControl(refillWhenNoPending: flush.noPendingMaintenance)
+        GuestGlobals.machine!.statistics.record(exitKind, ticks: CPU.counter &- start)
         kernel.lock.release(core: coreIndex)
     }
 
-    nonisolated(unsafe) static var traced = 0
-
-    static func register(_ frame: UnsafeMutablePointer<UInt64>, _ r: Int) -> UInt64 { r == 31 ? 0 : frame[r] }
-    static func setRegister(_ frame: UnsafeMutablePointer<UInt64>, _ r: Int, _ value: UInt64) { if r != 31 { frame[r] = value } }
-
-    static func synchronous(_ frame: UnsafeMutablePointer<UInt64>) {
-        let esr = frame[Frame.esr]
-        let ec = (esr >> 26) & 0x3F
-        switch ec {
-        case 0x24:
-            let ipa = ((Virtualization.faultIPAPage >> 4) << 12) | (frame[Frame.far] & 0xFFF)
-            let write = esr & (1 << 6) != 0
-            let rt = Int((esr >> 16) & 0x1F)
-            if ipa & ~0xFFF == 0x0900_0000 {
-                let off = ipa & 0xFFF
-                if write { if off == 0 { PL011.write(UInt8(truncatingIfNeeded: register(frame, rt))) } }
-                else { setRegister(frame, rt, off == 0x18 ? 0x90 : 0) }
-            } else {
-                trace("mmio", ipa, frame)
-                if !write { setRegister(frame, rt, 0) }
-            }
+    /// Carry out what the VMM decided.
+    static func apply(_ action: ExitAction, _ frame: UnsafeMutablePointer<UInt64>) {
+        switch action {
+        case .resume(let advance):
+            if advance { frame[Frame.pc] &+= 4 }
+        case .sendSGI:
+            // One vCPU: no other target exists (the SMP guest sends these
+            // over the inter-kernel channel).
             frame[Frame.pc] &+= 4
-        case 0x16:
-            let f = frame[0]
-            switch f {
-            case 0x8400_0000: frame[0] = 0x10001
-            case 0x8400_0006: frame[0] = 2
-            case 0x8400_0008:
-                Console.begin(); Console.put("cmk: guest power off"); Console.end()
-                PSCI.powerOff()
-            default: frame[0] = ~0
-            }
-        default:
-            trace("sync", esr, frame)
-            frame[Frame.pc] &+= 4
+        case .injectDataAbort(let isWrite):
+            inject(ExceptionInjection.dataAbort(context(frame), address: frame[Frame.far], isWrite: isWrite), frame)
+        case .injectInstructionAbort:
+            inject(ExceptionInjection.instructionAbort(context(frame), address: frame[Frame.far]), frame)
+        case .injectUndefined:
+            inject(ExceptionInjection.undefinedInstruction(context(frame)), frame)
+        case .powerOff:
+            finish("cmk: guest power off")
+        case .reset:
+            finish("cmk: guest reset")
+        case .cpuOff:
+            finish("cmk: guest power off (its only vCPU called CPU_OFF)")
+        case .cpuOn:
+            // GuestPSCI refuses targets beyond the vCPU count: unreachable
+            // with one vCPU. Answer as if the call failed.
+            frame[0] = UInt64(bitPattern: GuestPSCI.ReturnCode.internalFailure)
         }
     }
 
-    static func trace(_ what: StaticString, _ v: UInt64, _ frame: UnsafeMutablePointer<UInt64>) {
-        if traced > 40 { return }
-        traced += 1
-        Console.begin(); Console.put("cmk: trace "); Console.put(what); Console.put(" "); Console.hex(v)
-        Console.put(" pc="); Console.hex(frame[Frame.pc]); Console.put(" esr="); Console.hex(frame[Frame.esr]); Console.end()
+    static func context(_ frame: UnsafeMutablePointer<UInt64>) -> GuestExceptionContext {
+        GuestExceptionContext(
+            pc: frame[Frame.pc], pstate: frame[Frame.pstate], vbar: Virtualization.vectorBaseEL1,
+            sctlr: Virtualization.systemControlEL1)
     }
 
+    /// Enter the guest's own exception handler (its EL1 registers written
+    /// here, its PC and PSTATE in the frame).
+    static func inject(_ exception: InjectedException?, _ frame: UnsafeMutablePointer<UInt64>) {
+        guard let e = exception else {
+            panic("guest: cannot inject an exception (guest not in AArch64 EL0/EL1), PSTATE", frame[Frame.pstate])
+        }
+        Virtualization.setExceptionRegistersEL1(elr: e.elr, spsr: e.spsr, esr: e.esr, far: e.far)
+        frame[Frame.pc] = e.pc
+        frame[Frame.pstate] = e.pstate
+    }
+
+    /// `cmk: guest abort ipa=0x... pc=0x... read|write region=NAME`, for the
+    /// first few refused accesses (every one is counted in the statistics).
+    static func logRefusal(_ frame: UnsafeMutablePointer<UInt64>) {
+        guard let r = GuestGlobals.machine!.lastRefusal else { return }
+        GuestGlobals.machine!.lastRefusal = nil
+        guard GuestGlobals.refusalsLogged < GuestGlobals.logLimit else { return }
+        GuestGlobals.refusalsLogged += 1
+        Console.begin()
+        Console.put("cmk: guest abort ipa=")
+        Console.hex(r.ipa)
+        Console.put(" pc=")
+        Console.hex(frame[Frame.pc])
+        Console.put(r.isWrite ? " write" : " read")
+        switch r.region {
+        case .ram: Console.put(" region=ram")
+        case .gicDistributor: Console.put(" region=gicd")
+        case .gicRedistributor: Console.put(" region=gicr")
+        case .uart: Console.put(" region=uart")
+        case .unmapped: Console.put(" region=unmapped")
+        }
+        Console.put(" (external abort injected)")
+        Console.end()
+    }
+
+    /// Physical interrupts while the guest runs (EOImode = 1: the priority
+    /// drop first, then the deactivation for everything but the timer,
+    /// which the guest deactivates through its hardware-linked LR).
     static func interrupts() {
         while true {
             let id = GICv3.acknowledge()
             if id >= 1020 { return }
             GICv3.endOfInterrupt(id)
-            if id == GuestInterrupts.virtualTimer {
-                Virtualization.setListRegister(0, (1 << 62) | (1 << 61) | (1 << 60) | (0xA0 << 48) | (27 << 32) | 27)
-            } else {
+            switch id {
+            case GuestInterrupts.virtualTimer:
+                GuestGlobals.machine!.virtualTimerFired()
+            case QemuVirt.uartInterrupt:
+                while let byte = PL011.read() { GuestGlobals.machine!.consoleInput(byte) }
+                GICv3.deactivate(id)
+            default:
+                // The maintenance interrupt only makes the exit (the list
+                // registers are synced and refilled on every exit); the
+                // doorbell has nothing to serve with one cluster's guest.
                 GICv3.deactivate(id)
             }
         }
+    }
+
+    /// The guest is over: report and power the machine off.
+    static func finish(_ line: StaticString) -> Never {
+        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+        Console.begin()
+        Console.put(line)
+        Console.end()
+        GuestStatistics.report(GuestGlobals.machine!.statistics)
+        PSCI.powerOff()
+    }
+}
+
+/// Lines `cmk: guest stats kind=NAME exits=N us=T` (every kind, in order)
+/// and `cmk: guest stats refused=N aborts=N undefined=N`.
+enum GuestStatistics {
+    static func report(_ s: ExitStatistics) {
+        let ticksPerMicrosecond = max(CPU.counterFrequency / 1_000_000, 1)
+        for k in 0..<ExitKind.count {
+            guard let kind = ExitKind(rawValue: k) else { continue }
+            Console.begin()
+            Console.put("cmk: guest stats kind=")
+            Console.put(kind.name)
+            Console.put(" exits=")
+            Console.decimal(s.count(kind))
+            Console.put(" us=")
+            Console.decimal(s.ticks(kind) / ticksPerMicrosecond)
+            Console.end()
+        }
+        Console.begin()
+        Console.put("cmk: guest stats refused=")
+        Console.decimal(s.refusedAccesses)
+        Console.put(" aborts=")
+        Console.decimal(s.injectedAborts)
+        Console.put(" undefined=")
+        Console.decimal(s.injectedUndefineds)
+        Console.end()
     }
 }

@@ -44,6 +44,7 @@ public enum Virtualization {
     /// HPFAR_EL2: the faulting IPA's page for a stage-2 abort.
     public static var faultIPAPage: UInt64 { cmk_read_hpfar_el2() }
     public static var vectorBaseEL1: UInt64 { cmk_read_vbar_el1() }
+    public static var systemControlEL1: UInt64 { cmk_read_sctlr_el1() }
 
     /// Write the EL1 side of an exception the kernel injects into the guest
     /// (the VMM computed the values); the frame's PC and PSTATE change too.

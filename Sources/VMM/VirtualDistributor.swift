@@ -30,7 +30,14 @@
 ///   and notifiedTarget[n] is the routed vCPU; offerable(n) implies
 ///   notified[n].
 /// - latch[n] stays set while notified: it is cleared only by ICPENDR or by a
-///   report, carrying sequence[n], that the guest acknowledged it.
+///   report, carrying sequence[n], that the guest acknowledged it. A new edge
+///   on a notified SPI advances sequence[n] at once.
+///
+/// Approximations (as in KVM, state held in a running vCPU's list registers
+/// is seen late): ISPENDR/ISACTIVER reads show the last report; active[n] is
+/// one bit whichever vCPU reported it; ISACTIVER/ICACTIVER writes change the
+/// distributor's view only and do not reach an SPI a vCPU holds (Linux 6.1
+/// writes ICACTIVER only at initialisation).
 public struct VirtualDistributor {
     /// SPIs implemented: INTIDs 32 ..< 32 + spiCount.
     public let spiCount: Int

@@ -23,8 +23,6 @@ public enum VirtualGIC {
     /// Priority bits kept (the top 5, as QEMU's and KVM's virtual CPU
     /// interface implement): the low 3 bits of every priority byte are RAZ/WI.
     public static var priorityMask: UInt8 { 0xF8 }
-    /// Linux's default priority (GICD_INT_DEF_PRI); reset value is 0.
-    static var linuxDefaultPriority: UInt8 { 0xA0 }
 
     /// GICD_IIDR and GICR_IIDR: ProductID 0x43 ('C', cmk) [31:24], Variant 0,
     /// Revision 0, Implementer 0x43B (JEP106 Arm, as KVM presents it).
@@ -243,7 +241,7 @@ public struct SPIReport: Equatable, Sendable {
 
 // MARK: - Register access helpers
 
-/// One MMIO access, validated to a size and alignment.
+/// `offset` is a multiple of `size` (a power of two).
 @inline(__always)
 func isAligned(_ offset: Int, _ size: Int) -> Bool { offset & (size - 1) == 0 }
 

@@ -17,10 +17,13 @@
 /// - pending(n) = latch[n] || (level-sensitive(n) && line[n]); `line` is
 ///   only driven for PPIs (`setLevel`); an SPI's line lives in the
 ///   distributor, its latch here is "the distributor said pending".
-/// - While an interrupt's pending state sits in a list register (from
-///   `flush` to `sync`) its latch is clear: the list register holds it, and
-///   `sync` puts it back if the guest has not taken it. Guest reads between
-///   the two see it not pending (the kernel syncs on every exit first).
+/// - While an edge-triggered or HW-linked interrupt's pending state sits in
+///   a list register (from `flush` to `sync`) its latch is clear: the list
+///   register holds it, and `sync` puts it back if the guest has not taken
+///   it (so an edge that arrives meanwhile merges, and is not lost). A
+///   level-sensitive one keeps its latch until its list register comes back
+///   invalid. The kernel must `sync` first on every exit, before any guest
+///   register access or message touches this vCPU.
 /// - active[n] is the list register's active bit as of the last `sync` (or a
 ///   guest write to ISACTIVER/ICACTIVER).
 /// - hardware[n] (n < 32 only): the list register gets HW = 1 with

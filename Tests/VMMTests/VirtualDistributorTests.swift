@@ -77,6 +77,15 @@ final class DistributorBox {
         #expect(d.priority(intid: 40) == 0xA0)
     }
 
+    /// The IIDR must not trigger an erratum workaround in Linux's GICv3
+    /// quirk table (values and masks from drivers/irqchip/irq-gic-v3.c).
+    @Test func iidrMatchesNoLinuxQuirk() {
+        let quirks: [(UInt32, UInt32)] = [(0x0204_043B, 0xFFFF_FFFF), (0xA000_034C, 0xE8F0_0FFF),
+                                          (0x0402_043B, 0xFFFF_FFFF), (0x0400_043B, 0xFF0E_0FFF),
+                                          (0x0402_043B, 0xFF0F_0FFF), (0x0201_743B, 0xFFFF_FFFF)]
+        for (iidr, mask) in quirks { #expect(VirtualGIC.iidr & mask != iidr) }
+    }
+
     @Test func typerScalesWithSPICount() {
         for (spis, lines) in [(32, 1), (33, 2), (64, 2), (96, 3), (200, 3)] {
             let d = makeDistributor(spis: spis)

@@ -205,4 +205,27 @@ struct GICHarness {
         #expect(g.enter(1).used == 0)
         #expect(!g.dist.isPending(intid: 33))
     }
+
+    /// A priority change crossing the guest's acknowledgement refreshes the
+    /// vCPU's copy but must not make a consumed edge pending again.
+    @Test func refreshDoesNotRepend() {
+        var g = GICHarness(vcpus: 2)
+        g.bootUART(target: 1)
+        _ = g.dist.access(offset: 0x0C08, size: 4, isWrite: true, value: 0x8)   // edge
+        g.deliver()
+        g.dist.setPending(intid: 33)
+        g.deliver()
+        g.enter(1)
+        g.guest(1, 0, .invalid)
+        g.vcpus[1].sync(g.lrs[1])
+        let report = g.vcpus[1].nextReport()!
+        _ = g.dist.access(offset: 0x0421, size: 1, isWrite: true, value: 0x40)
+        g.deliver()                                   // refresh reaches vCPU 1 first
+        #expect(g.vcpus[1].priority(intid: 33) == 0x40)
+        #expect(!g.vcpus[1].isPending(intid: 33))
+        g.dist.accept(report)
+        g.deliver()
+        #expect(!g.dist.isPending(intid: 33))
+        #expect(g.enter(1).used == 0)
+    }
 }

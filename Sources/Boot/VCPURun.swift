@@ -103,9 +103,16 @@ enum VCPURun {
         let start = CPU.counter
         let kernel = KernelGlobals.kernel!
         kernel.lock.acquire(core: coreIndex)
-        // The list registers the last entry filled: back into the model.
+        // The list registers the last entry filled: back into the model, and
+        // cleared in the hardware, with NPIE off. Until then the maintenance
+        // interrupt's condition (an EOI'd LR, or no pending LR under NPIE)
+        // would hold, and acknowledging it would only make it pending again.
         let used = GuestGlobals.machine!.listRegisters.used
-        for i in 0..<used { GuestGlobals.machine!.listRegisters[i] = Virtualization.listRegister(i) }
+        for i in 0..<used {
+            GuestGlobals.machine!.listRegisters[i] = Virtualization.listRegister(i)
+            Virtualization.setListRegister(i, 0)
+        }
+        Virtualization.setControl(refillWhenNoPending: false)
         GuestGlobals.machine!.syncListRegisters()
 
         let exitKind: ExitKind

@@ -50,6 +50,7 @@ enum GuestBringUp {
         GICv3.routeSharedInterrupt(QemuVirt.uartInterrupt, toMPIDR: CPU.mpidr, priority: 0xA0)
         PL011.enableReceiveInterrupt()
         GuestGlobals.setUp(image: image, guest: Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize]))
+        GuestIsolation.check(record)
 
         Console.begin()
         Console.put("cmk: guest start vcpus=")
@@ -70,4 +71,42 @@ enum GuestInterrupts {
     static let virtualTimer: UInt64 = 27
     /// The GIC's maintenance interrupt (list-register refill, EOI resample).
     static let maintenance: UInt64 = 25
+}
+
+/// The guest's reach, re-checked from the hardware's own tables: every leaf
+/// of this cluster's stage 2 lies in the guest region (the loader checked it
+/// once; the kernel checks again when the guest starts and when it ends, so
+/// a guest that tried to reach kernel memory is shown to have reached none).
+///
+/// Line (at the end): `cmk: guest stage2 ipa=0xLO-0xHI only ok`
+enum GuestIsolation {
+    static func check(_ record: UnsafeMutablePointer<UInt64>, report: Bool = false) {
+        let guest = Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize])
+        let layout = PartitionLayout(
+            privateImageSize: record[ClusterRecord.privateImageSize],
+            coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
+        let poolPhysical = record[ClusterRecord.partitionBase] + layout.stage2Offset
+        guard record[ClusterRecord.stage2Root] == poolPhysical else {
+            panic("guest stage-2 root moved; found", record[ClusterRecord.stage2Root])
+        }
+        let tables = TranslationTables(
+            existingPoolPhysical: poolPhysical,
+            pool: UnsafeMutableRawPointer(bitPattern: UInt(Machine.privateBase + layout.stage2Offset))!,
+            size: PartitionLayout.stage2PoolSize, regime: .stage2)
+        var low = UInt64.max, high: UInt64 = 0
+        var outside: UInt64? = nil
+        tables.forEachLeaf { leaf in
+            let target = Region(base: leaf.physical, size: leaf.size)
+            if !guest.contains(target) || leaf.virtual != leaf.physical { outside = outside ?? leaf.virtual }
+            low = min(low, leaf.virtual)
+            high = max(high, leaf.virtual + leaf.size)
+        }
+        if let outside { panic("guest stage 2 reaches outside the guest region, at IPA", outside) }
+        guard report else { return }
+        Console.begin()
+        Console.put("cmk: guest stage2 ipa=")
+        Console.hexRange(low, high)
+        Console.put(" only ok")
+        Console.end()
+    }
 }

@@ -240,6 +240,7 @@ enum VCPURun {
         Console.put(line)
         Console.end()
         GuestStatistics.report(GuestGlobals.machine!.statistics)
+        GuestIsolation.check(ClusterView.record, report: true)
         PSCI.powerOff()
     }
 }

@@ -88,6 +88,16 @@ public struct TranslationTables {
         Self.zero(pool)
     }
 
+    /// Tables built earlier in this pool (the root is its first table), to
+    /// walk or translate; nothing is zeroed.
+    public init(existingPoolPhysical poolPhysical: UInt64, pool: UnsafeMutableRawPointer, size: UInt64, regime: Regime = .el2) {
+        precondition(poolPhysical % Self.tableSize == 0 && size >= Self.tableSize)
+        self.poolPhysical = poolPhysical
+        self.regime = regime
+        self.pool = pool
+        self.poolSize = size
+    }
+
     static func zero(_ table: UnsafeMutableRawPointer) {
         for i in 0..<512 { table.storeBytes(of: 0, toByteOffset: i * 8, as: UInt64.self) }
     }

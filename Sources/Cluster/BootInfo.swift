@@ -7,9 +7,9 @@
 ///
 /// Format: little-endian 64-bit words.
 ///
-///     header (16 words)
+///     header (18 words)
 ///       0 magic "CMKBOOT1"        8 bootRegionSize
-///       1 version (1)             9 channelBase
+///       1 version (2)             9 channelBase
 ///       2 total size in bytes    10 channelSize
 ///       3 FNV-1a 64 checksum     11 guestBase
 ///         (computed with this    12 guestSize
@@ -17,14 +17,16 @@
 ///       4 clusterCount           14 inject (FaultInjection, tests only)
 ///       5 coreCount              15 experiment words after the clusters (0 or 8)
 ///       6 ramBase
-///       7 ramSize
+///       7 ramSize                16 guest words after the experiment (0 or 8)
+///                                17 reserved (0)
 ///     clusterCount records (4 words each)
 ///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
 ///     optional experiment record (8 words, `ExperimentRequest`)
+///     optional guest record (8 words, `GuestImage`)
 public struct BootInfo {
     public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
-    public static let version: UInt64 = 1
-    public static let headerWords = 16
+    public static let version: UInt64 = 2
+    public static let headerWords = 18
     public static let clusterWords = 4
 
     public var ramBase: UInt64
@@ -38,6 +40,8 @@ public struct BootInfo {
     public var inject: UInt64 = 0
     /// An experiment for the kernel to run (`cmk experiment ... --qemu`).
     public var experiment: ExperimentRequest? = nil
+    /// A Linux guest to run (`cmk guest`), loaded into `guest` by QEMU.
+    public var guestImage: GuestImage? = nil
     public var coreCount: Int
     /// Cluster records, in cluster-id order. A fixed-capacity store, so the
     /// kernel can decode without a heap.
@@ -59,7 +63,8 @@ public struct BootInfo {
 
     public var clusterCount: Int { clusters.count }
     public var byteCount: Int {
-        (Self.headerWords + clusters.count * Self.clusterWords + (experiment == nil ? 0 : ExperimentRequest.wordCount)) * 8
+        (Self.headerWords + clusters.count * Self.clusterWords + (experiment == nil ? 0 : ExperimentRequest.wordCount)
+            + (guestImage == nil ? 0 : GuestImage.wordCount)) * 8
     }
 
     /// The cluster that owns `core`, if any.

@@ -23,6 +23,7 @@ public enum BootInfoError: Error, Equatable {
     case badInjection
     case badLockKind
     case badExperiment
+    case badGuest
 
     public var message: StaticString {
         switch self {
@@ -46,6 +47,7 @@ public enum BootInfoError: Error, Equatable {
         case .badInjection: return "unknown fault injection"
         case .badLockKind: return "unknown big-lock kind"
         case .badExperiment: return "malformed experiment request"
+        case .badGuest: return "guest record malformed or its blobs outside the guest region"
         }
     }
 }
@@ -69,7 +71,7 @@ extension BootInfo {
     /// The blob as words, checksum filled in.
     public func encodedWords(into body: (Int, UInt64) -> Void) {
         let count = byteCount / 8
-        var words = InlineArray<280, UInt64>(repeating: 0)  // 16 + 64 * 4 + 8
+        var words = InlineArray<290, UInt64>(repeating: 0)  // 18 + 64 * 4 + 8 + 8
         words[0] = Self.magic
         words[1] = Self.version
         words[2] = UInt64(byteCount)
@@ -89,6 +91,13 @@ extension BootInfo {
             let at = Self.headerWords + clusters.count * Self.clusterWords
             let record = experiment.words
             for i in 0..<ExperimentRequest.wordCount { words[at + i] = record[i] }
+        }
+        if let guestImage {
+            words[16] = UInt64(GuestImage.wordCount)
+            let at = Self.headerWords + clusters.count * Self.clusterWords
+                + (experiment == nil ? 0 : ExperimentRequest.wordCount)
+            let record = guestImage.words
+            for i in 0..<GuestImage.wordCount { words[at + i] = record[i] }
         }
         for c in 0..<clusters.count {
             let at = Self.headerWords + c * Self.clusterWords
@@ -112,7 +121,10 @@ extension BootInfo {
         let size = word(2)
         let experimentWords = word(15)
         guard experimentWords == 0 || experimentWords == UInt64(ExperimentRequest.wordCount) else { throw .badExperiment }
-        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords + Int(experimentWords)) * 8)
+        let guestWords = word(16)
+        guard guestWords == 0 || guestWords == UInt64(GuestImage.wordCount) else { throw .badGuest }
+        guard word(17) == 0 else { throw .reservedNotZero }
+        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords + Int(experimentWords) + Int(guestWords)) * 8)
         guard size == expected, size <= UInt64(available), size <= Machine.bootInfoMaxSize else {
             throw .badSize
         }
@@ -140,6 +152,11 @@ extension BootInfo {
             let at = headerWords + Int(clusterCount) * clusterWords
             guard let request = ExperimentRequest(words: { word(at + $0) }) else { throw .badExperiment }
             info.experiment = request
+        }
+        if guestWords != 0 {
+            let at = headerWords + Int(clusterCount) * clusterWords + Int(experimentWords)
+            guard let image = GuestImage(words: { word(at + $0) }) else { throw .badGuest }
+            info.guestImage = image
         }
         try info.validate()
         return info
@@ -173,6 +190,11 @@ extension BootInfo {
         guard channel.size >= Machine.minChannelSize else { throw .channelTooSmall }
         if guest.size != 0 { try check(guest, sizeGranule: Machine.regionAlignment) }
         guard !channel.overlaps(guest) else { throw .regionsOverlap }
+        if let guestImage {
+            guard guestImage.fits(in: guest) else { throw .badGuest }
+            let words = guestImage.words
+            guard GuestImage(words: { words[$0] }) == guestImage else { throw .badGuest }
+        }
 
         var seen: UInt64 = 0
         for c in 0..<clusters.count {

@@ -32,9 +32,9 @@
 ///    Untyped capabilities (always), an object's original (first of its run)
 ///    and minted badged capabilities are revocable.
 /// 7. References name live objects: the current thread, queue members, bound
-///    threads and reply targets are live TCBs (a capability names them, and
-///    their reply master is in place); blocked threads, bindings and reply
-///    capabilities are counted from both ends, so a thread waiting on a dead
+///    threads (of notifications and vCPUs) and reply targets are live TCBs (a capability names them, and
+///    their reply master is in place); blocked threads, bindings (to
+///    notifications and vCPUs) and reply capabilities are counted from both ends, so a thread waiting on a dead
 ///    endpoint, or a dead thread in a live queue, breaks the count.
 
 public struct InvariantViolation: Error, Sendable {
@@ -147,8 +147,20 @@ extension ClusterKernel {
                 switch cap.type {
                 case .endpoint: try checkEndpoint(EndpointRef(bitPattern: cap.object)!, &tally)
                 case .notification: try checkNotification(NotificationRef(bitPattern: cap.object)!, &tally)
+                case .vcpu:
+                    let v = VCPURef(bitPattern: cap.object)!
+                    if let t = v.pointee.tcb {
+                        if !hasReplyMaster(t) { throw fail("VCPU bound to a dead thread", cap.object) }
+                        if t.pointee.boundVCPU != v { throw fail("VCPU's thread is not bound back to it", cap.object) }
+                        tally.boundVCPUs += 1
+                    }
+                    if v.pointee.guestIndex >= 64 { throw fail("VCPU guest index out of range", cap.object) }
                 case .tcb:
                     let t = tcbRef(object: cap.object)
+                    if let v = t.pointee.boundVCPU {
+                        if v.pointee.tcb != t { throw fail("thread's VCPU is not bound back to it", cap.object) }
+                        tally.vcpuThreads += 1
+                    }
                     try checkThread(t, &tally)
                     if t.pointee.state.isRunnable { runnableSeen += 1 }
                     if t.pointee.inReadyQueue { queuedSeen += 1 }
@@ -483,6 +495,8 @@ struct ReferenceTally {
     /// Live threads whose reply capability is out; live threads holding a
     /// reply capability in their caller slot.
     var repliesOut = 0, callerCaps = 0
+    /// Live threads bound to a vCPU; live vCPUs bound to a thread.
+    var vcpuThreads = 0, boundVCPUs = 0
 
     func check() throws(InvariantViolation) {
         if blocked != queued {
@@ -490,6 +504,9 @@ struct ReferenceTally {
         }
         if boundThreads != boundNotifications {
             throw InvariantViolation(message: "bindings differ: a thread or notification is bound to a dead object", address: 0)
+        }
+        if vcpuThreads != boundVCPUs {
+            throw InvariantViolation(message: "vCPU bindings differ: a thread or vCPU is bound to a dead object", address: 0)
         }
         if repliesOut != callerCaps {
             throw InvariantViolation(message: "reply capabilities differ: one names or sits in a dead thread", address: 0)

@@ -80,7 +80,11 @@ public struct QEMUCommand: Equatable {
     public static let machine = "virt,virtualization=on,gic-version=3"
     /// `pauth-impdef=on`: QEMU's default pointer-authentication algorithm is
     /// slow to emulate; the implementation-defined one is not.
-    public static let cpu = "max,pauth-impdef=on"
+    /// `sve=off,sme=off`: a guest would otherwise find SVE and SME in its ID
+    /// registers, and the kernel's Swift code at EL2 (which uses the FP/SIMD
+    /// registers, the low halves of the SVE Z registers) would have to save
+    /// and restore the whole scalable state on every exit (docs/guest.md).
+    public static let cpu = "max,pauth-impdef=on,sve=off,sme=off"
 
     public var arguments: [String]
 

@@ -57,25 +57,27 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         }
         let cases: [([UInt64], BootInfoError, Bool)] = [
             (with([(0, 0)]), .badMagic, true),
-            (with([(1, 2)]), .badVersion, true),
+            (with([(1, 1)]), .badVersion, true),
             (with([(2, 8)]), .badSize, true),
             (with([(12, 1)]), .badChecksum, false),  // any change without a new checksum
             (with([(4, 0)]), .badClusterCount, true),
             (with([(5, 65)]), .badCoreCount, true),
             (with([(6, 0)]), .badRAM, true),
             (with([(8, 1 << 20)]), .badBootRegion, true),
-            (with([(16, 0x4100_1000)]), .misalignedRegion, true),
-            (with([(16, 0x4000_0000)]), .regionOutsideRAM, true),  // inside the boot region
-            (with([(20, 0x4100_0000 + (64 << 20))]), .regionsOverlap, true),  // cluster 1 into cluster 0
+            (with([(18, 0x4100_1000)]), .misalignedRegion, true),
+            (with([(18, 0x4000_0000)]), .regionOutsideRAM, true),  // inside the boot region
+            (with([(22, 0x4100_0000 + (64 << 20))]), .regionsOverlap, true),  // cluster 1 into cluster 0
             (with([(9, 0x4100_0000)]), .regionsOverlap, true),  // channel into cluster 0
             (with([(10, 4096)]), .channelTooSmall, true),
-            (with([(17, 2 << 20)]), .partitionTooSmall, true),
-            (with([(22, 0b0110)]), .badCoreMask, true),  // core 1 in both clusters
-            (with([(22, 0b1_0000_1000)]), .badCoreMask, true),  // core 8 beyond the count
-            (with([(22, 0b1000)]), .coresNotCovered, true),  // core 2 in no cluster
-            (with([(19, 1)]), .reservedNotZero, true),  // cluster 0's reserved word
+            (with([(19, 2 << 20)]), .partitionTooSmall, true),
+            (with([(24, 0b0110)]), .badCoreMask, true),  // core 1 in both clusters
+            (with([(24, 0b1_0000_1000)]), .badCoreMask, true),  // core 8 beyond the count
+            (with([(24, 0b1000)]), .coresNotCovered, true),  // core 2 in no cluster
+            (with([(21, 1)]), .reservedNotZero, true),  // cluster 0's reserved word
             (with([(15, 1)]), .badExperiment, true),  // experiment words but not 8
             (with([(14, 99)]), .badInjection, true),
+            (with([(16, 3)]), .badGuest, true),  // guest words but not 8
+            (with([(17, 1)]), .reservedNotZero, true),
         ]
         for (w, expected, fix) in cases {
             #expect(throws: expected) { try decode(w, fixChecksum: fix) }
@@ -89,12 +91,12 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         var info = sampleInfo()
         info.experiment = .lock(workload: 1, hold: 200, delay: 400, durationTicks: 62_500_000)
         let w = words(info)
-        #expect(w.count == 16 + 2 * 4 + 8 && w[15] == 8)
+        #expect(w.count == 18 + 2 * 4 + 8 && w[15] == 8)
         #expect(try decode(w, fixChecksum: false).experiment == info.experiment)
         info.experiment = .channel(roundTrips: 1000, messages: 20000)
         #expect(try decode(words(info), fixChecksum: false).experiment == info.experiment)
         // Each malformed record is refused.
-        let base = 16 + 2 * 4
+        let base = 18 + 2 * 4
         for (offset, value) in [(0, 9), (1, 0), (1, 2_000_000), (5, 1)] as [(Int, UInt64)] {
             var bad = words(info)
             bad[base + offset] = value
@@ -107,6 +109,56 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         bad = words(info)
         bad[base + 4] = 0  // empty window
         #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
+    }
+
+    func sampleGuest() -> GuestImage {
+        GuestImage(
+            kernel: Region(base: 0x5120_0000, size: 0x1ab_0000), deviceTree: Region(base: 0x6000_0000, size: 0x2000),
+            initrd: Region(base: 0x6010_0000, size: 0x10_0000), placement: .cluster, vcpuCount: 1)
+    }
+
+    @Test func guestRecordRoundTripsAfterTheExperiment() throws {
+        var info = sampleInfo()
+        info.guestImage = sampleGuest()
+        var w = words(info)
+        #expect(w.count == 18 + 2 * 4 + 8 && w[16] == 8 && w[15] == 0)
+        #expect(try decode(w, fixChecksum: false).guestImage == info.guestImage)
+        info.experiment = .channel(roundTrips: 10, messages: 20)
+        w = words(info)
+        #expect(w.count == 18 + 2 * 4 + 8 + 8)
+        let decoded = try decode(w, fixChecksum: false)
+        #expect(decoded.guestImage == info.guestImage && decoded.experiment == info.experiment)
+    }
+
+    /// Each malformed guest record, and each blob outside the guest region
+    /// or overlapping another, is refused.
+    @Test func badGuestRecordsAreRefused() {
+        var info = sampleInfo()
+        info.guestImage = sampleGuest()
+        let base = 18 + 2 * 4
+        let edits: [(Int, UInt64)] = [
+            (0, 0x5130_0000),  // kernel not 2 MiB aligned
+            (0, 0x4000_0000),  // kernel outside the guest region
+            (1, 0),  // empty kernel
+            (2, 0x5120_1000),  // device tree inside the kernel
+            (2, 0x6000_0004),  // device tree not 8-byte aligned
+            (3, 3 << 20),  // device tree above 2 MiB
+            (3, 0),  // no device tree
+            (4, 0x6000_0000),  // initrd over the device tree
+            (5, 0x1000_0000),  // initrd beyond the region's end
+            (6, 0), (6, 3),  // unknown placement
+            (7, 0), (7, 65),  // vCPU count
+        ]
+        for (offset, value) in edits {
+            var w = words(info)
+            w[base + offset] = value
+            #expect(throws: BootInfoError.badGuest, "word \(offset) = \(value)") { try decode(w) }
+        }
+        var noInitrd = sampleGuest()
+        noInitrd.initrd = Region(base: 0, size: 0)
+        #expect(noInitrd.fits(in: info.guest))
+        noInitrd.initrd.base = 0x6010_0000
+        #expect(!noInitrd.fits(in: info.guest))  // a base without a size
     }
 
     @Test func partitionLayoutInvariants() {

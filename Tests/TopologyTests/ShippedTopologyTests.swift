@@ -49,7 +49,7 @@ func shippedTopologies() -> [String] {
         let t = try TopologyLoader.load(text: validTopology, file: "t")
         let cmd = QEMUCommand(topology: t, kernel: "/k.elf", bootInfo: "/b.bin")
         let line = cmd.shellLine
-        #expect(line.hasPrefix("qemu-system-aarch64 -accel tcg,thread=single -M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on"))
+        #expect(line.hasPrefix("qemu-system-aarch64 -accel tcg,thread=single -M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on,sve=off,sme=off"))
         let multi = QEMUCommand(topology: t, kernel: "/k.elf", bootInfo: "/b.bin", threading: .multi)
         #expect(multi.shellLine.contains("-accel tcg,thread=multi"))
         #expect(line.contains("-smp 4 -m 1024M"))

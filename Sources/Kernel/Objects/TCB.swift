@@ -79,6 +79,9 @@ public struct TCB {
     /// Badge of the capability a blocked sender sent through.
     var ipcBadge: Word = 0
     public internal(set) var boundNotification: NotificationRef? = nil
+    /// The vCPU this thread runs as (Objects/VCPU.swift); nil for a plain
+    /// thread. Kept mutual with `VCPU.tcb`.
+    public internal(set) var boundVCPU: VCPURef? = nil
 
     // User-visible registers: the harness (or the trap path) writes the
     // arguments, the kernel writes results.
@@ -164,6 +167,7 @@ extension ClusterKernel {
     func finaliseTCB(_ t: TCBRef) {
         suspend(t)
         if let n = t.pointee.boundNotification { unbind(n) }
+        if let v = t.pointee.boundVCPU { dissociate(v) }
         if state.pointee.current == t { state.pointee.current = nil }
         if case .switchTo(let c) = state.pointee.action, c == t { state.pointee.action = .chooseNew }
     }

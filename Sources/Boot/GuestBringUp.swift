@@ -40,6 +40,8 @@ enum GuestBringUp {
         // The root thread's boot work is done: it stops, and the scheduler
         // picks the vCPU thread.
         RootThread.invoke(kernel, RootSlot.thread, .tcbSuspend, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
+        if let violation = kernel.checkInvariants() { panic(violation.message, UInt64(violation.address)) }
+        guard kernel.currentThread == vcpu.pointee.tcb else { panic("guest: the scheduler did not choose the vCPU thread") }
 
         // This core runs guests from now on.
         Virtualization.configureCore(stage2Root: stage2Root, vmpidr: QemuVirt.mpidr(ofCore: 0))

@@ -40,6 +40,9 @@ let package = Package(
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster", "BigLock"]),
+        // Host only: `cmk guest` and `cmk bench guest`: the guest's device
+        // tree, memory layout, command line, console and benchmark.
+        .target(name: "GuestHost", dependencies: ["Topology", "Cluster"]),
         // Host only: the hosted runtime (clusters on pinned host threads,
         // partitions from libnuma) and the C reference locks of `cmk bench lock`.
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
@@ -49,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedChannel", "CLockReference",
+                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedChannel", "CLockReference", "GuestHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Host only: the C reference ring for `cmk bench channel` and the hosted
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+        .testTarget(name: "GuestHostTests", dependencies: ["GuestHost", "Topology", "Cluster"]),
         .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]
 )

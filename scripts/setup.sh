@@ -5,8 +5,11 @@
 #   device-tree-compiler  dtc, to read QEMU's device tree (docs, debugging)
 #   libnuma-dev           hosted clusters: partitions on their NUMA node
 #   spin                  model checks of the lock and channel protocols
+#   cpio                  the default guest's initramfs (scripts/guest-image.sh)
+# Then builds the default Linux guest of `cmk guest` into
+# ${XDG_CACHE_HOME:-~/.cache}/cmk/guest (once; offline afterwards).
 set -euo pipefail
-packages=(qemu-system-arm device-tree-compiler libnuma-dev spin)
+packages=(qemu-system-arm device-tree-compiler libnuma-dev spin cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -22,3 +25,4 @@ if ! command -v swift >/dev/null; then
   echo "setup: swift not found: install the Swift 6.3 toolchain and put it on PATH" >&2
   exit 1
 fi
+"$(dirname "$0")/guest-image.sh"

@@ -7,7 +7,7 @@ struct CMK: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cmk",
         abstract: "Build, boot and measure cmk, a clustered multikernel for AArch64.",
-        subcommands: [BootCommand.self, TopologyCommand.self, BenchCommand.self, ExperimentCommand.self])
+        subcommands: [BootCommand.self, GuestCommand.self, TopologyCommand.self, BenchCommand.self, ExperimentCommand.self])
 }
 
 struct TopologyCommand: ParsableCommand {
@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare cmk against a reference in the same run.",
-        subcommands: [BenchBoot.self, BenchIPC.self, BenchChannel.self, BenchLock.self])
+        subcommands: [BenchBoot.self, BenchGuest.self, BenchIPC.self, BenchChannel.self, BenchLock.self])
 }
 
 struct ExperimentCommand: ParsableCommand {

@@ -1,0 +1,137 @@
+import Cluster
+import Foundation
+import Topology
+
+/// Everything `cmk guest` decides before QEMU starts, from the topology, the
+/// kernel Image, the initramfs and the options: the command line, the device
+/// tree, where each blob goes, the boot information with its guest record,
+/// and the QEMU command lines (under cmk, and plain QEMU for the benchmark).
+public struct GuestPlan {
+    public var topology: Topology
+    public var kernelPath: String
+    public var initrdPath: String?
+    public var header: ArmImageHeader
+    public var bootArgs: String
+    public var deviceTree: GuestDeviceTree
+    public var dtb: [UInt8]
+    public var layout: GuestLayout
+    public var bootInfo: BootInfo
+    /// vCPUs of the guest (one, on the boot cluster, for now).
+    public var vcpuCount: Int
+
+    /// `compile` turns .dts text into a blob (`GuestDeviceTree.compile`;
+    /// tests may pass a stand-in).
+    public init(
+        topology: Topology, kernel: String, initrd: String?, bootArgs: GuestBootArgs, vcpuCount: Int = 1,
+        rngSeed: [UInt8]? = nil,
+        compile: (String) throws(GuestHostError) -> [UInt8] = { s throws(GuestHostError) in try GuestDeviceTree.compile(s) }
+    ) throws(GuestHostError) {
+        self.topology = topology
+        kernelPath = kernel
+        initrdPath = initrd
+        self.vcpuCount = vcpuCount
+        let guest = Layout(topology).guest
+        guard guest.size != 0 else {
+            throw .badInput("topology `\(topology.name)` has no guest region: add `guest = \"256M\"` under [shared]")
+        }
+        header = try ArmImageHeader.read(path: kernel).header
+        var initrdSize: UInt64 = 0
+        if let initrd {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: initrd),
+                let size = (attributes[.size] as? NSNumber)?.uint64Value, FileManager.default.isReadableFile(atPath: initrd)
+            else { throw .badInput("cannot read the initramfs \(initrd)") }
+            guard size > 0 else { throw .badInput("the initramfs \(initrd) is empty") }
+            initrdSize = size
+        }
+        let initrdRegion = try GuestLayout.initrd(size: initrdSize, guest: guest)
+        self.bootArgs = try bootArgs.line()
+        deviceTree = GuestDeviceTree(vcpuCount: vcpuCount, guest: guest, bootArgs: self.bootArgs,
+                                     initrd: initrdRegion, rngSeed: rngSeed)
+        dtb = try compile(deviceTree.source)
+        layout = try GuestLayout(guest: guest, imageSize: header.imageSize, initrd: initrdRegion,
+                                 deviceTreeSize: UInt64(dtb.count))
+        bootInfo = Layout.bootInfo(topology)
+        bootInfo.guestImage = layout.image(placement: .cluster, vcpuCount: vcpuCount)
+        do {
+            try bootInfo.validate()
+        } catch {
+            throw .badInput("the boot information with this guest is invalid: \(error.message) (a bug in GuestLayout)")
+        }
+    }
+
+    /// The files QEMU loads besides the kernel Image and the initramfs.
+    public struct Files: Sendable {
+        public var dtb: URL
+        public var dts: URL
+        public var bootInfo: URL
+    }
+
+    /// Write the device tree (and its source, for debugging) and the boot
+    /// information into `directory`, each whole or not at all.
+    public func write(to directory: URL) throws(GuestHostError) -> Files {
+        let files = Files(
+            dtb: directory.appendingPathComponent("\(topology.name).dtb"),
+            dts: directory.appendingPathComponent("\(topology.name).dts"),
+            bootInfo: directory.appendingPathComponent("\(topology.name).bootinfo.bin"))
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data(dtb).write(to: files.dtb, options: .atomic)
+            try Data(deviceTree.source.utf8).write(to: files.dts, options: .atomic)
+            try Data(Layout.bootInfoBytes(bootInfo)).write(to: files.bootInfo, options: .atomic)
+        } catch {
+            throw .environment("cannot write the guest's files in \(directory.path): \(error.localizedDescription)")
+        }
+        return files
+    }
+
+    /// QEMU's `-device loader` for a raw file at an address. A comma in a
+    /// QEMU option value is written twice.
+    static func loader(_ path: String, at address: UInt64) -> [String] {
+        ["-device", "loader,file=\(path.replacing(",", with: ",,")),addr=0x\(String(address, radix: 16)),force-raw=on"]
+    }
+
+    /// The console chardev of an interactive session: Ctrl-C goes to the
+    /// guest (signal=off), Ctrl-A x still stops QEMU (mux).
+    public static let interactiveConsole = ["-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console"]
+
+    /// QEMU under cmk: `cmk boot`'s command for the topology plus the guest's
+    /// Image, initramfs and device tree loaded at their places.
+    public func qemuArguments(cmkKernel: String, files: Files, interactive: Bool) -> [String] {
+        var arguments = QEMUCommand(topology: topology, kernel: cmkKernel, bootInfo: files.bootInfo.path).arguments
+        if interactive, let i = arguments.firstIndex(of: "-serial"), i + 1 < arguments.count, arguments[i + 1] == "stdio" {
+            arguments.replaceSubrange(i...(i + 1), with: Self.interactiveConsole)
+        }
+        arguments += Self.loader(kernelPath, at: layout.kernel.base)
+        if let initrdPath { arguments += Self.loader(initrdPath, at: layout.initrd.base) }
+        arguments += Self.loader(files.dtb.path, at: layout.deviceTree.base)
+        return arguments
+    }
+
+    /// The reference of `cmk bench guest`: the same Image, initramfs,
+    /// command line, vCPU count and guest memory size under plain QEMU, Linux
+    /// at EL1 on QEMU's own device tree, same CPU model and TCG threading.
+    public func plainQEMUArguments() -> [String] {
+        var arguments = [
+            QEMUCommand.binary,
+            "-accel", "tcg,thread=\(QEMUCommand.Threading.single.rawValue)",
+            "-M", "virt,gic-version=3",
+            "-cpu", QEMUCommand.cpu,
+            "-smp", "\(vcpuCount)",
+            "-m", "\(layout.guest.size >> 20)M",
+            "-display", "none", "-monitor", "none", "-serial", "stdio",
+            "-nic", "none",
+            "-no-reboot",
+            "-kernel", kernelPath,
+        ]
+        if let initrdPath { arguments += ["-initrd", initrdPath] }
+        arguments += ["-append", bootArgs]
+        return arguments
+    }
+
+    /// A command as a shell line (arguments quoted where needed).
+    public static func shellLine(_ arguments: [String]) -> String {
+        arguments.map { arg in
+            arg.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@".contains($0) } ? arg : "'\(arg.replacing("'", with: "'\\''"))'"
+        }.joined(separator: " ")
+    }
+}

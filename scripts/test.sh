@@ -38,4 +38,7 @@ done
 step "QEMU boots"
 tests/qemu/boot-tests.sh
 
+step "Linux guest (cmk guest)"
+tests/qemu/guest-tests.sh
+
 step "all tests passed"

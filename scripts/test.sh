@@ -16,8 +16,8 @@ swift build --triple aarch64-none-none-elf --toolset qemu/toolset.json -c releas
   --product cmk-kernel --scratch-path .build-kernel
 scripts/kernel-size.sh
 
-step "host tests"
-swift test
+step "host tests (kernel property tests: 1,000,000 steps)"
+CMK_PROPERTY_STEPS=1000000 swift test
 
 tsan_filters=()
 for t in BigLockTests InterKernelTests; do
@@ -37,5 +37,8 @@ done
 
 step "QEMU boots"
 tests/qemu/boot-tests.sh
+
+step "Linux guest (cmk guest)"
+tests/qemu/guest-tests.sh
 
 step "all tests passed"

@@ -1,9 +1,11 @@
 // EL2 exception vectors.
 //
-// Traps from a lower EL (a future EL0 root task or EL1 guest) and IRQs take
-// the ordinary path: the frame is saved on the current kernel stack, the
-// Swift handler cmk_trap(frame, kind) runs, and the frame is restored (the
-// handler may have changed it) before ERET.
+// Traps from a lower EL (the EL1 guest, a future EL0 root task) and IRQs take
+// the ordinary path: the frame (general registers, PC, PSTATE, syndrome and
+// the FP/SIMD registers) is saved on the current kernel stack, the Swift
+// handler cmk_trap(frame, kind) runs, and the frame is restored (the handler
+// may have changed it) before ERET. cmk_enter_guest starts a vCPU through
+// the same restore path, from a frame the kernel built.
 //
 // Synchronous exceptions and SErrors taken from EL2 itself are always fatal
 // (the kernel never faults on purpose). They switch to the core's emergency
@@ -72,9 +74,53 @@ cmk_trap_common:
     mrs x2, esr_el2
     mrs x3, far_el2
     stp x2, x3, [sp, #272]
+    add x2, sp, #(CMK_FRAME_FP * 8)
+    stp q0, q1, [x2, #0]
+    stp q2, q3, [x2, #32]
+    stp q4, q5, [x2, #64]
+    stp q6, q7, [x2, #96]
+    stp q8, q9, [x2, #128]
+    stp q10, q11, [x2, #160]
+    stp q12, q13, [x2, #192]
+    stp q14, q15, [x2, #224]
+    stp q16, q17, [x2, #256]
+    stp q18, q19, [x2, #288]
+    stp q20, q21, [x2, #320]
+    stp q22, q23, [x2, #352]
+    stp q24, q25, [x2, #384]
+    stp q26, q27, [x2, #416]
+    stp q28, q29, [x2, #448]
+    stp q30, q31, [x2, #480]
+    mrs x3, fpsr
+    mrs x4, fpcr
+    str x3, [x2, #512]
+    str x4, [x2, #520]
     mov x1, x0
     mov x0, sp
     bl cmk_trap
+    // The restore path: also how cmk_enter_guest starts a vCPU (SP = frame).
+cmk_trap_restore:
+    add x2, sp, #(CMK_FRAME_FP * 8)
+    ldr x3, [x2, #512]
+    ldr x4, [x2, #520]
+    msr fpsr, x3
+    msr fpcr, x4
+    ldp q0, q1, [x2, #0]
+    ldp q2, q3, [x2, #32]
+    ldp q4, q5, [x2, #64]
+    ldp q6, q7, [x2, #96]
+    ldp q8, q9, [x2, #128]
+    ldp q10, q11, [x2, #160]
+    ldp q12, q13, [x2, #192]
+    ldp q14, q15, [x2, #224]
+    ldp q16, q17, [x2, #256]
+    ldp q18, q19, [x2, #288]
+    ldp q20, q21, [x2, #320]
+    ldp q22, q23, [x2, #352]
+    ldp q24, q25, [x2, #384]
+    ldp q26, q27, [x2, #416]
+    ldp q28, q29, [x2, #448]
+    ldp q30, q31, [x2, #480]
     ldp x2, x3, [sp, #256]
     msr elr_el2, x2
     msr spsr_el2, x3
@@ -97,6 +143,16 @@ cmk_trap_common:
     ldp x0, x1, [sp, #0]
     add sp, sp, #CMK_FRAME_SIZE
     eret
+
+// x0 = a frame at the top of this core's kernel stack (frame + CMK_FRAME_SIZE
+// is the stack top). Loads the frame into the registers and ERETs: into the
+// guest when the frame's SPSR names EL1. Every later trap from that guest
+// builds its frame at the same place. Never returns.
+    .global cmk_enter_guest
+    .type cmk_enter_guest, %function
+cmk_enter_guest:
+    mov sp, x0
+    b cmk_trap_restore
 
 // x0 = kind, the interrupted x0 is in SP_EL0. Nothing here trusts SP.
 cmk_fatal_common:

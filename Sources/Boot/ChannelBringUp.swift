@@ -225,7 +225,7 @@ enum ChannelBringUp {
             if CPU.counter > deadline { panic("no notification from cluster", decimal: signaller) }
         }
         // The root thread polls its notification: the badge the remote sent.
-        KernelSmokeTest.syscall(KernelGlobals.kernel!, .nbRecv, exportedNotification)
+        RootThread.syscall(KernelGlobals.kernel!, .nbRecv, exportedNotification)
         let badge = UInt64(KernelGlobals.kernel!.rootThread.pointee.badge)
         guard badge == 1 << UInt64(signaller) else { panic("notification badge differs from the one sent:", badge) }
         guard sleeps >= 1, doorbells >= 1 else { panic("notified without sleeping on a doorbell; doorbells:", decimal: doorbells) }

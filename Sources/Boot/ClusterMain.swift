@@ -172,6 +172,9 @@ enum ClusterBringUp {
             Console.put(" cores=")
             Console.decimal(ChannelControl.counter(.bootCores, control).pointee.load(ordering: .relaxed))
             Console.end()
+            // With a guest in the boot information, the boot cluster runs it
+            // instead of powering off (`cmk guest`).
+            if record[ClusterRecord.guest + 7] != 0 { GuestBringUp.start(record: record, coreIndex: 0) }
             PSCI.powerOff()
         }
         idle()

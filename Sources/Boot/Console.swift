@@ -19,6 +19,29 @@ enum Console {
     static func begin() {
         guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
         lock.pointee.acquire()
+        startLine()
+    }
+
+    /// A kernel line never continues a guest's unfinished line: it starts
+    /// on a fresh one. (Only the cluster that prints the guest's output can
+    /// have a guest line open; the flag is that cluster's own.)
+    static func startLine() {
+        if KernelGlobals.guestLineOpen {
+            PL011.write(UInt8(ascii: "\n"))
+            KernelGlobals.guestLineOpen = false
+        }
+    }
+
+    /// The guest's console output, as it comes (a prompt without a newline
+    /// must reach the terminal at once), under the console lock.
+    static func guestOutput(_ drain: ((UInt8) -> Void) -> Void) {
+        let lock = KernelGlobals.consoleLock
+        lock?.pointee.acquire()
+        drain { byte in
+            PL011.write(byte)
+            KernelGlobals.guestLineOpen = byte != UInt8(ascii: "\n")
+        }
+        lock?.pointee.release()
     }
 
     /// Take the console for a report that must get out even if the lock is
@@ -27,6 +50,7 @@ enum Console {
         guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
         for _ in 0..<panicLockAttempts where lock.pointee.tryAcquire() {
             KernelGlobals.urgentHeld = true
+            startLine()
             return
         }
         KernelGlobals.urgentHeld = false

@@ -20,6 +20,8 @@ enum KernelGlobals {
     nonisolated(unsafe) static var consoleLock: UnsafeMutablePointer<TicketLock>? = nil
     /// Whether a panicking core got the console lock (and must release it).
     nonisolated(unsafe) static var urgentHeld = false
+    /// The guest's last console byte was not a newline. Under the console lock.
+    nonisolated(unsafe) static var guestLineOpen = false
     /// Cores of this cluster that entered the kernel. Protected by the big lock.
     nonisolated(unsafe) static var coresUp = 0
     /// The lock stress test's counter: plain, non-atomic; only the big lock

@@ -15,24 +15,17 @@ enum KernelSmokeTest {
     static let badgedSlot: Word = 26
 
     static func run(_ kernel: ClusterKernel, clusterId: UInt64, partition: Region) {
-        // The largest boot Untyped.
-        var best = RootSlot.firstUntyped
-        var slot = RootSlot.firstUntyped
-        while kernel.rootSlot(slot).type == .untyped {
-            if kernel.rootSlot(slot).bits > kernel.rootSlot(best).bits { best = slot }
-            slot += 1
-        }
+        let best = RootThread.largestUntyped(kernel)
         let untyped = kernel.rootSlot(best)
-        guard untyped.type == .untyped else { panic("kernel: no Untyped capability in the root CNode") }
         let badge = Word(clusterId + 1)
 
-        invoke(kernel, best, .untypedRetype,
+        RootThread.invoke(kernel, best, .untypedRetype,
                [ObjectType.notification.rawValue, 0, 0, 0, notificationSlot, 1], extraCaps: RootSlot.cnode)
-        invoke(kernel, RootSlot.cnode, .cnodeMint,
+        RootThread.invoke(kernel, RootSlot.cnode, .cnodeMint,
                [badgedSlot, 64, notificationSlot, 64, Word(CapRights.all.rawValue), badge], extraCaps: RootSlot.cnode)
         // (Arguments are an InlineArray: no heap in the kernel image.)
-        syscall(kernel, .send, badgedSlot)
-        syscall(kernel, .nbRecv, notificationSlot)
+        RootThread.syscall(kernel, .send, badgedSlot)
+        RootThread.syscall(kernel, .nbRecv, notificationSlot)
         let root = kernel.rootThread
         guard root.pointee.badge == badge else { panic("kernel: polled badge differs from the one signalled:", root.pointee.badge) }
         if let violation = kernel.checkInvariants() { panic(violation.message, UInt64(violation.address)) }
@@ -54,23 +47,5 @@ enum KernelSmokeTest {
         Console.decimal(UInt64(badge))
         Console.put(" ok")
         Console.end()
-    }
-
-    static func invoke(
-        _ kernel: ClusterKernel, _ cap: Word, _ label: InvocationLabel, _ args: InlineArray<6, Word>, extraCaps cap0: Word
-    ) {
-        let thread = kernel.rootThread
-        thread.pointee.messageInfo = MessageInfo(label: label.rawValue, length: args.count, extraCaps: 1)
-        for i in 0..<args.count { thread.pointee.mr[i] = args[i] }
-        thread.pointee.extraCaps[0] = cap0
-        kernel.syscall(.call, capAddress: cap)
-        if thread.pointee.error != nil { panic("kernel: root thread invocation failed, label", UInt64(label.rawValue)) }
-    }
-
-    static func syscall(_ kernel: ClusterKernel, _ call: Syscall, _ cap: Word) {
-        let thread = kernel.rootThread
-        thread.pointee.messageInfo = MessageInfo()
-        kernel.syscall(call, capAddress: cap)
-        if thread.pointee.error != nil { panic("kernel: root thread system call failed on slot", UInt64(cap)) }
     }
 }

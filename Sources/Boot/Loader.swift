@@ -109,6 +109,10 @@ enum Loader {
             let words = experiment.words
             for i in 0..<ExperimentRequest.wordCount { record[ClusterRecord.experiment + i] = words[i] }
         }
+        if let guestImage = info.guestImage {
+            let words = guestImage.words
+            for i in 0..<GuestImage.wordCount { record[ClusterRecord.guest + i] = words[i] }
+        }
 
         // 3. Translation tables, in the partition's table pool.
         var tables = TranslationTables(
@@ -160,6 +164,33 @@ enum Loader {
 
         // 4. Check what we built: nothing of another partition, image read-only.
         checkIsolation(tables, cluster: c, info: info)
+
+        // 5. The guest's stage 2 in this cluster: the guest region at IPA =
+        // PA and nothing else (devices stay unmapped, so every access to them
+        // traps and is emulated or refused). Every cluster builds its own,
+        // for the same region and VMID (docs/guest.md).
+        if info.guest.size > 0 {
+            var stage2 = TranslationTables(
+                poolPhysical: partition.base + layout.stage2Offset,
+                pool: base + Int(layout.stage2Offset), size: PartitionLayout.stage2PoolSize, regime: .stage2)
+            do {
+                try stage2.map(
+                    virtual: info.guest.base, physical: info.guest.base, size: info.guest.size,
+                    attributes: .guestRAM)
+            } catch {
+                panic(error.message)
+            }
+            var outside: UInt64 = 0
+            var leaks = false
+            stage2.forEachLeaf { leaf in
+                if !info.guest.contains(Region(base: leaf.physical, size: leaf.size)) {
+                    if !leaks { outside = leaf.virtual }
+                    leaks = true
+                }
+            }
+            if leaks { panic("guest stage 2 maps memory outside the guest region, at IPA", outside) }
+            record[ClusterRecord.stage2Root] = stage2.root
+        }
 
         for i in 0..<descriptor.coreCount {
             let state = (base + Int(layout.coreStateOffset(i))).assumingMemoryBound(to: UInt64.self)

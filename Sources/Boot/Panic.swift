@@ -100,11 +100,16 @@ func fatalException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Ne
     Failure.stop()
 }
 
-/// Non-fatal vectors: traps from a lower EL and interrupts. Nothing runs
-/// below EL2 yet and interrupts stay masked, so any arrival is unexpected and
-/// reported like a fatal exception. The guest (VMM) and the channel doorbell
-/// will dispatch here.
+/// Non-fatal vectors: traps from a lower EL and interrupts. A guest's exits
+/// and the interrupts taken while it runs (kinds 8-11: lower EL, AArch64) go
+/// to `VCPURun.exit`; anything else is unexpected (the kernel runs with
+/// interrupts masked) and reported like a fatal exception.
 @_cdecl("cmk_trap")
 func trap(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
+    if kind >> 2 == 2, GuestGlobals.loadedVCPU != nil {
+        let state = UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
+        VCPURun.exit(frame, kind: kind, coreIndex: Int(state[CoreState.indexInCluster]))
+        return
+    }
     fatalException(frame, kind)
 }

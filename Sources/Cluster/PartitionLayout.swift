@@ -13,6 +13,7 @@ import BigLock
 ///     scratchOffset     the cluster's arrays and statistics (`scratchSize`)
 ///     stacksOffset      per core: guard | emergency stack | guard | kernel stack
 ///     tablesOffset      the cluster's translation tables (a pool)
+///     stage2Offset      the guest's stage-2 tables in this cluster (a pool)
 ///     freeOffset        free memory: the cluster's untyped memory
 ///     partition size
 ///
@@ -24,6 +25,9 @@ public struct PartitionLayout: Equatable {
     public static let emergencyStackSize: UInt64 = 8192
     public static let kernelStackSize: UInt64 = 16384
     public static let tablePoolSize: UInt64 = 32 * 4096
+    /// The guest's stage-2 tables: a level-1 table and level-2 tables for the
+    /// guest region (2 MiB blocks; 1 GiB blocks where aligned).
+    public static let stage2PoolSize: UInt64 = 8 * 4096
     /// The cluster's scratch area: per-core arrays and histograms that would
     /// otherwise be array globals (which Swift may initialise lazily). The
     /// loader zeroes it.
@@ -38,6 +42,7 @@ public struct PartitionLayout: Equatable {
     public let scratchOffset: UInt64
     public let stacksOffset: UInt64
     public let tablesOffset: UInt64
+    public let stage2Offset: UInt64
     public let freeOffset: UInt64
 
     public init(privateImageSize: UInt64, coreCount: Int) {
@@ -49,7 +54,8 @@ public struct PartitionLayout: Equatable {
         scratchOffset = lockOffset + Self.pageAlign(UInt64(ClusterLock.maxByteCount(cores: max(coreCount, 1))))
         stacksOffset = scratchOffset + Self.scratchSize
         tablesOffset = stacksOffset + UInt64(coreCount) * Self.perCoreStackSlot
-        freeOffset = tablesOffset + Self.tablePoolSize
+        stage2Offset = tablesOffset + Self.tablePoolSize
+        freeOffset = stage2Offset + Self.stage2PoolSize
     }
 
     static func pageAlign(_ x: UInt64) -> UInt64 { (x + 4095) & ~4095 }
@@ -124,11 +130,16 @@ public enum ClusterRecord {
     public static let lockKind = 14
     public static let tablesUsed = 15
     public static let inject = 16
+    /// Physical address of the guest's stage-2 root table in this cluster
+    /// (0: no guest region).
+    public static let stage2Root = 17
     /// Start of an experiment's measured window (virtual counter), published
     /// by the first core (an atomic word; 0 until then).
     public static let experimentStart = 22
     /// The experiment request's 8 words (`ExperimentRequest.words`), all 0
     /// in a normal boot.
     public static let experiment = 24
+    /// The guest record's 8 words (`GuestImage.words`), all 0 without a guest.
+    public static let guest = 32
     public static let magicValue: UInt64 = 0x4452_4345_524B_4D43  // "CMKRECRD"
 }

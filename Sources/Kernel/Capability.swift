@@ -16,6 +16,8 @@
 /// What a capability refers to.
 public enum CapType: UInt8, Sendable {
     case null = 0, untyped, endpoint, notification, cnode, tcb, reply
+    /// A virtual CPU (Objects/VCPU.swift).
+    case vcpu = 8
     /// A CNode or TCB whose last capability is being deleted (seL4's Zombie):
     /// the slots it still holds are deleted one per preemption step.
     case zombie
@@ -69,6 +71,7 @@ public struct Capability: Equatable, Sendable {
         case .notification: (object, notificationSizeBits)
         case .cnode: (object, Int(bits) + slotSizeBits)
         case .tcb: (object, tcbSizeBits)
+        case .vcpu: (object, vcpuSizeBits)
         case .zombie: (object, Int(bits))
         case .null, .reply: nil
         }
@@ -100,7 +103,7 @@ func sameRegion(_ a: Capability, _ b: Capability) -> Bool {
         guard let r = b.region else { return false }
         let aTop = a.object &+ (1 << UInt(a.bits))
         return a.object <= r.base && r.base &+ (1 << UInt(r.sizeBits)) <= aTop
-    case .endpoint, .notification, .tcb:
+    case .endpoint, .notification, .tcb, .vcpu:
         return b.type == a.type && b.object == a.object
     case .cnode:
         return b.type == .cnode && b.object == a.object && b.bits == a.bits

@@ -84,7 +84,8 @@ extension ClusterKernel {
         let queues = (raw + 1024).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
         queues.initialize(repeating: ReadyQueue(), count: priorityCount)
         let root = (raw + 1024 + 16 * priorityCount).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
-        root.initialize(to: CTE())
+        // Every fixed slot starts empty (the checker reads them all).
+        root.initialize(repeating: CTE(), count: 1 + bootUntypedLimit)
         let kernel = ClusterKernel(
             lock: lock, state: state, bitmap: bitmap, readyQueues: queues, root: root,
             memoryBase: base, memoryEnd: base + UInt(size))

@@ -52,6 +52,7 @@ extension ClusterKernel {
         switch cap.type {
         case .endpoint: cancelAllIPC(EndpointRef(bitPattern: cap.object)!)
         case .notification: finaliseNotification(NotificationRef(bitPattern: cap.object)!)
+        case .vcpu: finaliseVCPU(VCPURef(bitPattern: cap.object)!)
         default: break
         }
     }

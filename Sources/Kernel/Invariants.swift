@@ -1,5 +1,7 @@
 /// The invariant checker: run between kernel entries in tests and debug
-/// builds. Allocation-free, O(capabilities + threads) per call.
+/// builds. Allocation-free, O(capabilities + threads + slots of the live
+/// CNodes) per call; O(capabilities^2) only to name the culprit of a failed
+/// container count.
 ///
 /// Checked:
 /// 1. Derivation tree: a well-formed doubly linked list from the root; every
@@ -14,6 +16,26 @@
 /// 4. Scheduler (Benno): runnable threads are exactly the current thread plus
 ///    the ready queues; queues, flags and the bitmap agree; no pending action;
 ///    the current thread has the highest priority among runnable threads.
+/// 5. Containers (issue 11): every derivation-tree node lies in a live
+///    container (a slot of a CNode or TCB that a capability or Zombie in the
+///    tree names, or the fixed root state), and every non-null slot of a live
+///    container is in the tree (reply capabilities: in their master's list).
+///    Checked by counting: each such slot is linked consistently with both
+///    neighbours, and there are exactly as many as tree nodes; on a mismatch
+///    a slower pass names the culprit. A node left in freed memory (the
+///    Configure bug) is caught at once, before the memory is reused.
+/// 6. Derivation (per run of capabilities to one object): a child's rights
+///    are a subset of its parent's; a badged capability that does not start
+///    its badge group follows one with the same badge (badges only narrow:
+///    copies of a badged capability keep its badge, and only Mint of an
+///    unbadged one makes a new group); revocable implies first-badged; only
+///    Untyped capabilities (always), an object's original (first of its run)
+///    and minted badged capabilities are revocable.
+/// 7. References name live objects: the current thread, queue members, bound
+///    threads (of notifications and vCPUs) and reply targets are live TCBs (a capability names them, and
+///    their reply master is in place); blocked threads, bindings (to
+///    notifications and vCPUs) and reply capabilities are counted from both ends, so a thread waiting on a dead
+///    endpoint, or a dead thread in a live queue, breaks the count.
 
 public struct InvariantViolation: Error, Sendable {
     public let message: StaticString
@@ -43,6 +65,24 @@ extension ClusterKernel {
         var depth = 0
         var runnableSeen = 0, queuedSeen = 0
         var currentSeen = state.pointee.current == nil
+        var tally = ReferenceTally()
+        // Non-null slots of live containers and of the fixed state, reply
+        // capabilities excepted (they are not in the tree): as many as nodes.
+        var liveSlots = 0
+        let fixedFirst = root + 1, fixedEnd_ = root + 1 + ClusterKernel.bootUntypedLimit
+        var fixedSlot = fixedFirst
+        while fixedSlot < fixedEnd_ {
+            if !fixedSlot.pointee.cap.isNull {
+                liveSlots += 1
+                try checkLinked(fixedSlot)
+            }
+            fixedSlot += 1
+        }
+        // The current run of capabilities to one object (not Untyped): its
+        // original (first node, if revocable) and the head of the current
+        // badge group (the last revocable badged node).
+        var runOriginal: SlotRef? = nil
+        var groupHead: SlotRef? = nil
         var lastTopLevelEnd = fixedEnd
         var previousRegion: (base: UInt, sizeBits: Int)? = nil
 
@@ -101,26 +141,182 @@ extension ClusterKernel {
                 try checkZombie(cap, slot: n)
             default: break
             }
+            try checkDerivation(n, previous: prev, original: &runOriginal, groupHead: &groupHead)
             // Object checks, once per object (the first of its run).
             if !sameAsPrevious || cap.type == .untyped {
                 switch cap.type {
-                case .endpoint: try checkEndpoint(EndpointRef(bitPattern: cap.object)!)
-                case .notification: try checkNotification(NotificationRef(bitPattern: cap.object)!)
+                case .endpoint: try checkEndpoint(EndpointRef(bitPattern: cap.object)!, &tally)
+                case .notification: try checkNotification(NotificationRef(bitPattern: cap.object)!, &tally)
+                case .vcpu:
+                    let v = VCPURef(bitPattern: cap.object)!
+                    if let t = v.pointee.tcb {
+                        if !hasReplyMaster(t) { throw fail("VCPU bound to a dead thread", cap.object) }
+                        if t.pointee.boundVCPU != v { throw fail("VCPU's thread is not bound back to it", cap.object) }
+                        tally.boundVCPUs += 1
+                    }
+                    if v.pointee.guestIndex >= 64 { throw fail("VCPU guest index out of range", cap.object) }
                 case .tcb:
                     let t = tcbRef(object: cap.object)
-                    try checkThread(t)
+                    if let v = t.pointee.boundVCPU {
+                        if v.pointee.tcb != t { throw fail("thread's VCPU is not bound back to it", cap.object) }
+                        tally.vcpuThreads += 1
+                    }
+                    try checkThread(t, &tally)
                     if t.pointee.state.isRunnable { runnableSeen += 1 }
                     if t.pointee.inReadyQueue { queuedSeen += 1 }
                     if t == state.pointee.current { currentSeen = true }
                 default: break
                 }
+                liveSlots += try checkContainerSlots(cap)
             }
             previousRegion = sameAsPrevious && cap.type != .untyped ? previousRegion : region
             if cap.type == .untyped { previousRegion = nil }
             prev = n
             node = n.pointee.next
         }
+        if liveSlots != count { try findContainerCulprit(maxNodes: maxNodes) }
+        try tally.check()
         try checkScheduler(runnable: runnableSeen, queued: queuedSeen, currentSeen: currentSeen)
+    }
+
+    // MARK: Containers (5)
+
+    /// The slots a container capability names: (first slot, count), or nil
+    /// for capabilities that name no slots.
+    private func containerSlots(_ cap: Capability) -> (UInt, Int)? {
+        switch cap.type {
+        case .cnode: (cap.object, 1 << Int(cap.bits))
+        case .tcb: (cap.object, tcbSlotCount)
+        case .zombie: (cap.object, cap.small == 1 ? tcbSlotCount : 1 << (Int(cap.bits) - slotSizeBits))
+        default: nil
+        }
+    }
+
+    /// A non-null slot outside the reply lists is linked both ways.
+    private func checkLinked(_ s: SlotRef) throws(InvariantViolation) {
+        guard let p = s.pointee.prev, p.pointee.next == s else {
+            throw fail("live slot not linked into the derivation tree", UInt(bitPattern: s))
+        }
+        if let n = s.pointee.next, n.pointee.prev != s { throw fail("live slot not linked into the derivation tree", UInt(bitPattern: s)) }
+    }
+
+    /// Count (and check the links of) the non-null, non-reply slots of the
+    /// container `cap` names; 0 for other capabilities.
+    private func checkContainerSlots(_ cap: Capability) throws(InvariantViolation) -> Int {
+        guard let (base, slots) = containerSlots(cap) else { return 0 }
+        var live = 0
+        var i = 0
+        while i < slots {
+            let s = SlotRef(bitPattern: base &+ UInt(i << slotSizeBits))!
+            let t = s.pointee.cap.type
+            if t != .null && t != .reply {
+                live += 1
+                try checkLinked(s)
+            }
+            i += 1
+        }
+        return live
+    }
+
+    /// Is `slot` a slot of a live container (or of the fixed state)?
+    /// O(tree); used only to name the culprit of a failed count.
+    private func inLiveContainer(_ slot: SlotRef, maxNodes: Int) -> Bool {
+        if slot >= root + 1 && slot < root + 1 + ClusterKernel.bootUntypedLimit { return true }
+        let a = UInt(bitPattern: slot)
+        var node = root.pointee.next, seen = 0
+        while let n = node, seen <= maxNodes {
+            if let (base, slots) = containerSlots(n.pointee.cap), a >= base, a < base &+ UInt(slots << slotSizeBits),
+                (a &- base) & ((1 << UInt(slotSizeBits)) - 1) == 0
+            {
+                return true
+            }
+            node = n.pointee.next
+            seen += 1
+        }
+        return false
+    }
+
+    private func inTree(_ slot: SlotRef, maxNodes: Int) -> Bool {
+        var node = root.pointee.next, seen = 0
+        while let n = node, seen <= maxNodes {
+            if n == slot { return true }
+            node = n.pointee.next
+            seen += 1
+        }
+        return false
+    }
+
+    /// The tree and the live slots disagree in number: name one culprit.
+    private func findContainerCulprit(maxNodes: Int) throws(InvariantViolation) {
+        var node = root.pointee.next, seen = 0
+        while let n = node, seen <= maxNodes {
+            if !inLiveContainer(n, maxNodes: maxNodes) {
+                throw fail("derivation-tree node outside every live container", UInt(bitPattern: n))
+            }
+            node = n.pointee.next
+            seen += 1
+        }
+        node = root.pointee.next
+        seen = 0
+        while let n = node, seen <= maxNodes {
+            if let (base, slots) = containerSlots(n.pointee.cap) {
+                var i = 0
+                while i < slots {
+                    let s = SlotRef(bitPattern: base &+ UInt(i << slotSizeBits))!
+                    let t = s.pointee.cap.type
+                    if t != .null && t != .reply && !inTree(s, maxNodes: maxNodes) {
+                        throw fail("capability in a live container missing from the derivation tree", UInt(bitPattern: s))
+                    }
+                    i += 1
+                }
+            }
+            node = n.pointee.next
+            seen += 1
+        }
+        throw fail("derivation tree and live container slots differ in number", 0)
+    }
+
+    // MARK: Derivation (6)
+
+    /// Rights, badges and flags of `n` against its run of capabilities to
+    /// one object. `original` and `groupHead` carry the run's state.
+    private func checkDerivation(
+        _ n: SlotRef, previous: SlotRef, original: inout SlotRef?, groupHead: inout SlotRef?
+    ) throws(InvariantViolation) {
+        let addr = UInt(bitPattern: n)
+        let node = n.pointee
+        let cap = node.cap
+        if node.revocable && !node.firstBadged { throw fail("revocable capability not first-badged", addr) }
+        if cap.type == .untyped {
+            if !node.revocable { throw fail("Untyped capability not revocable (its children would be invisible)", addr) }
+            original = nil
+            groupHead = nil
+            return
+        }
+        let badged = cap.type == .endpoint || cap.type == .notification
+        let firstOfRun = previous == root || !sameObject(previous.pointee.cap, cap)
+        if firstOfRun {
+            original = node.revocable ? n : nil
+            groupHead = nil
+        } else {
+            if node.revocable && !(badged && cap.badge != 0) { throw fail("copy marked revocable", addr) }
+            // The parent: the badge group's head, else the run's original.
+            var parent: SlotRef? = nil
+            if let g = groupHead, isDerivationParent(g, of: n) {
+                parent = g
+            } else if let o = original, isDerivationParent(o, of: n) {
+                parent = o
+            }
+            if let p = parent, !p.pointee.cap.rights.isSuperset(of: cap.rights) {
+                throw fail("capability has rights its parent lacks", addr)
+            }
+        }
+        if badged && cap.badge != 0 {
+            if !node.firstBadged && (firstOfRun || previous.pointee.cap.badge != cap.badge) {
+                throw fail("badged copy outside its badge group", addr)
+            }
+            if node.revocable { groupHead = n }
+        }
     }
 
     private func checkZombie(_ z: Capability, slot: SlotRef) throws(InvariantViolation) {
@@ -143,7 +339,7 @@ extension ClusterKernel {
         }
     }
 
-    private func checkEndpoint(_ ep: EndpointRef) throws(InvariantViolation) {
+    private func checkEndpoint(_ ep: EndpointRef, _ tally: inout ReferenceTally) throws(InvariantViolation) {
         let addr = UInt(bitPattern: ep)
         let e = ep.pointee
         if (e.state == .idle) != (e.head == nil) { throw fail("endpoint state/queue mismatch", addr) }
@@ -155,18 +351,24 @@ extension ClusterKernel {
             if n > 1 << 20 { throw fail("endpoint queue cycle", addr) }
             if x.pointee.queuePrev != prev { throw fail("endpoint queue prev link", UInt(bitPattern: x)) }
             if x.pointee.state != want || x.pointee.blockedOn != addr { throw fail("queued thread not blocked here", UInt(bitPattern: x)) }
+            if !hasReplyMaster(x) { throw fail("endpoint queue holds a dead thread", UInt(bitPattern: x)) }
+            tally.queued += 1
             prev = x
             t = x.pointee.queueNext
         }
         if prev != e.tail { throw fail("endpoint tail wrong", addr) }
     }
 
-    private func checkNotification(_ np: NotificationRef) throws(InvariantViolation) {
+    private func checkNotification(_ np: NotificationRef, _ tally: inout ReferenceTally) throws(InvariantViolation) {
         let addr = UInt(bitPattern: np)
         let n = np.pointee
         if (n.state == .waiting) != (n.head != nil) { throw fail("notification state/queue mismatch", addr) }
         if (n.head == nil) != (n.tail == nil) { throw fail("notification head/tail mismatch", addr) }
-        if let b = n.boundTCB, b.pointee.boundNotification != np { throw fail("binding not symmetric", addr) }
+        if let b = n.boundTCB {
+            if !hasReplyMaster(b) { throw fail("notification bound to a dead thread", addr) }
+            if b.pointee.boundNotification != np { throw fail("binding not symmetric", addr) }
+            tally.boundNotifications += 1
+        }
         var t = n.head, prev: TCBRef? = nil, c = 0
         while let x = t {
             c += 1
@@ -175,19 +377,25 @@ extension ClusterKernel {
             if x.pointee.state != .blockedOnNotification || x.pointee.blockedOn != addr {
                 throw fail("waiter not blocked here", UInt(bitPattern: x))
             }
+            if !hasReplyMaster(x) { throw fail("notification queue holds a dead thread", UInt(bitPattern: x)) }
+            tally.queued += 1
             prev = x
             t = x.pointee.queueNext
         }
         if prev != n.tail { throw fail("notification tail wrong", addr) }
     }
 
-    private func checkThread(_ t: TCBRef) throws(InvariantViolation) {
+    private func checkThread(_ t: TCBRef, _ tally: inout ReferenceTally) throws(InvariantViolation) {
         let addr = UInt(bitPattern: t)
         let s = t.pointee.state
         if t.pointee.inReadyQueue && !s.isRunnable { throw fail("queued thread not runnable", addr) }
-        if let n = t.pointee.boundNotification, n.pointee.boundTCB != t { throw fail("binding not symmetric", addr) }
+        if let n = t.pointee.boundNotification {
+            if n.pointee.boundTCB != t { throw fail("binding not symmetric", addr) }
+            tally.boundThreads += 1
+        }
         switch s {
         case .blockedOnSend, .blockedOnReceive, .blockedOnNotification:
+            tally.blocked += 1
             // Walk back to the head of the queue we claim to be in.
             var h = t, c = 0
             while let p = h.pointee.queuePrev {
@@ -207,6 +415,7 @@ extension ClusterKernel {
             throw fail("reply master missing", addr)
         }
         if let next = tcbSlot(t, .reply).pointee.next {
+            tally.repliesOut += 1
             // Our reply capability is out: we wait for the reply.
             if s != .blockedOnReply { throw fail("reply cap exists for a thread not waiting for one", addr) }
             if next.pointee.cap.type != .reply || next.pointee.cap.object != tcbObject(t) || next.pointee.next != nil {
@@ -219,7 +428,23 @@ extension ClusterKernel {
             if c.type != .reply || c.small != 0 || caller.pointee.prev != tcbSlot(tcbRef(object: c.object), .reply) {
                 throw fail("caller slot holds a bad capability", addr)
             }
+            let target = tcbRef(object: c.object)
+            if !hasReplyMaster(target) || tcbSlot(target, .reply).pointee.next != caller
+                || target.pointee.state != .blockedOnReply
+            {
+                throw fail("reply capability names a thread not waiting for it", addr)
+            }
+            tally.callerCaps += 1
         }
+    }
+
+    // MARK: References (7)
+
+    /// A live TCB keeps its master reply capability in slot 2 until its
+    /// Zombie is reduced: an O(1) test that `t` names a TCB that is not dead.
+    private func hasReplyMaster(_ t: TCBRef) -> Bool {
+        let m = tcbSlot(t, .reply).pointee.cap
+        return m.type == .reply && m.small == 1 && m.object == tcbObject(t)
     }
 
     private func checkScheduler(runnable: Int, queued: Int, currentSeen: Bool) throws(InvariantViolation) {
@@ -254,5 +479,37 @@ extension ClusterKernel {
             throw fail("idle with runnable threads", 0)
         }
         if runnable != expected { throw fail("runnable thread neither current nor queued (Benno)", 0) }
+    }
+}
+
+/// References counted from both ends (invariant 7). Each side is counted only
+/// from live objects (found through the derivation tree), so a reference to
+/// a dead object on either side leaves the two counts unequal.
+struct ReferenceTally {
+    /// Live threads blocked on an endpoint or notification; members of the
+    /// queues of live endpoints and notifications.
+    var blocked = 0, queued = 0
+    /// Live threads with a bound notification; live notifications with a
+    /// bound thread.
+    var boundThreads = 0, boundNotifications = 0
+    /// Live threads whose reply capability is out; live threads holding a
+    /// reply capability in their caller slot.
+    var repliesOut = 0, callerCaps = 0
+    /// Live threads bound to a vCPU; live vCPUs bound to a thread.
+    var vcpuThreads = 0, boundVCPUs = 0
+
+    func check() throws(InvariantViolation) {
+        if blocked != queued {
+            throw InvariantViolation(message: "blocked threads and queue members differ: a queue holds a dead thread or a thread waits on a dead object", address: 0)
+        }
+        if boundThreads != boundNotifications {
+            throw InvariantViolation(message: "bindings differ: a thread or notification is bound to a dead object", address: 0)
+        }
+        if vcpuThreads != boundVCPUs {
+            throw InvariantViolation(message: "vCPU bindings differ: a thread or vCPU is bound to a dead object", address: 0)
+        }
+        if repliesOut != callerCaps {
+            throw InvariantViolation(message: "reply capabilities differ: one names or sits in a dead thread", address: 0)
+        }
     }
 }

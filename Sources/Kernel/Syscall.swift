@@ -64,7 +64,7 @@ extension ClusterKernel {
         case .notification:
             guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
             signal(NotificationRef(bitPattern: cap.object)!, badge: cap.badge)
-        case .untyped, .cnode, .tcb:
+        case .untyped, .cnode, .tcb, .vcpu:
             guard let label = InvocationLabel(rawValue: thread.pointee.messageInfo.label) else {
                 thread.pointee.error = .illegalOperation
                 return
@@ -75,7 +75,8 @@ extension ClusterKernel {
                 switch cap.type {
                 case .untyped: try invokeUntyped(slot, label, caller: thread)
                 case .cnode: try invokeCNode(cap, label, caller: thread)
-                default: try invokeTCB(tcbRef(object: cap.object), label, caller: thread)
+                case .vcpu: try invokeVCPU(VCPURef(bitPattern: cap.object)!, label, caller: thread)
+                default: try invokeTCB(slot, label, caller: thread)
                 }
             } catch {
                 if error == .preempted { return }

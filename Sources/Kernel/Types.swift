@@ -119,13 +119,14 @@ public enum InvocationLabel: Word, Sendable {
     case cnodeRevoke, cnodeDelete, cnodeCopy, cnodeMint, cnodeMove, cnodeMutate
     case tcbConfigure, tcbSetPriority, tcbResume, tcbSuspend
     case tcbBindNotification, tcbUnbindNotification
+    case vcpuSetTCB, vcpuSetIndex
 }
 
 /// Kinds of object `Retype` can create.
 public enum ObjectType: Word, Sendable {
     case untyped = 0, tcb, endpoint, notification, cnode
-    // Architecture objects: declared for the EL0 and guest work; `Retype`
-    // refuses them until Arch provides them (see ArchObjects.swift).
+    // Architecture objects (see ArchObjects.swift): frames and page tables
+    // are declared for the EL0 work and refused by `Retype` until then.
     case frame, pageTable, vcpu
 }
 

@@ -106,3 +106,52 @@ final class Pool {
         #expect(GICv3.sgiTarget(mpidr: 0x101, sgi: 1) == (1 << 24) | (1 << 16) | (1 << 1))
     }
 }
+
+/// Stage-2 tables for a guest: the same builder, stage-2 descriptors.
+@Suite struct Stage2TablesTests {
+    func make(_ pool: Pool) -> TranslationTables {
+        TranslationTables(poolPhysical: pool.physical, pool: pool.memory, size: pool.bytes, regime: .stage2)
+    }
+
+    @Test func guestRAMIsMappedWithBlocksAtIPAEqualsPA() throws {
+        let pool = Pool(tables: 4)
+        var t = make(pool)
+        // The default topology's guest region: 256 MiB at 0x51200000.
+        try t.map(virtual: 0x5120_0000, physical: 0x5120_0000, size: 256 << 20, attributes: .guestRAM)
+        #expect(t.tablesUsed == 2)  // level 1 + one level 2: 128 blocks of 2 MiB
+        var leaves: [Leaf] = []
+        t.forEachLeaf { leaves.append($0) }
+        #expect(leaves.count == 128 && leaves.allSatisfy { $0.size == 2 << 20 && $0.virtual == $0.physical })
+        #expect(leaves.allSatisfy { $0.attributes == .guestRAM })
+        #expect(t.translate(0x5120_0000 + 0x1234)?.physical == 0x5120_1234)
+        #expect(t.translate(0x0800_0000) == nil)  // devices stay unmapped: every access traps
+        #expect(t.translate(0x5120_0000 + (256 << 20)) == nil)
+    }
+
+    @Test func stage2DescriptorBits() {
+        let d = TranslationTables.stage2LeafDescriptor(0x5120_0000, level: 2, .guestRAM)
+        #expect(d & 0b11 == 0b01)  // block
+        #expect((d >> 2) & 0xF == 0b1111)  // MemAttr: normal, outer and inner write-back
+        #expect((d >> 6) & 0b11 == 0b11)  // S2AP read-write
+        #expect((d >> 8) & 0b11 == 0b11)  // inner shareable
+        #expect(d & (1 << 10) != 0)  // AF
+        #expect((d >> 53) & 0b11 == 0)  // executable
+        #expect(d & 0x0000_FFFF_FFFF_F000 == 0x5120_0000)
+        let ro = TranslationTables.stage2LeafDescriptor(0x1000, level: 3, .readOnly)
+        #expect(ro & 0b11 == 0b11 && (ro >> 6) & 0b11 == 0b01 && (ro >> 53) & 0b11 == 0b10)
+        let dev = TranslationTables.stage2LeafDescriptor(0x0900_0000, level: 3, .device)
+        #expect((dev >> 2) & 0xF == 0b0001 && (dev >> 8) & 0b11 == 0)
+    }
+
+    @Test func writableAndExecutableIsRefusedOnlyAtEL2() {
+        let pool = Pool(tables: 4)
+        var el2 = pool.make()
+        #expect(throws: MapError.writableAndExecutable) {
+            try el2.map(virtual: 0x4000_0000, physical: 0x4000_0000, size: 4096, attributes: .guestRAM)
+        }
+        var s2 = make(pool)
+        #expect(throws: Never.self) {
+            try s2.map(virtual: 0x4000_0000, physical: 0x4000_0000, size: 4096, attributes: .guestRAM)
+        }
+    }
+}

@@ -80,30 +80,24 @@ final class Harness {
         return best
     }
 
-    @discardableResult
     func retype(_ untyped: Word, _ type: ObjectType, size: Word = 0, into slot: Word, count: Word = 1) -> KernelError? {
         invoke(untyped, .untypedRetype, [type.rawValue, size, 0, 0, slot, count], extraCaps: [cnode])
     }
 
-    @discardableResult
     func copy(_ src: Word, to dest: Word, rights: CapRights = .all) -> KernelError? {
         invoke(cnode, .cnodeCopy, [dest, Harness.depth, src, Harness.depth, Word(rights.rawValue)], extraCaps: [cnode])
     }
 
-    @discardableResult
     func mint(_ src: Word, to dest: Word, rights: CapRights = .all, badge: Word) -> KernelError? {
         invoke(cnode, .cnodeMint, [dest, Harness.depth, src, Harness.depth, Word(rights.rawValue), badge], extraCaps: [cnode])
     }
 
-    @discardableResult
     func move(_ src: Word, to dest: Word) -> KernelError? {
         invoke(cnode, .cnodeMove, [dest, Harness.depth, src, Harness.depth], extraCaps: [cnode])
     }
 
-    @discardableResult
     func delete(_ slot: Word) -> KernelError? { invoke(cnode, .cnodeDelete, [slot, Harness.depth]) }
 
-    @discardableResult
     func revoke(_ slot: Word) -> KernelError? { invoke(cnode, .cnodeRevoke, [slot, Harness.depth]) }
 
     /// Make a thread in `slot` sharing the root CSpace, at `priority`, running.

@@ -22,38 +22,76 @@ struct SplitMix {
 
 /// A world of user threads playing random system calls. The kernel decides
 /// who runs; the world only plays the current thread (or a timer tick).
+///
+/// CSpaces: threads 30 and 31 share the root thread's CNode. Thread 32 has
+/// its own CNode X2 (root slot 27, radix 6, guard 58: addresses 0...63) with
+/// copies of the world's objects at the root's slot numbers, itself in
+/// X2[1] and X2 (with its guard) in X2[2], so the same addresses work in
+/// either CSpace. Thread 33's CNode X3 (radix 2, guard 54, small enough for
+/// a delete to finish within most budgets) is issue 11's shape: its CSpace
+/// root is the only capability to X3, X3[1] (address 256) the only
+/// capability to thread 33, so Configure on itself finalises the thread.
+/// X3[0] is the root CNode without a guard, so addresses below 256 name the
+/// root CNode's slots, as for the root thread (a new root from there
+/// survives the old root's deletion); X3[2] (512) is an endpoint, X3[3]
+/// (768) a notification. The model has no VSpace objects
+/// yet (Configure sets only the CSpace root), so VSpace slots stay empty.
 final class World {
     let h: Harness
     var rng: SplitMix
+    let seed: UInt64
+    /// Setup calls that failed (each one a test failure).
+    var setupFailures: [String] = []
     /// The last call of each thread, re-issued when it is restarted.
     var last: [UInt: (Syscall, Word, MessageInfo, [Word], [Word])] = [:]
-    static let slots: [Word] = [0, 1, 2, 9, 10, 11, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 33, 40, 41, 42, 43, 50, 51, 52, 60, 61, 62, 63, 64, 65, 70, 75, 80, 224, 225, 226]
+    static let slots: [Word] = [0, 1, 2, 9, 10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31, 32, 33, 40, 41, 42, 43, 50, 51, 52, 60, 61, 62, 63, 64, 65, 70, 75, 80, 224, 225, 226, 256, 512, 768]
 
     init(seed: UInt64) {
+        self.seed = seed
         rng = SplitMix(state: seed)
         var budget = SplitMix(state: seed ^ 0xABCD)
         h = Harness(size: 1 << 18, workPerEntry: Int(1 + budget.below(40)))
         // Build a small system as the root thread.
         let ut = h.bigUntyped
-        _ = h.retype(ut, .untyped, size: 14, into: 9)
-        _ = h.retype(ut, .untyped, size: 12, into: 10)
-        _ = h.retype(9, .endpoint, into: 20, count: 3)
-        _ = h.retype(9, .notification, into: 23, count: 2)
-        _ = h.retype(10, .cnode, size: 2, into: 25, count: 2)
-        _ = h.mint(20, to: 40, badge: 1)
-        _ = h.mint(20, to: 41, badge: 2)
-        _ = h.mint(23, to: 42, badge: 4)
-        _ = h.copy(21, to: 43, rights: [.read, .write])
+        let cnode = RootSlot.cnode
+        setup(h.retype(ut, .untyped, size: 14, into: 9), "untyped 9")
+        setup(h.retype(ut, .untyped, size: 12, into: 10), "untyped 10")
+        setup(h.retype(ut, .untyped, size: 14, into: 11), "untyped 11")
+        setup(h.retype(9, .endpoint, into: 20, count: 3), "endpoints")
+        setup(h.retype(9, .notification, into: 23, count: 2), "notifications")
+        setup(h.retype(10, .cnode, size: 2, into: 25, count: 2), "CNodes 25, 26")
+        setup(h.retype(11, .cnode, size: 6, into: 27), "CNode X2")
+        setup(h.retype(11, .cnode, size: 2, into: 28), "CNode X3")
+        setup(h.mint(20, to: 40, badge: 1), "mint 40")
+        setup(h.mint(20, to: 41, badge: 2), "mint 41")
+        setup(h.mint(23, to: 42, badge: 4), "mint 42")
+        setup(h.copy(21, to: 43, rights: [.read, .write]), "copy 43")
         for i: Word in 0..<4 {
             let t = h.spawn(30 + i, priority: 1 + rng.below(200), from: 9)
-            t.pointee.receiveRoot = RootSlot.cnode
+            t.pointee.receiveRoot = cnode
             t.pointee.receiveIndex = 50 + rng.below(3)
             t.pointee.receiveDepth = 64
         }
-        h.root.pointee.receiveRoot = RootSlot.cnode
+        for i: Word in [20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 40, 41, 42, 43] {
+            setup(h.invoke(27, .cnodeCopy, [i, 6, i, 64, 15], extraCaps: [cnode]), "copy \(i) into X2")
+        }
+        setup(h.invoke(27, .cnodeCopy, [1, 6, 32, 64, 15], extraCaps: [cnode]), "X2[1]")
+        setup(h.invoke(27, .cnodeMint, [2, 6, 27, 64, 15, 58], extraCaps: [cnode]), "X2[2]")
+        setup(h.invoke(32, .tcbConfigure, [58], extraCaps: [27]), "thread 32's CSpace")
+        setup(h.invoke(28, .cnodeMint, [0, 2, cnode, 64, 15, 0], extraCaps: [cnode]), "X3[0]")
+        setup(h.invoke(28, .cnodeCopy, [2, 2, 20, 64, 15], extraCaps: [cnode]), "X3[2]")
+        setup(h.invoke(28, .cnodeCopy, [3, 2, 23, 64, 15], extraCaps: [cnode]), "X3[3]")
+        setup(h.invoke(33, .tcbConfigure, [54], extraCaps: [28]), "thread 33's CSpace")
+        setup(h.invoke(28, .cnodeMove, [1, 2, 33, 64], extraCaps: [cnode]), "X3[1]")
+        setup(h.delete(28), "root's capability to X3")
+        h.root.pointee.receiveRoot = cnode
         h.root.pointee.receiveIndex = 52
         h.root.pointee.receiveDepth = 64
-        _ = h.invoke(RootSlot.thread, .tcbSetPriority, [50 + rng.below(150)])
+        setup(h.invoke(RootSlot.thread, .tcbSetPriority, [50 + rng.below(150)]), "root priority")
+    }
+
+    func setup(_ error: KernelError?, _ what: String) {
+        if let error { setupFailures.append("\(what): \(error)") }
     }
 
     func address() -> Word {
@@ -80,7 +118,7 @@ final class World {
             let dest = rng.chance(70) ? 60 + rng.below(40) : address()
             return [dest, depth, rng.chance(30) ? 60 + rng.below(40) : address(), depth, rng.below(16), data]
         case .tcbConfigure:
-            return [rng.chance(80) ? 0 : rng.next()]
+            return [rng.chance(70) ? rng.pick([0, 56, 58, 62]) : rng.chance(50) ? rng.below(64) : rng.next()]
         case .tcbSetPriority:
             return [rng.below(260), rng.below(260)]
         default:
@@ -89,18 +127,18 @@ final class World {
     }
 
     /// One step: a timer tick or a system call of the current thread.
-    func step() {
+    /// Returns a broken postcondition, if any.
+    func step() -> String? {
         guard let t = h.current, !rng.chance(8) else {
             h.kernel.timerTick()
-            return
+            return nil
         }
         let key = UInt(bitPattern: t)
         if t.pointee.state == .restart, let (s, a, info, mrs, extras) = last[key] {
             t.pointee.messageInfo = info
             for (i, w) in mrs.enumerated() { t.pointee.mr[i] = w }
             for (i, c) in extras.enumerated() { t.pointee.extraCaps[i] = c }
-            h.kernel.syscall(s, capAddress: a)
-            return
+            return issue(t, s, a)
         }
         var syscall: Syscall
         var cap: Word
@@ -134,11 +172,11 @@ final class World {
             case .untypedRetype: cap = rng.pick([9, 10, 9, 10, 224, 225, 11])
             case .cnodeRevoke, .cnodeDelete, .cnodeCopy, .cnodeMint, .cnodeMove, .cnodeMutate:
                 cap = rng.chance(85) ? RootSlot.cnode : rng.pick([25, 26, 11])
-            default: cap = rng.pick([1, 30, 31, 32, 33, 30, 31, 32, 33])
+            default: cap = rng.pick([1, 1, 256, 30, 31, 32, 33, 30, 31, 32, 33])
             }
             if rng.chance(5) { cap = address() }
             mrs = arguments(for: label)
-            extras = [rng.chance(90) ? RootSlot.cnode : address()]
+            extras = [rng.chance(80) ? RootSlot.cnode : rng.chance(50) ? rng.pick([25, 26, 27]) : address()]
             if label == InvocationLabel.tcbBindNotification.rawValue { extras = [rng.pick([23, 24, 42])] }
         } else {
             syscall = rng.pick([.send, .nbSend, .call, .recv, .nbRecv, .reply, .replyRecv, .yield])
@@ -156,17 +194,100 @@ final class World {
         for (i, w) in mrs.enumerated() { t.pointee.mr[i] = w }
         for (i, c) in extras.enumerated() { t.pointee.extraCaps[i] = c }
         last[key] = (syscall, cap, info, mrs, extras)
-        h.kernel.syscall(syscall, capAddress: cap)
+        return issue(t, syscall, cap)
+    }
+
+    // MARK: Postconditions
+
+    /// What a CNode method promises once it completes without error.
+    enum Post {
+        /// Revoke: the slot has no children left.
+        case revoked(SlotRef)
+        /// Delete: the slot is empty.
+        case deleted(SlotRef)
+        /// Copy (minted: nil) or Mint: the new capability names the source's
+        /// object with at most the source's rights (and the mask's).
+        case copied(dest: SlotRef, source: Capability, mask: CapRights, minted: Word?)
+        /// Move or Mutate: the source is empty, the destination holds its
+        /// object with the same rights.
+        case moved(dest: SlotRef, source: SlotRef, cap: Capability)
+    }
+
+    /// Make the call, then check its postcondition if it completed: the
+    /// caller is running again with no error. (A preempted caller is in
+    /// `.restart`; a caller the call itself destroyed is inactive.)
+    func issue(_ t: TCBRef, _ syscall: Syscall, _ capAddress: Word) -> String? {
+        let post = postcondition(t, syscall, capAddress)
+        h.kernel.syscall(syscall, capAddress: capAddress)
+        guard let post, t.pointee.state == .running, t.pointee.error == nil else { return nil }
+        switch post {
+        case .revoked(let slot):
+            if hasChildren(slot) { return "a revoked slot still has children" }
+        case .deleted(let slot):
+            if !slot.pointee.cap.isNull { return "a deleted slot is not empty" }
+        case .copied(let dest, let source, let mask, let minted):
+            let c = dest.pointee.cap
+            if c.type != source.type || c.object != source.object { return "a copy names another object" }
+            if !source.rights.intersection(mask).isSuperset(of: c.rights) { return "a copy raised its rights" }
+            if let minted, c.type == .endpoint || c.type == .notification {
+                if c.badge != minted { return "a minted capability lost its badge" }
+            } else if minted == nil && c.word != source.word {
+                return "a copy changed its badge or guard"
+            }
+        case .moved(let dest, let source, let cap):
+            let c = dest.pointee.cap
+            if !source.pointee.cap.isNull { return "a moved capability is still in its source" }
+            if c.type != cap.type || c.object != cap.object || c.rights != cap.rights {
+                return "a moved capability changed object or rights"
+            }
+        }
+        return nil
+    }
+
+    /// The postcondition of a CNode method call, resolved as the kernel will
+    /// resolve it (nil for anything else, or if a lookup fails).
+    func postcondition(_ t: TCBRef, _ syscall: Syscall, _ capAddress: Word) -> Post? {
+        guard syscall == .call || syscall == .send || syscall == .nbSend else { return nil }
+        let info = t.pointee.messageInfo
+        guard let label = InvocationLabel(rawValue: info.label), info.length >= 2,
+            let invoked = try? h.kernel.lookupSlot(t, capAddress), invoked.pointee.cap.type == .cnode
+        else { return nil }
+        let mr = t.pointee.mr
+        guard let dest = try? h.kernel.lookupSlot(forCNodeOperation: invoked.pointee.cap, mr[0], depth: mr[1], source: false)
+        else { return nil }
+        switch label {
+        case .cnodeRevoke: return .revoked(dest)
+        case .cnodeDelete: return .deleted(dest)
+        case .cnodeCopy, .cnodeMint, .cnodeMove, .cnodeMutate:
+            let needed = label == .cnodeMint ? 6 : label == .cnodeMove ? 4 : 5
+            guard info.length >= needed, info.extraCaps >= 1,
+                let root = try? h.kernel.lookupSlot(t, t.pointee.extraCaps[0], source: true),
+                let source = try? h.kernel.lookupSlot(
+                    forCNodeOperation: root.pointee.cap, mr[2], depth: mr[3], source: true)
+            else { return nil }
+            let cap = source.pointee.cap
+            switch label {
+            case .cnodeCopy, .cnodeMint:
+                let mask = CapRights(rawValue: UInt8(truncatingIfNeeded: mr[4] & 0xF))
+                return .copied(dest: dest, source: cap, mask: mask, minted: label == .cnodeMint ? mr[5] : nil)
+            default:
+                return .moved(dest: dest, source: source, cap: cap)
+            }
+        default:
+            return nil
+        }
     }
 }
 
-/// Total steps across the suite: KERNEL_PROPERTY_STEPS (default 1,000,000).
+/// Total steps across the suite: CMK_PROPERTY_STEPS, default 200,000 (a few
+/// seconds in a debug build); scripts/test.sh runs 1,000,000, a long run
+/// 10,000,000. CMK_PROPERTY_SEED replays one seed.
 let totalSteps: Int = {
-    if let s = getenv("KERNEL_PROPERTY_STEPS"), let n = Int(String(cString: s)) { return n }
-    return 1_000_000
+    if let s = getenv("CMK_PROPERTY_STEPS"), let n = Int(String(cString: s)) { return n }
+    return 200_000
 }()
 let seeds: [UInt64] = {
-    if let s = getenv("KERNEL_PROPERTY_SEED"), let n = UInt64(String(cString: s)) { return [n] }
+    if let s = getenv("CMK_PROPERTY_SEED"), let n = UInt64(String(cString: s)) { return [n] }
     return (0..<8).map { 0xC0FFEE &+ $0 &* 7919 }
 }()
 
@@ -178,18 +299,27 @@ func runProperty(seed: UInt64, steps: Int) -> Int {
     while done < steps {
         let worldSeed = seed &+ episode &* 0x1_0000_0001
         let w = World(seed: worldSeed)
+        let replay = "replay: CMK_PROPERTY_SEED=\(seed) swift test --filter KernelTests.Property (world \(episode)"
+        if !w.setupFailures.isEmpty {
+            Issue.record("setup failed: \(w.setupFailures.joined(separator: "; "))\n\(replay))")
+            return done
+        }
         if let v = w.h.kernel.checkInvariants() {
-            Issue.record("seed \(seed) world \(episode): after setup: \(v.message)")
+            Issue.record("after setup: \(v.message)\n\(replay))")
             return done
         }
         var idle = 0
         for i in 0..<4000 where done < steps {
-            w.step()
+            let broken = w.step()
             done += 1
+            if let broken {
+                Issue.record("postcondition broken: \(broken)\n\(replay), step \(i))")
+                return done
+            }
             if let v = w.h.kernel.checkInvariants() {
                 Issue.record("""
                     invariant violated: \(v.message) at 0x\(String(v.address, radix: 16))
-                    replay: KERNEL_PROPERTY_SEED=\(seed) swift test --filter KernelTests.Property (world \(episode), step \(i))
+                    \(replay), step \(i))
                     """)
                 return done
             }

@@ -85,6 +85,62 @@ public enum GICv3 {
         return true
     }
 
+    // MARK: Interrupts for a guest (docs/guest.md)
+
+    static let isenabler: UInt64 = 0x0100
+    static let igroupr: UInt64 = 0x0080
+    static let irouter: UInt64 = 0x6000
+
+    /// Enable the private interrupt `intid` (16...31) for this core, group 1,
+    /// at `priority`.
+    public static func enablePrivateInterrupt(_ intid: UInt64, priority: UInt8) -> Bool {
+        guard intid >= 16, intid < 32, let rd = redistributor(forMPIDR: CPU.mpidr) else { return false }
+        let sgi = rd + sgiBase
+        cmk_mmio_write32(sgi + igroupr0, cmk_mmio_read32(sgi + igroupr0) | (1 << UInt32(intid)))
+        setPriority(sgi + ipriorityr, intid, priority)
+        cmk_mmio_write32(sgi + isenabler0, 1 << UInt32(intid))
+        return true
+    }
+
+    /// Route the shared interrupt `intid` to the core `mpidr`, group 1, at
+    /// `priority`, and enable it. Only the distributor's owner calls this.
+    public static func routeSharedInterrupt(_ intid: UInt64, toMPIDR mpidr: UInt64, priority: UInt8) {
+        let d = QemuVirt.gicDistributor
+        let word = (intid / 32) * 4
+        let bit = UInt32(1) << UInt32(intid % 32)
+        cmk_mmio_write32(d + igroupr + word, cmk_mmio_read32(d + igroupr + word) | bit)
+        setPriority(d + ipriorityr, intid, priority)
+        let affinity = ((mpidr >> 32) & 0xFF) << 32 | (mpidr & 0xFF_FFFF)
+        cmk_mmio_write64(d + irouter + intid * 8, affinity)
+        cmk_mmio_write32(d + isenabler + word, bit)
+        waitForRegisterWrite()
+    }
+
+    static func setPriority(_ base: UInt64, _ intid: UInt64, _ priority: UInt8) {
+        let word = base + (intid & ~3)
+        let shift = UInt32((intid & 3) * 8)
+        cmk_mmio_write32(word, (cmk_mmio_read32(word) & ~(0xFF << shift)) | (UInt32(priority) << shift))
+    }
+
+    /// Split priority drop from deactivation on this core (ICC_CTLR_EL1.EOImode
+    /// = 1): `endOfInterrupt` only drops the running priority, `deactivate`
+    /// ends the interrupt. A hardware-linked virtual interrupt (the guest's
+    /// timer) is then deactivated by the guest's own EOI.
+    public static func splitEndOfInterrupt() {
+        cmk_write_icc_ctlr_el1(cmk_read_icc_ctlr_el1() | 0b10)
+        cmk_isb()
+        eoiSplit = true
+    }
+    /// Whether this core split EOI. Private to the cluster (.bss), written
+    /// once by the core before its first guest entry; only that core reads it.
+    nonisolated(unsafe) public static var eoiSplit = false
+
+    /// Acknowledge the highest-priority pending group-1 interrupt (its INTID;
+    /// 1020...1023: none).
+    public static func acknowledge() -> UInt64 { cmk_read_icc_iar1_el1() & 0xFF_FFFF }
+    public static func endOfInterrupt(_ intid: UInt64) { cmk_write_icc_eoir1_el1(intid) }
+    public static func deactivate(_ intid: UInt64) { cmk_write_icc_dir_el1(intid) }
+
     /// ICC_SGI1R_EL1 value targeting one core by its MPIDR.
     public static func sgiTarget(mpidr: UInt64, sgi: UInt64) -> UInt64 {
         let aff3 = (mpidr >> 32) & 0xFF
@@ -109,6 +165,7 @@ public enum GICv3 {
             let id = cmk_read_icc_iar1_el1() & 0xFF_FFFF
             if id >= 1020 { return taken }
             cmk_write_icc_eoir1_el1(id)
+            if eoiSplit { cmk_write_icc_dir_el1(id) }
             if id == doorbellSGI { taken += 1 }
         }
     }

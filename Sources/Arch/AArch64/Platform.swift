@@ -7,6 +7,8 @@ public enum QemuVirt {
     public static let gicRedistributors: UInt64 = 0x080A_0000
     /// PL011 UART (the console).
     public static let uart: UInt64 = 0x0900_0000
+    /// The UART's interrupt: SPI 1.
+    public static let uartInterrupt: UInt64 = 33
     /// Every cluster maps this window as device memory: the GIC and the UART.
     public static let deviceWindowBase: UInt64 = 0x0800_0000
     public static let deviceWindowSize: UInt64 = 0x0200_0000

@@ -15,6 +15,8 @@ public struct PageAttributes: Equatable, Sendable {
     public static let readOnly = PageAttributes(memory: .normal, writable: false, executable: false)
     public static let readWrite = PageAttributes(memory: .normal, writable: true, executable: false)
     public static let device = PageAttributes(memory: .device, writable: true, executable: false)
+    /// A guest's RAM in its stage 2: normal, writable, executable.
+    public static let guestRAM = PageAttributes(memory: .normal, writable: true, executable: true)
 }
 
 public enum MapError: Error, Equatable {
@@ -55,13 +57,21 @@ public struct Leaf: Equatable {
 /// Invariants: the root is the pool's first table; a descriptor is either
 /// invalid, a leaf, or a table inside the pool; no range is mapped twice;
 /// nothing is both writable and executable (SCTLR_EL2.WXN would refuse it).
+///
+/// The same builder makes a guest's stage-2 tables (`regime: .stage2`):
+/// input addresses are then the guest's IPAs (39 bits, VTCR_EL2.T0SZ = 25,
+/// walks from level 1, like stage 1), and leaves carry stage-2 attributes
+/// (MemAttr, S2AP, XN). The invariants are the same.
 public struct TranslationTables {
+    /// Which translation regime the descriptors are for.
+    public enum Regime: Sendable { case el2, stage2 }
     public static let vaLimit: UInt64 = 1 << 39
     public static let paLimit: UInt64 = 1 << 40
     static let tableSize: UInt64 = 4096
     static let addressMask: UInt64 = 0x0000_FFFF_FFFF_F000
 
     public let poolPhysical: UInt64
+    public let regime: Regime
     let pool: UnsafeMutableRawPointer
     let poolSize: UInt64
     public private(set) var tablesUsed: Int = 1
@@ -69,12 +79,23 @@ public struct TranslationTables {
     /// The root table's physical address: the value for TTBR0_EL2.
     public var root: UInt64 { poolPhysical }
 
-    public init(poolPhysical: UInt64, pool: UnsafeMutableRawPointer, size: UInt64) {
+    public init(poolPhysical: UInt64, pool: UnsafeMutableRawPointer, size: UInt64, regime: Regime = .el2) {
         precondition(poolPhysical % Self.tableSize == 0 && size >= Self.tableSize)
         self.poolPhysical = poolPhysical
+        self.regime = regime
         self.pool = pool
         self.poolSize = size
         Self.zero(pool)
+    }
+
+    /// Tables built earlier in this pool (the root is its first table), to
+    /// walk or translate; nothing is zeroed.
+    public init(existingPoolPhysical poolPhysical: UInt64, pool: UnsafeMutableRawPointer, size: UInt64, regime: Regime = .el2) {
+        precondition(poolPhysical % Self.tableSize == 0 && size >= Self.tableSize)
+        self.poolPhysical = poolPhysical
+        self.regime = regime
+        self.pool = pool
+        self.poolSize = size
     }
 
     static func zero(_ table: UnsafeMutableRawPointer) {
@@ -100,7 +121,8 @@ public struct TranslationTables {
         guard virtual &+ size <= Self.vaLimit, physical &+ size <= Self.paLimit,
             virtual &+ size >= virtual
         else { throw .outOfRange }
-        guard !(attributes.writable && attributes.executable) else { throw .writableAndExecutable }
+        // EL2 runs with WXN; a guest's RAM is its to write and execute.
+        guard regime == .stage2 || !(attributes.writable && attributes.executable) else { throw .writableAndExecutable }
         var offset: UInt64 = 0
         while offset < size {
             let va = virtual + offset
@@ -140,7 +162,9 @@ public struct TranslationTables {
         }
         let slot = self.table(at: table) + Self.index(va, level: level) * 8
         guard slot.load(as: UInt64.self) & 1 == 0 else { throw .alreadyMapped }
-        slot.storeBytes(of: Self.leafDescriptor(pa, level: level, attributes), as: UInt64.self)
+        let descriptor = regime == .el2
+            ? Self.leafDescriptor(pa, level: level, attributes) : Self.stage2LeafDescriptor(pa, level: level, attributes)
+        slot.storeBytes(of: descriptor, as: UInt64.self)
     }
 
     /// The descriptor bits for a leaf at `level` (block at 1-2, page at 3).
@@ -159,6 +183,36 @@ public struct TranslationTables {
         d |= 1 << 10  // AF: access flag set, no access-flag faults
         if !a.executable { d |= 1 << 54 }  // XN
         return d
+    }
+
+    /// A stage-2 leaf: MemAttr normal write-back (0b1111) or Device-nGnRE
+    /// (0b0001), S2AP read-only (0b01) or read-write (0b11), inner shareable
+    /// for normal memory, AF set, XN (bits 54:53 = 0b10) unless executable.
+    public static func stage2LeafDescriptor(_ pa: UInt64, level: Int, _ a: PageAttributes) -> UInt64 {
+        var d = pa & addressMask
+        d |= level == 3 ? 0b11 : 0b01
+        switch a.memory {
+        case .normal:
+            d |= 0b1111 << 2
+            d |= 0b11 << 8
+        case .device:
+            d |= 0b0001 << 2
+        }
+        d |= (a.writable ? 0b11 : 0b01) << 6
+        d |= 1 << 10
+        if !a.executable { d |= 0b10 << 53 }
+        return d
+    }
+
+    func attributes(of d: UInt64) -> PageAttributes {
+        switch regime {
+        case .el2: Self.attributes(of: d)
+        case .stage2:
+            PageAttributes(
+                memory: (d >> 2) & 0xF == 0b1111 ? .normal : .device,
+                writable: (d >> 6) & 0b11 == 0b11,
+                executable: (d >> 53) & 0b11 == 0)
+        }
     }
 
     static func attributes(of d: UInt64) -> PageAttributes {
@@ -180,7 +234,7 @@ public struct TranslationTables {
                 continue
             }
             let span: UInt64 = 1 << Self.shift(level)
-            return ((entry & Self.addressMask & ~(span - 1)) | (virtual & (span - 1)), Self.attributes(of: entry))
+            return ((entry & Self.addressMask & ~(span - 1)) | (virtual & (span - 1)), attributes(of: entry))
         }
         return nil
     }
@@ -200,7 +254,7 @@ public struct TranslationTables {
                 walk(table: entry & Self.addressMask, level: level + 1, base: va, body)
             } else {
                 body(Leaf(virtual: va, physical: entry & Self.addressMask, size: 1 << Self.shift(level),
-                          attributes: Self.attributes(of: entry)))
+                          attributes: attributes(of: entry)))
             }
         }
     }

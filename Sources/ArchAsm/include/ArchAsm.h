@@ -156,6 +156,75 @@ static inline uint64_t cmk_bss_start(void) { return (uint64_t)__bss_start; }
 static inline uint64_t cmk_bss_end(void) { return (uint64_t)__bss_end; }
 static inline uint64_t cmk_secondary_entry_address(void) { return (uint64_t)&cmk_secondary_entry; }
 
+
+// Virtualization: EL2 controls of the guest, its stage 2, the GIC's virtual
+// CPU interface (ICH_*), and the EL1 registers an injected exception writes.
+#define CMK_SYSREG_RW(name, reg) CMK_SYSREG_READ(name, reg) CMK_SYSREG_WRITE(name, reg)
+CMK_SYSREG_RW(hcr_el2, hcr_el2)
+CMK_SYSREG_RW(vtcr_el2, vtcr_el2)
+CMK_SYSREG_RW(vttbr_el2, vttbr_el2)
+CMK_SYSREG_RW(vmpidr_el2, vmpidr_el2)
+CMK_SYSREG_RW(vpidr_el2, vpidr_el2)
+CMK_SYSREG_READ(midr_el1, midr_el1)
+CMK_SYSREG_RW(cnthctl_el2, cnthctl_el2)
+CMK_SYSREG_RW(cntvoff_el2, cntvoff_el2)
+CMK_SYSREG_RW(mdcr_el2, mdcr_el2)
+CMK_SYSREG_RW(cptr_el2, cptr_el2)
+CMK_SYSREG_RW(ich_hcr_el2, S3_4_C12_C11_0)
+CMK_SYSREG_READ(ich_vtr_el2, S3_4_C12_C11_1)
+CMK_SYSREG_READ(ich_misr_el2, S3_4_C12_C11_2)
+CMK_SYSREG_READ(ich_eisr_el2, S3_4_C12_C11_3)
+CMK_SYSREG_READ(ich_elrsr_el2, S3_4_C12_C11_5)
+CMK_SYSREG_RW(ich_vmcr_el2, S3_4_C12_C11_7)
+CMK_SYSREG_RW(icc_ctlr_el1, S3_0_C12_C12_4)
+CMK_SYSREG_WRITE(icc_dir_el1, S3_0_C12_C11_1)
+CMK_SYSREG_RW(elr_el1, elr_el1)
+CMK_SYSREG_RW(spsr_el1, spsr_el1)
+CMK_SYSREG_RW(esr_el1, esr_el1)
+CMK_SYSREG_RW(far_el1, far_el1)
+CMK_SYSREG_READ(vbar_el1, vbar_el1)
+CMK_SYSREG_READ(sctlr_el1, sctlr_el1)
+CMK_SYSREG_READ(cntv_ctl_el0, cntv_ctl_el0)
+/// List register `n` (0..15) of the GIC's virtual CPU interface.
+static inline uint64_t cmk_read_ich_lr(unsigned n) {
+    uint64_t v = 0;
+    switch (n) {
+#define CMK_LR_READ(i, reg) case i: __asm__ volatile("mrs %0, " #reg : "=r"(v)); break;
+    CMK_LR_READ(0, S3_4_C12_C12_0) CMK_LR_READ(1, S3_4_C12_C12_1) CMK_LR_READ(2, S3_4_C12_C12_2)
+    CMK_LR_READ(3, S3_4_C12_C12_3) CMK_LR_READ(4, S3_4_C12_C12_4) CMK_LR_READ(5, S3_4_C12_C12_5)
+    CMK_LR_READ(6, S3_4_C12_C12_6) CMK_LR_READ(7, S3_4_C12_C12_7) CMK_LR_READ(8, S3_4_C12_C13_0)
+    CMK_LR_READ(9, S3_4_C12_C13_1) CMK_LR_READ(10, S3_4_C12_C13_2) CMK_LR_READ(11, S3_4_C12_C13_3)
+    CMK_LR_READ(12, S3_4_C12_C13_4) CMK_LR_READ(13, S3_4_C12_C13_5) CMK_LR_READ(14, S3_4_C12_C13_6)
+    CMK_LR_READ(15, S3_4_C12_C13_7)
+#undef CMK_LR_READ
+    default: break;
+    }
+    return v;
+}
+static inline void cmk_write_ich_lr(unsigned n, uint64_t v) {
+    switch (n) {
+#define CMK_LR_WRITE(i, reg) case i: __asm__ volatile("msr " #reg ", %0" ::"r"(v) : "memory"); break;
+    CMK_LR_WRITE(0, S3_4_C12_C12_0) CMK_LR_WRITE(1, S3_4_C12_C12_1) CMK_LR_WRITE(2, S3_4_C12_C12_2)
+    CMK_LR_WRITE(3, S3_4_C12_C12_3) CMK_LR_WRITE(4, S3_4_C12_C12_4) CMK_LR_WRITE(5, S3_4_C12_C12_5)
+    CMK_LR_WRITE(6, S3_4_C12_C12_6) CMK_LR_WRITE(7, S3_4_C12_C12_7) CMK_LR_WRITE(8, S3_4_C12_C13_0)
+    CMK_LR_WRITE(9, S3_4_C12_C13_1) CMK_LR_WRITE(10, S3_4_C12_C13_2) CMK_LR_WRITE(11, S3_4_C12_C13_3)
+    CMK_LR_WRITE(12, S3_4_C12_C13_4) CMK_LR_WRITE(13, S3_4_C12_C13_5) CMK_LR_WRITE(14, S3_4_C12_C13_6)
+    CMK_LR_WRITE(15, S3_4_C12_C13_7)
+#undef CMK_LR_WRITE
+    default: break;
+    }
+}
+/// Invalidate every stage-1 and stage-2 TLB entry of the current VMID,
+/// inner shareable (after the guest's stage 2 changes), and wait.
+static inline void cmk_tlbi_vmalls12e1is(void) {
+    __asm__ volatile("dsb ishst; tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
+}
+/// Start a vCPU from a frame at the top of the kernel stack (vectors.S).
+__attribute__((noreturn)) void cmk_enter_guest(uint64_t *frame);
+/// Save or load the guest's EL1 registers (guest.S), the EL1 block of a
+/// VCPU context (CMK_VCPU_EL1).
+void cmk_el1_save(uint64_t *el1);
+void cmk_el1_restore(const uint64_t *el1);
 #else /* host: same names, never executed */
 
 #define CMK_HOST_TRAP0(name) static inline uint64_t name(void) { __builtin_trap(); }
@@ -219,5 +288,39 @@ static inline void cmk_enter_cluster(uint64_t t, uint64_t s, uint64_t p, uint64_
     (void)t; (void)s; (void)p; (void)e; (void)a; __builtin_trap();
 }
 
+
+#define CMK_HOST_RW(name) CMK_HOST_TRAP0(cmk_read_##name) \
+    static inline void cmk_write_##name(uint64_t v) { (void)v; __builtin_trap(); }
+CMK_HOST_RW(hcr_el2)
+CMK_HOST_RW(vtcr_el2)
+CMK_HOST_RW(vttbr_el2)
+CMK_HOST_RW(vmpidr_el2)
+CMK_HOST_RW(vpidr_el2)
+CMK_HOST_TRAP0(cmk_read_midr_el1)
+CMK_HOST_RW(cnthctl_el2)
+CMK_HOST_RW(cntvoff_el2)
+CMK_HOST_RW(mdcr_el2)
+CMK_HOST_RW(cptr_el2)
+CMK_HOST_RW(ich_hcr_el2)
+CMK_HOST_TRAP0(cmk_read_ich_vtr_el2)
+CMK_HOST_TRAP0(cmk_read_ich_misr_el2)
+CMK_HOST_TRAP0(cmk_read_ich_eisr_el2)
+CMK_HOST_TRAP0(cmk_read_ich_elrsr_el2)
+CMK_HOST_RW(ich_vmcr_el2)
+CMK_HOST_RW(icc_ctlr_el1)
+static inline void cmk_write_icc_dir_el1(uint64_t v) { (void)v; __builtin_trap(); }
+CMK_HOST_RW(elr_el1)
+CMK_HOST_RW(spsr_el1)
+CMK_HOST_RW(esr_el1)
+CMK_HOST_RW(far_el1)
+CMK_HOST_TRAP0(cmk_read_vbar_el1)
+CMK_HOST_TRAP0(cmk_read_sctlr_el1)
+CMK_HOST_TRAP0(cmk_read_cntv_ctl_el0)
+static inline uint64_t cmk_read_ich_lr(unsigned n) { (void)n; __builtin_trap(); }
+static inline void cmk_write_ich_lr(unsigned n, uint64_t v) { (void)n; (void)v; __builtin_trap(); }
+static inline void cmk_tlbi_vmalls12e1is(void) { __builtin_trap(); }
+static inline void cmk_enter_guest(uint64_t *f) { (void)f; __builtin_trap(); }
+static inline void cmk_el1_save(uint64_t *p) { (void)p; __builtin_trap(); }
+static inline void cmk_el1_restore(const uint64_t *p) { (void)p; __builtin_trap(); }
 #endif /* CMK_BARE_METAL */
 #endif /* CMK_ARCH_ASM_H */

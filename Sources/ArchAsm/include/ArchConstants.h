@@ -31,14 +31,37 @@
 // HCR_EL2: RW = 1 (EL1 is AArch64). Guest traps are configured per vCPU later.
 #define CMK_HCR_EL2 0x80000000
 
-// Exception frame built by vectors.S: x0..x30, sp, elr, spsr, esr, far.
+// Exception frame built by vectors.S: x0..x30, sp_el0, elr, spsr, esr, far,
+// then the FP/SIMD state: q0..q31 (two words each), fpsr, fpcr. The trap path
+// saves the FP/SIMD registers before any Swift runs, because the kernel's
+// Swift code uses them and a guest's must survive every exit.
 #define CMK_FRAME_SP 31
 #define CMK_FRAME_ELR 32
 #define CMK_FRAME_SPSR 33
 #define CMK_FRAME_ESR 34
 #define CMK_FRAME_FAR 35
-#define CMK_FRAME_WORDS 36
+#define CMK_FRAME_FP 36
+#define CMK_FRAME_FPSR 100
+#define CMK_FRAME_FPCR 101
+#define CMK_FRAME_WORDS 102
 #define CMK_FRAME_SIZE (CMK_FRAME_WORDS * 8)
+
+// HCR_EL2 while a guest runs (docs/guest.md): VM (stage 2 on), FMO and IMO
+// (physical FIQ/IRQ to EL2, virtual ones to the guest), TSC (SMC traps),
+// RW (EL1 is AArch64), APK and API (pointer authentication usable at EL1
+// without traps; EL2 code is built without it, so the keys stay the
+// guest's). WFI and WFE are not trapped: an idle vCPU waits in hardware and
+// any physical interrupt brings the core back to EL2.
+// Bits 0, 3, 4, 19, 31, 40, 41.
+#define CMK_HCR_EL2_GUEST 0x30080080019
+// VTCR_EL2: T0SZ = 25 (39-bit IPA, walks start at level 1: SL0 = 1), inner
+// and outer write-back walks, inner shareable, 4 KiB granule, PS = 40-bit
+// physical addresses, bit 31 RES1.
+#define CMK_VTCR_EL2 0x80023559
+#define CMK_IPA_BITS 39
+// The guest's VMID (one guest per machine): every cluster's stage 2 uses it,
+// so the guest's broadcast TLB maintenance reaches all its vCPUs.
+#define CMK_GUEST_VMID 1
 
 // Vector kinds passed to the handlers: (source << 2) | type.
 // source: 0 current EL with SP0, 1 current EL with SPx, 2 lower EL AArch64,
@@ -55,5 +78,26 @@
 // The static boot identity map covers [0, 1 GiB) as device memory and
 // [1 GiB, 1 GiB + CMK_BOOT_RAM_GIB GiB) as normal memory.
 #define CMK_BOOT_RAM_GIB 8
+
+// A VCPU's saved context (Kernel.VCPUContext, words): the trap frame at
+// CMK_VCPU_FRAME, the EL1 system registers at CMK_VCPU_EL1 in the order
+// guest.S saves them, the list registers at CMK_VCPU_LR.
+#define CMK_VCPU_FRAME 0
+#define CMK_VCPU_EL1 128
+#define CMK_VCPU_EL1_SCTLR 0
+#define CMK_VCPU_EL1_VBAR 6
+#define CMK_VCPU_EL1_ELR 12
+#define CMK_VCPU_EL1_SPSR 13
+#define CMK_VCPU_EL1_ESR 14
+#define CMK_VCPU_EL1_FAR 15
+#define CMK_VCPU_EL1_VMCR 35
+#define CMK_VCPU_EL1_WORDS 40
+#define CMK_VCPU_LR 192
+#define CMK_VCPU_LR_WORDS 16
+// SCTLR_EL1 at a vCPU's reset: RES1 bits (29, 28, 23, 22, 20, 11), MMU and
+// caches off, little-endian.
+#define CMK_SCTLR_EL1_RESET 0x30D00800
+// The guest's PSTATE at entry: EL1h with D, A, I and F masked.
+#define CMK_SPSR_EL1H_MASKED 0x3C5
 
 #endif

@@ -79,6 +79,9 @@ public struct TCB {
     /// Badge of the capability a blocked sender sent through.
     var ipcBadge: Word = 0
     public internal(set) var boundNotification: NotificationRef? = nil
+    /// The vCPU this thread runs as (Objects/VCPU.swift); nil for a plain
+    /// thread. Kept mutual with `VCPU.tcb`.
+    public internal(set) var boundVCPU: VCPURef? = nil
 
     // User-visible registers: the harness (or the trap path) writes the
     // arguments, the kernel writes results.
@@ -164,13 +167,16 @@ extension ClusterKernel {
     func finaliseTCB(_ t: TCBRef) {
         suspend(t)
         if let n = t.pointee.boundNotification { unbind(n) }
+        if let v = t.pointee.boundVCPU { dissociate(v) }
         if state.pointee.current == t { state.pointee.current = nil }
         if case .switchTo(let c) = state.pointee.action, c == t { state.pointee.action = .chooseNew }
     }
 
     // MARK: Invocations
 
-    func invokeTCB(_ target: TCBRef, _ label: InvocationLabel, caller: TCBRef) throws(KernelError) {
+    /// TCB methods on the capability in `slot`.
+    func invokeTCB(_ slot: SlotRef, _ label: InvocationLabel, caller: TCBRef) throws(KernelError) {
+        let target = tcbRef(object: slot.pointee.cap.object)
         let info = caller.pointee.messageInfo
         switch label {
         case .tcbConfigure:
@@ -181,11 +187,20 @@ extension ClusterKernel {
             var cap = try derive(src)
             let data = caller.pointee.mr[0]
             if data != 0 { guard let c = updateData(cap, data, preserve: false) else { throw .illegalOperation }; cap = c }
-            let slot = tcbSlot(target, .cspaceRoot)
-            try deleteSlot(slot)
-            // The source may have gone if it lived in the CNode we just deleted.
-            guard src.pointee.cap.type == .cnode, sameObject(src.pointee.cap, cap) else { throw .illegalOperation }
-            insertCopy(cap, from: src, into: slot)
+            let tcbCap = slot.pointee.cap
+            let root = tcbSlot(target, .cspaceRoot)
+            try deleteSlot(root)
+            /// Deleting the old root runs arbitrary finalisation: it may have
+            /// destroyed the source's CNode, or the target itself (its root
+            /// the last capability to a CNode holding its last capability;
+            /// issue 11). Insert only if the invoked slot still names the
+            /// target and the source still holds the new root's object, so
+            /// that no derivation-tree node is ever linked in freed memory.
+            /// Otherwise insert nothing and succeed, as seL4's
+            /// invokeTCB_ThreadControl (sameObjectAs on both, then
+            /// EXCEPTION_NONE).
+            guard sameObject(slot.pointee.cap, tcbCap), sameObject(src.pointee.cap, cap) else { return }
+            insertCopy(cap, from: src, into: root)
         case .tcbSetPriority:
             // SetPriority(priority: mr0, maxPriority: mr1 if given).
             guard info.length >= 1 else { throw .truncatedMessage }

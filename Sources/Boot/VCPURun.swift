@@ -1,0 +1,273 @@
+import Arch
+import BigLock
+import ArchAsm
+import Cluster
+import Kernel
+import VMM
+
+/// Frame word indices (ArchConstants.h), as Swift Ints.
+enum Frame {
+    static let sp = Int(CMK_FRAME_SP)
+    static let pc = Int(CMK_FRAME_ELR)
+    static let pstate = Int(CMK_FRAME_SPSR)
+    static let esr = Int(CMK_FRAME_ESR)
+    static let far = Int(CMK_FRAME_FAR)
+    static let words = Int(CMK_FRAME_WORDS)
+    static let bytes = Int(CMK_FRAME_SIZE)
+}
+
+/// The guest state of this cluster. Private to the cluster (.bss), touched
+/// only under the cluster's big lock by the core that runs the guest.
+enum GuestGlobals {
+    /// The vCPU whose state is in this core's registers (nil: none).
+    nonisolated(unsafe) static var loadedVCPU: VCPURef? = nil
+    /// The VMM's state for this cluster's vCPU (devices, vGIC, statistics).
+    nonisolated(unsafe) static var machine: VirtualMachine? = nil
+    /// Refusals already logged (one line each, the first `logLimit`).
+    nonisolated(unsafe) static var refusalsLogged = 0
+    static let logLimit = 8
+    /// Exits handled, for the statistics' totals.
+    nonisolated(unsafe) static var started: UInt64 = 0
+
+    static func setUp(image: GuestImage, guest: Region) {
+        guard let vm = VirtualMachine(
+            ramBase: guest.base, ramSize: guest.size, vcpus: image.vcpuCount, vcpu: 0,
+            listRegisterCount: Virtualization.listRegisterCount)
+        else { panic("guest: the VMM refused the guest region, base", guest.base) }
+        machine = vm
+        started = CPU.counter
+    }
+}
+
+/// Running a vCPU thread on this core, and every exit back from it.
+///
+/// While a vCPU runs, its general registers, PC, PSTATE and FP/SIMD state
+/// are in this core's registers, and on every exit in the trap frame at the
+/// top of the kernel stack; its EL1 system registers and list registers stay
+/// in the hardware until another vCPU is loaded (`load`). The VCPU object
+/// holds them whenever the vCPU is not loaded.
+enum VCPURun {
+    /// A vCPU's reset state (Linux's arm64 boot protocol): PC = `entry`,
+    /// x0 = `context` (the DTB), x1-x3 = 0, EL1h with DAIF masked, MMU and
+    /// caches off.
+    static func reset(_ v: VCPURef, entry: UInt64, context: UInt64) {
+        for i in 0..<VCPU.contextWords { v.pointee.context[i] = 0 }
+        v.pointee.context[Int(CMK_VCPU_FRAME) + 0] = context
+        v.pointee.context[Int(CMK_VCPU_FRAME) + Frame.pc] = entry
+        v.pointee.context[Int(CMK_VCPU_FRAME) + Frame.pstate] = UInt64(CMK_SPSR_EL1H_MASKED)
+        v.pointee.context[Int(CMK_VCPU_EL1) + Int(CMK_VCPU_EL1_SCTLR)] = UInt64(CMK_SCTLR_EL1_RESET)
+        v.pointee.loaded = false
+    }
+
+    /// The top of this core's kernel stack, where every trap frame lands.
+    static var frameAtStackTop: UnsafeMutablePointer<UInt64> {
+        let state = UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
+        let top = state[CoreState.kernelStackTop]
+        return UnsafeMutablePointer<UInt64>(bitPattern: UInt(top) - UInt(Frame.bytes))!
+    }
+
+    /// Load `v`'s EL1 state into this core (saving the one loaded before).
+    static func load(_ v: VCPURef) {
+        if GuestGlobals.loadedVCPU == v { return }
+        if let old = GuestGlobals.loadedVCPU {
+            old.pointee.context.withUnsafeMutableWords { Virtualization.saveEL1($0 + Int(CMK_VCPU_EL1)) }
+            old.pointee.loaded = false
+        }
+        v.pointee.context.withUnsafeMutableWords { Virtualization.restoreEL1($0 + Int(CMK_VCPU_EL1)) }
+        v.pointee.loaded = true
+        GuestGlobals.loadedVCPU = v
+    }
+
+    /// Run the thread the scheduler chose, if it is a vCPU: load its state
+    /// and enter the guest. Never returns; exits arrive in `exit`.
+    static func runCurrent(coreIndex: Int) -> Never {
+        let kernel = KernelGlobals.kernel!
+        kernel.lock.acquire(core: coreIndex)
+        let thread = kernel.currentThread
+        let vcpu = thread?.pointee.boundVCPU
+        if let vcpu { load(vcpu) }
+        kernel.lock.release(core: coreIndex)
+        guard let vcpu else { panic("guest: the scheduler chose no vCPU thread") }
+        let frame = frameAtStackTop
+        vcpu.pointee.context.withUnsafeMutableWords { saved in
+            for i in 0..<Frame.words { frame[i] = saved[Int(CMK_VCPU_FRAME) + i] }
+        }
+        Virtualization.enter(frame: frame)
+    }
+
+    /// Every trap from the guest, and every physical interrupt taken while
+    /// it runs (cmk_trap, kinds 8-11). The kernel entry of a VM exit: under
+    /// the cluster's big lock from the first access to the VMM's state to
+    /// the last; the frame then goes back to the guest.
+    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, coreIndex: Int) {
+        let start = CPU.counter
+        let kernel = KernelGlobals.kernel!
+        kernel.lock.acquire(core: coreIndex)
+        // The list registers the last entry filled: back into the model, and
+        // cleared in the hardware, with NPIE off. Until then the maintenance
+        // interrupt's condition (an EOI'd LR, or no pending LR under NPIE)
+        // would hold, and acknowledging it would only make it pending again.
+        let used = GuestGlobals.machine!.listRegisters.used
+        for i in 0..<used {
+            GuestGlobals.machine!.listRegisters[i] = Virtualization.listRegister(i)
+            Virtualization.setListRegister(i, 0)
+        }
+        Virtualization.setControl(refillWhenNoPending: false)
+        GuestGlobals.machine!.syncListRegisters()
+
+        let exitKind: ExitKind
+        switch kind & 3 {
+        case 0:
+            let exit = ExitDecoder.decode(esr: frame[Frame.esr], far: frame[Frame.far], hpfar: Virtualization.faultIPAPage)
+            exitKind = ExitKind(exit, map: GuestGlobals.machine!.map)
+            let action = GuestGlobals.machine!.handle(exit, registers: frame)
+            logRefusal(frame)
+            apply(action, frame)
+        case 1, 2:
+            exitKind = .interrupt
+            interrupts()
+        default:
+            panic("guest: SError from the guest, ESR", frame[Frame.esr])
+        }
+        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+
+        // Entry: choose the list registers.
+        let flush = GuestGlobals.machine!.prepareEntry()
+        for i in 0..<GuestGlobals.machine!.listRegisters.count {
+            Virtualization.setListRegister(i, GuestGlobals.machine!.listRegisters[i])
+        }
+        Virtualization.setControl(refillWhenNoPending: flush.noPendingMaintenance)
+        GuestGlobals.machine!.statistics.record(exitKind, ticks: CPU.counter &- start)
+        kernel.lock.release(core: coreIndex)
+    }
+
+    /// Carry out what the VMM decided.
+    static func apply(_ action: ExitAction, _ frame: UnsafeMutablePointer<UInt64>) {
+        switch action {
+        case .resume(let advance):
+            if advance { frame[Frame.pc] &+= 4 }
+        case .sendSGI:
+            // One vCPU: no other target exists (the SMP guest sends these
+            // over the inter-kernel channel).
+            frame[Frame.pc] &+= 4
+        case .injectDataAbort(let isWrite):
+            inject(ExceptionInjection.dataAbort(context(frame), address: frame[Frame.far], isWrite: isWrite), frame)
+        case .injectInstructionAbort:
+            inject(ExceptionInjection.instructionAbort(context(frame), address: frame[Frame.far]), frame)
+        case .injectUndefined:
+            inject(ExceptionInjection.undefinedInstruction(context(frame)), frame)
+        case .powerOff:
+            finish("cmk: guest power off")
+        case .reset:
+            finish("cmk: guest reset")
+        case .cpuOff:
+            finish("cmk: guest power off (its only vCPU called CPU_OFF)")
+        case .cpuOn:
+            // GuestPSCI refuses targets beyond the vCPU count: unreachable
+            // with one vCPU. Answer as if the call failed.
+            frame[0] = UInt64(bitPattern: GuestPSCI.ReturnCode.internalFailure)
+        }
+    }
+
+    static func context(_ frame: UnsafeMutablePointer<UInt64>) -> GuestExceptionContext {
+        GuestExceptionContext(
+            pc: frame[Frame.pc], pstate: frame[Frame.pstate], vbar: Virtualization.vectorBaseEL1,
+            sctlr: Virtualization.systemControlEL1)
+    }
+
+    /// Enter the guest's own exception handler (its EL1 registers written
+    /// here, its PC and PSTATE in the frame).
+    static func inject(_ exception: InjectedException?, _ frame: UnsafeMutablePointer<UInt64>) {
+        guard let e = exception else {
+            panic("guest: cannot inject an exception (guest not in AArch64 EL0/EL1), PSTATE", frame[Frame.pstate])
+        }
+        Virtualization.setExceptionRegistersEL1(elr: e.elr, spsr: e.spsr, esr: e.esr, far: e.far)
+        frame[Frame.pc] = e.pc
+        frame[Frame.pstate] = e.pstate
+    }
+
+    /// `cmk: guest abort ipa=0x... pc=0x... read|write region=NAME`, for the
+    /// first few refused accesses (every one is counted in the statistics).
+    static func logRefusal(_ frame: UnsafeMutablePointer<UInt64>) {
+        guard let r = GuestGlobals.machine!.lastRefusal else { return }
+        GuestGlobals.machine!.lastRefusal = nil
+        guard GuestGlobals.refusalsLogged < GuestGlobals.logLimit else { return }
+        GuestGlobals.refusalsLogged += 1
+        Console.begin()
+        Console.put("cmk: guest abort ipa=")
+        Console.hex(r.ipa)
+        Console.put(" pc=")
+        Console.hex(frame[Frame.pc])
+        Console.put(r.isWrite ? " write" : " read")
+        switch r.region {
+        case .ram: Console.put(" region=ram")
+        case .gicDistributor: Console.put(" region=gicd")
+        case .gicRedistributor: Console.put(" region=gicr")
+        case .uart: Console.put(" region=uart")
+        case .unmapped: Console.put(" region=unmapped")
+        }
+        Console.put(" (external abort injected)")
+        Console.end()
+    }
+
+    /// Physical interrupts while the guest runs (EOImode = 1: the priority
+    /// drop first, then the deactivation for everything but the timer,
+    /// which the guest deactivates through its hardware-linked LR).
+    static func interrupts() {
+        while true {
+            let id = GICv3.acknowledge()
+            if id >= 1020 { return }
+            GICv3.endOfInterrupt(id)
+            switch id {
+            case GuestInterrupts.virtualTimer:
+                GuestGlobals.machine!.virtualTimerFired()
+            case QemuVirt.uartInterrupt:
+                while let byte = PL011.read() { GuestGlobals.machine!.consoleInput(byte) }
+                GICv3.deactivate(id)
+            default:
+                // The maintenance interrupt only makes the exit (the list
+                // registers are synced and refilled on every exit); the
+                // doorbell has nothing to serve with one cluster's guest.
+                GICv3.deactivate(id)
+            }
+        }
+    }
+
+    /// The guest is over: report and power the machine off.
+    static func finish(_ line: StaticString) -> Never {
+        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+        Console.begin()
+        Console.put(line)
+        Console.end()
+        GuestStatistics.report(GuestGlobals.machine!.statistics)
+        GuestIsolation.check(ClusterView.record, report: true)
+        PSCI.powerOff()
+    }
+}
+
+/// Lines `cmk: guest stats kind=NAME exits=N us=T` (every kind, in order)
+/// and `cmk: guest stats refused=N aborts=N undefined=N`.
+enum GuestStatistics {
+    static func report(_ s: ExitStatistics) {
+        let ticksPerMicrosecond = max(CPU.counterFrequency / 1_000_000, 1)
+        for k in 0..<ExitKind.count {
+            guard let kind = ExitKind(rawValue: k) else { continue }
+            Console.begin()
+            Console.put("cmk: guest stats kind=")
+            Console.put(kind.name)
+            Console.put(" exits=")
+            Console.decimal(s.count(kind))
+            Console.put(" us=")
+            Console.decimal(s.ticks(kind) / ticksPerMicrosecond)
+            Console.end()
+        }
+        Console.begin()
+        Console.put("cmk: guest stats refused=")
+        Console.decimal(s.refusedAccesses)
+        Console.put(" aborts=")
+        Console.decimal(s.injectedAborts)
+        Console.put(" undefined=")
+        Console.decimal(s.injectedUndefineds)
+        Console.end()
+    }
+}

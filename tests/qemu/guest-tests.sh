@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Linux guest tests (docs/guest.md): boot the default Debian guest on cmk with
+# `cmk guest --run` and check what the guest and the kernel print. Needs the
+# default guest in the cache (scripts/setup.sh builds it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build --product cmk -q
+cmk=.build/debug/cmk
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# run NAME TOPOLOGY 'GUEST COMMANDS' [cmk guest options...]: output in $work/NAME.out
+run_guest() {
+  local name=$1 topology=$2 commands=$3
+  shift 3
+  local start=$SECONDS
+  if ! "$cmk" guest "$topology" --run "$commands" --timeout 180 "$@" </dev/null >"$work/$name.out" 2>"$work/$name.err"; then
+    fail "$name: cmk guest exited non-zero: $(tail -n 5 "$work/$name.out"; tail -n 5 "$work/$name.err")"
+    return 1
+  fi
+  # The guest's tty ends its lines with CR LF.
+  tr -d '\r' <"$work/$name.out" >"$work/$name.tmp" && mv "$work/$name.tmp" "$work/$name.out"
+  echo "guest test $name: $((SECONDS - start)) s" >&2
+}
+has() {  # NAME REGEX DESCRIPTION
+  grep -Eq "$2" "$work/$1.out" || fail "$1: $3 (no line matching '$2')"
+}
+
+# 1. The Debian kernel reaches its shell on one vCPU, runs commands, powers off.
+if run_guest uname topologies/1x4.toml 'uname -r; nproc; grep -c processor /proc/cpuinfo'; then
+  has uname '^6\.1\.[0-9]+-[0-9]+-cloud-arm64$' "the Debian cloud kernel's release"
+  has uname '^1$' "nproc = 1"
+  has uname '^guest: run exit=0$' "the commands succeed"
+  has uname '^cmk: guest start vcpus=1 ' "the kernel starts vCPU 0"
+  has uname '^cmk: guest power off$' "PSCI SYSTEM_OFF reached the kernel"
+  has uname '^cmk: guest stage2 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 maps only the guest region"
+fi
+
+# 2. Timer interrupts arrive (arch_timer rises) and the console is
+#    interrupt-driven (the PL011's interrupt is registered).
+if run_guest timer topologies/default.toml \
+  'a=$(awk "/arch_timer/ {print \$2}" /proc/interrupts); sleep 1; b=$(awk "/arch_timer/ {print \$2}" /proc/interrupts); echo "ticks $a $b"; grep -c uart-pl011 /proc/interrupts'; then
+  if ! python3 - "$work/timer.out" <<'PY'
+import re, sys
+m = [re.match(r"^ticks (\d+) (\d+)$", l) for l in open(sys.argv[1]).read().splitlines()]
+m = [x for x in m if x]
+sys.exit(0 if m and int(m[0].group(2)) > int(m[0].group(1)) > 0 else 1)
+PY
+  then fail "timer: arch_timer ticks did not rise: $(grep '^ticks' "$work/timer.out")"; fi
+  has timer '^1$' "uart-pl011 in /proc/interrupts"
+fi
+
+# 3. An access outside the guest's memory: an abort in the guest (busybox
+#    reports a bus error), one cmk line naming the IPA, and the kernel and the
+#    guest keep running to a clean power-off with stage 2 unchanged.
+if run_guest devmem topologies/1x4.toml \
+  'devmem 0x41000000 32 0xdead; echo "write status $?"; devmem 0x41000000 32; echo "read status $?"; echo still-running' --stats; then
+  has devmem '^cmk: guest abort ipa=0x41000000 pc=0x[0-9a-f]+ write region=unmapped' "the write is refused and logged"
+  has devmem '^cmk: guest abort ipa=0x41000000 pc=0x[0-9a-f]+ read region=unmapped' "the read is refused and logged"
+  has devmem '^write status 135$' "the write dies of SIGBUS in the guest"
+  has devmem '^read status 135$' "the read dies of SIGBUS in the guest"
+  has devmem '^still-running$' "the guest goes on"
+  has devmem '^cmk: guest stage2 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 unchanged"
+  has devmem '^unmapped +2 ' "--stats counts two unmapped accesses"
+  n=$(grep -c '^cmk: guest abort' "$work/devmem.out" || true)
+  [ "$n" -eq 2 ] || fail "devmem: expected exactly 2 abort lines, found $n"
+fi
+
+# 4. A guest that reboots: cmk reports it and fails.
+set +e
+"$cmk" guest topologies/1x4.toml --run 'reboot -f' --timeout 180 </dev/null >"$work/reset.out" 2>"$work/reset.err"
+status=$?
+set -e
+[ "$status" -eq 5 ] || fail "reset: expected exit status 5, got $status"
+grep -q '^cmk: guest reset$' "$work/reset.out" || fail "reset: no 'cmk: guest reset' line"
+
+if [ "$failures" -ne 0 ]; then
+  echo "guest tests: $failures failure(s)" >&2
+  exit 1
+fi
+echo "guest tests: all passed" >&2

@@ -38,6 +38,8 @@ public struct GuestTranscript {
     /// `cmk: guest abort ipa=...` lines (the guest touched memory it has not).
     public var aborts: [String] = []
     public var stats: [ExitStat] = []
+    /// `cmk: guest stats refused=N aborts=N undefined=N`: what was refused.
+    public var refusals: [(name: String, count: UInt64)] = []
 
     public init() {}
 
@@ -88,6 +90,11 @@ public struct GuestTranscript {
                 let us = field("us").flatMap({ UInt64($0) })
             {
                 stats.append(ExitStat(kind: kind, exits: exits, microseconds: us))
+            } else if field("kind") == nil {
+                for word in words.dropFirst(3) {
+                    let kv = word.split(separator: "=", maxSplits: 1)
+                    if kv.count == 2, let n = UInt64(kv[1]) { refusals.append((String(kv[0]), n)) }
+                }
             }
         default:
             break
@@ -166,7 +173,11 @@ public struct GuestTranscript {
             }.joined(separator: "  ")
         }
         if stats.isEmpty { return "guest exits: the kernel printed no `cmk: guest stats` lines" }
-        return (["guest exits by kind:", render(header)] + rows.map(render)).joined(separator: "\n")
+        var lines = ["guest exits by kind:", render(header)] + rows.map(render)
+        if !refusals.isEmpty {
+            lines.append("refused: " + refusals.map { "\($0.name)=\($0.count)" }.joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -35,6 +35,7 @@ import Topology
     let stats = """
         cmk: guest stats kind=hvc exits=12 us=40
         cmk: guest stats kind=mmio-uart exits=300 us=900
+        cmk: guest stats refused=2 aborts=1 undefined=0
         """
 
     func transcript(_ parts: String...) -> GuestTranscript {
@@ -139,9 +140,10 @@ import Topology
         let table = transcript(stats).statsTable
         #expect(table.contains("mmio-uart"))
         #expect(table.contains("300"))
-        #expect(table.split(separator: "\n").last?.hasPrefix("total") == true)
+        #expect(table.split(separator: "\n").dropLast().last?.hasPrefix("total") == true)
         #expect(table.contains("312"))
         #expect(table.contains("3.00"))
+        #expect(table.contains("refused: refused=2 aborts=1 undefined=0"))
         #expect(GuestTranscript().statsTable.contains("no `cmk: guest stats` lines"))
     }
 

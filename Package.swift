@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Topology", dependencies: ["Cluster", "BigLock"]),
         // Host only: `cmk guest` and `cmk bench guest`: the guest's device
         // tree, memory layout, command line, console and benchmark.
-        .target(name: "GuestHost", dependencies: ["Topology", "Cluster"]),
+        .target(name: "GuestHost", dependencies: ["Topology", "Cluster", "VMM"]),
         // Host only: the hosted runtime (clusters on pinned host threads,
         // partitions from libnuma) and the C reference locks of `cmk bench lock`.
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),

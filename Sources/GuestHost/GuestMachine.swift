@@ -1,24 +1,26 @@
 import Cluster
+import VMM
 
 /// The machine a Linux guest of cmk sees: devices at the intermediate
 /// physical addresses the kernel's VMM emulates (docs/guest.md), the same as
 /// QEMU virt's, so the plain-QEMU reference of `cmk bench guest` boots the
 /// same kernel command line. Nothing of RAM but the topology's guest region.
 ///
-/// These addresses must agree with the VMM's device models (`Sources/VMM`);
-/// the guest's device tree (`GuestDeviceTree`) is generated from them.
+/// The device addresses are the VMM's (`VMM.GuestMemoryMap`, what the
+/// kernel emulates): the guest's device tree (`GuestDeviceTree`) is
+/// generated from them, so the two cannot disagree.
 public enum GuestMachine {
     /// GICv3 distributor (emulated).
-    public static let gicDistributor: UInt64 = 0x0800_0000
-    public static let gicDistributorSize: UInt64 = 0x1_0000
+    public static let gicDistributor = GuestMemoryMap.distributorBase
+    public static let gicDistributorSize = GuestMemoryMap.distributorSize
     /// First GICv3 redistributor; one RD + SGI frame pair (128 KiB) per vCPU.
-    public static let gicRedistributors: UInt64 = 0x080A_0000
-    public static let gicRedistributorStride: UInt64 = 0x2_0000
+    public static let gicRedistributors = GuestMemoryMap.redistributorBase
+    public static let gicRedistributorStride = GuestMemoryMap.redistributorStride
     /// The guest's PL011 console (emulated; cmk keeps the real UART).
-    public static let uart: UInt64 = 0x0900_0000
-    public static let uartSize: UInt64 = 0x1000
+    public static let uart = GuestMemoryMap.uartBase
+    public static let uartSize = GuestMemoryMap.uartSize
     /// The PL011's interrupt: SPI 1 (INTID 33), level-high.
-    public static let uartSPI = 1
+    public static let uartSPI = Int(GuestMemoryMap.uartInterruptID) - 32
     /// The PL011's reference clock (QEMU virt's `apb-pclk`).
     public static let uartClockHz = 24_000_000
     /// Generic timer PPIs in device-tree order: secure physical, non-secure

@@ -11,6 +11,25 @@ public enum MessageKind: UInt8, Sendable {
     case notify = 3
     /// Ask the receiving cluster to shut down in order.
     case shutdown = 4
+    /// The guest (docs/guest.md): a vCPU's power state; with `on`, addressed
+    /// to the vCPU's cluster, it is PSCI CPU_ON (start at entry, x0 = context).
+    case vcpuPower = 5
+    /// The guest: an SGI for a vCPU of the receiving cluster.
+    case guestSGI = 6
+    /// The guest's distributor to a vCPU: an SPI's state (the vGIC's `SPINotice`).
+    case guestSPI = 7
+    /// A vCPU to the guest's distributor: an SPI's state after the guest
+    /// took or finished it (the vGIC's `SPIReport`).
+    case guestSPIReport = 8
+    /// The guest's distributor to a vCPU: GICD_CTLR.EnableGrp1 changed.
+    case guestGroupEnable = 9
+    /// A vCPU's access to a device its cluster does not own (the
+    /// distributor, the UART): to the owner, which answers with `guestDeviceReply`.
+    case guestDeviceAccess = 10
+    case guestDeviceReply = 11
+    /// The guest is over (PSCI SYSTEM_OFF/RESET on some vCPU): to the cluster
+    /// that ends the run; it answers every cluster with `shutdown`.
+    case guestStop = 12
 
     /// Payload words a message of this kind carries; the header's length must match.
     @inlinable
@@ -20,8 +39,38 @@ public enum MessageKind: UInt8, Sendable {
         case .pong: return 3
         case .notify: return 2
         case .shutdown: return 1
+        case .vcpuPower: return 4
+        case .guestSGI: return 2
+        case .guestSPI: return 5
+        case .guestSPIReport: return 4
+        case .guestGroupEnable: return 2
+        case .guestDeviceAccess: return 6
+        case .guestDeviceReply: return 3
+        case .guestStop: return 1
         }
     }
+}
+
+/// Limits the receiver checks on guest messages (the vGIC's: 64 vCPUs,
+/// INTIDs below 128, 16 SGIs).
+public enum GuestMessageLimits {
+    public static let vcpus: UInt64 = 64
+    public static let sgis: UInt64 = 16
+    public static let firstSPI: UInt64 = 32
+    public static let intids: UInt64 = 128
+}
+
+/// A vCPU's PSCI power state as the clusters tell each other.
+public enum VCPUPowerState: UInt64, Sendable {
+    case off = 0
+    case onPending = 1
+    case on = 2
+}
+
+/// Why the guest stopped.
+public enum GuestStopReason: UInt64, Sendable {
+    case powerOff = 1
+    case reset = 2
 }
 
 /// Why a cluster is asked to shut down (the payload of `shutdown`).
@@ -43,6 +92,18 @@ public enum InterKernelMessage: Equatable, Sendable {
     case notify(object: UInt64, badge: UInt64)
     /// Orderly shutdown of the receiving cluster.
     case shutdown(ShutdownReason)
+    /// vCPU `vcpu` is now in `state`; `on` to the vCPU's own cluster starts it
+    /// at `entry` with x0 = `context` (both 0 otherwise).
+    case vcpuPower(vcpu: UInt64, state: VCPUPowerState, entry: UInt64, context: UInt64)
+    case guestSGI(vcpu: UInt64, intid: UInt64)
+    case guestSPI(vcpu: UInt64, intid: UInt64, priority: UInt64, levelSensitive: Bool, pending: Bool, sequence: UInt64)
+    case guestSPIReport(vcpu: UInt64, intid: UInt64, sequence: UInt64, pending: Bool, active: Bool)
+    case guestGroupEnable(vcpu: UInt64, enabled: Bool)
+    /// `token` pairs the reply with its request; `offset` is the IPA.
+    case guestDeviceAccess(token: UInt64, vcpu: UInt64, ipa: UInt64, size: UInt64, isWrite: Bool, value: UInt64)
+    /// `refused`: the access gets an external abort in the guest.
+    case guestDeviceReply(token: UInt64, refused: Bool, value: UInt64)
+    case guestStop(GuestStopReason)
 
     @inlinable
     public var kind: MessageKind {
@@ -51,6 +112,14 @@ public enum InterKernelMessage: Equatable, Sendable {
         case .pong: return .pong
         case .notify: return .notify
         case .shutdown: return .shutdown
+        case .vcpuPower: return .vcpuPower
+        case .guestSGI: return .guestSGI
+        case .guestSPI: return .guestSPI
+        case .guestSPIReport: return .guestSPIReport
+        case .guestGroupEnable: return .guestGroupEnable
+        case .guestDeviceAccess: return .guestDeviceAccess
+        case .guestDeviceReply: return .guestDeviceReply
+        case .guestStop: return .guestStop
         }
     }
 
@@ -62,6 +131,17 @@ public enum InterKernelMessage: Equatable, Sendable {
         case let .pong(token, pingSentAt, repliedAt): return Payload(token, pingSentAt, repliedAt)
         case let .notify(object, badge): return Payload(object, badge)
         case let .shutdown(reason): return Payload(reason.rawValue)
+        case let .vcpuPower(vcpu, state, entry, context): return Payload(vcpu, state.rawValue, entry, context)
+        case let .guestSGI(vcpu, intid): return Payload(vcpu, intid)
+        case let .guestSPI(vcpu, intid, priority, level, pending, sequence):
+            return Payload(vcpu, intid, priority, (level ? 1 : 0) | (pending ? 2 : 0), sequence)
+        case let .guestSPIReport(vcpu, intid, sequence, pending, active):
+            return Payload(vcpu, intid, sequence, (pending ? 1 : 0) | (active ? 2 : 0))
+        case let .guestGroupEnable(vcpu, enabled): return Payload(vcpu, enabled ? 1 : 0)
+        case let .guestDeviceAccess(token, vcpu, ipa, size, isWrite, value):
+            return Payload(token, vcpu, ipa, size, isWrite ? 1 : 0, value)
+        case let .guestDeviceReply(token, refused, value): return Payload(token, refused ? 1 : 0, value)
+        case let .guestStop(reason): return Payload(reason.rawValue)
         }
     }
 
@@ -80,6 +160,48 @@ public enum InterKernelMessage: Equatable, Sendable {
         case .shutdown:
             guard let reason = ShutdownReason(rawValue: payload.w0) else { return nil }
             self = .shutdown(reason)
+        // Guest messages: every field in its range, flag words without stray
+        // bits. A peer's bytes are input: nothing here is trusted further.
+        case .vcpuPower:
+            guard payload.w0 < GuestMessageLimits.vcpus, let state = VCPUPowerState(rawValue: payload.w1) else { return nil }
+            guard state == .on || (payload.w2 == 0 && payload.w3 == 0) else { return nil }
+            self = .vcpuPower(vcpu: payload.w0, state: state, entry: payload.w2, context: payload.w3)
+        case .guestSGI:
+            guard payload.w0 < GuestMessageLimits.vcpus, payload.w1 < GuestMessageLimits.sgis else { return nil }
+            self = .guestSGI(vcpu: payload.w0, intid: payload.w1)
+        case .guestSPI:
+            guard payload.w0 < GuestMessageLimits.vcpus,
+                payload.w1 >= GuestMessageLimits.firstSPI, payload.w1 < GuestMessageLimits.intids,
+                payload.w2 <= 0xFF, payload.w3 <= 3, payload.w4 <= 0xFF
+            else { return nil }
+            self = .guestSPI(
+                vcpu: payload.w0, intid: payload.w1, priority: payload.w2, levelSensitive: payload.w3 & 1 != 0,
+                pending: payload.w3 & 2 != 0, sequence: payload.w4)
+        case .guestSPIReport:
+            guard payload.w0 < GuestMessageLimits.vcpus,
+                payload.w1 >= GuestMessageLimits.firstSPI, payload.w1 < GuestMessageLimits.intids,
+                payload.w2 <= 0xFF, payload.w3 <= 3
+            else { return nil }
+            self = .guestSPIReport(
+                vcpu: payload.w0, intid: payload.w1, sequence: payload.w2, pending: payload.w3 & 1 != 0,
+                active: payload.w3 & 2 != 0)
+        case .guestGroupEnable:
+            guard payload.w0 < GuestMessageLimits.vcpus, payload.w1 <= 1 else { return nil }
+            self = .guestGroupEnable(vcpu: payload.w0, enabled: payload.w1 == 1)
+        case .guestDeviceAccess:
+            let size = payload.w3
+            guard payload.w1 < GuestMessageLimits.vcpus, size == 1 || size == 2 || size == 4 || size == 8,
+                payload.w2 % size == 0, payload.w4 <= 1
+            else { return nil }
+            self = .guestDeviceAccess(
+                token: payload.w0, vcpu: payload.w1, ipa: payload.w2, size: size, isWrite: payload.w4 == 1,
+                value: payload.w5)
+        case .guestDeviceReply:
+            guard payload.w1 <= 1 else { return nil }
+            self = .guestDeviceReply(token: payload.w0, refused: payload.w1 == 1, value: payload.w2)
+        case .guestStop:
+            guard let reason = GuestStopReason(rawValue: payload.w0) else { return nil }
+            self = .guestStop(reason)
         }
     }
 

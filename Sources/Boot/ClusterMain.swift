@@ -149,6 +149,9 @@ enum ClusterBringUp {
         ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control, experiment: experiment)
 
         FaultInjector.run(record[ClusterRecord.inject])
+        // With a guest, every cluster that runs one of its vCPUs goes on to
+        // it once it counted itself done (below).
+        let runsVCPU = record[ClusterRecord.guest + 7] > clusterId
         // Counted from here: a boot experiment may have taken a while.
         let doneDeadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
 
@@ -174,9 +177,10 @@ enum ClusterBringUp {
             Console.end()
             // With a guest in the boot information, the boot cluster runs it
             // instead of powering off (`cmk guest`).
-            if record[ClusterRecord.guest + 7] != 0 { GuestBringUp.start(record: record, coreIndex: 0) }
+            if runsVCPU { GuestBringUp.start(record: record, coreIndex: 0) }
             PSCI.powerOff()
         }
+        if runsVCPU { GuestBringUp.start(record: record, coreIndex: 0) }
         idle()
     }
 

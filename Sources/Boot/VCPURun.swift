@@ -3,7 +3,9 @@ import BigLock
 import ArchAsm
 import Cluster
 import Kernel
+import InterKernel
 import VMM
+import Synchronization
 
 /// Frame word indices (ArchConstants.h), as Swift Ints.
 enum Frame {
@@ -21,21 +23,34 @@ enum Frame {
 enum GuestGlobals {
     /// The vCPU whose state is in this core's registers (nil: none).
     nonisolated(unsafe) static var loadedVCPU: VCPURef? = nil
-    /// The VMM's state for this cluster's vCPU (devices, vGIC, statistics).
-    nonisolated(unsafe) static var machine: VirtualMachine? = nil
+    /// The VMM's state for this cluster's vCPU (devices, vGIC, statistics),
+    /// in memory the root thread retyped from its Untyped for it. Reached
+    /// through a pointer, so every access works in place (a global optional
+    /// of this size would be copied to the stack on each mutation).
+    nonisolated(unsafe) static var machine: UnsafeMutablePointer<VirtualMachine>? = nil
+    static var vm: UnsafeMutablePointer<VirtualMachine> { machine! }
     /// Refusals already logged (one line each, the first `logLimit`).
     nonisolated(unsafe) static var refusalsLogged = 0
     static let logLimit = 8
-    /// Exits handled, for the statistics' totals.
-    nonisolated(unsafe) static var started: UInt64 = 0
+    /// This cluster's id, and how many vCPUs the guest has (vCPU i runs on
+    /// cluster i).
+    nonisolated(unsafe) static var cluster = 0
+    nonisolated(unsafe) static var vcpuCount = 1
 
-    static func setUp(image: GuestImage, guest: Region) {
+    @inline(never)
+    static func setUp(image: GuestImage, guest: Region, cluster: Int, memory: UnsafeMutableRawPointer, bytes: Int) {
+        guard MemoryLayout<VirtualMachine>.size <= bytes else {
+            panic("guest: the VMM's state does not fit its memory; bytes:", decimal: MemoryLayout<VirtualMachine>.size)
+        }
         guard let vm = VirtualMachine(
-            ramBase: guest.base, ramSize: guest.size, vcpus: image.vcpuCount, vcpu: 0,
-            listRegisterCount: Virtualization.listRegisterCount)
+            ramBase: guest.base, ramSize: guest.size, vcpus: image.vcpuCount, vcpu: cluster,
+            listRegisterCount: Virtualization.listRegisterCount, ownsDevices: cluster == 0)
         else { panic("guest: the VMM refused the guest region, base", guest.base) }
-        machine = vm
-        started = CPU.counter
+        let pointer = memory.bindMemory(to: VirtualMachine.self, capacity: 1)
+        pointer.initialize(to: vm)
+        machine = pointer
+        self.cluster = cluster
+        vcpuCount = image.vcpuCount
     }
 }
 
@@ -107,20 +122,20 @@ enum VCPURun {
         // cleared in the hardware, with NPIE off. Until then the maintenance
         // interrupt's condition (an EOI'd LR, or no pending LR under NPIE)
         // would hold, and acknowledging it would only make it pending again.
-        let used = GuestGlobals.machine!.listRegisters.used
+        let used = GuestGlobals.vm.pointee.listRegisters.used
         for i in 0..<used {
-            GuestGlobals.machine!.listRegisters[i] = Virtualization.listRegister(i)
+            GuestGlobals.vm.pointee.listRegisters[i] = Virtualization.listRegister(i)
             Virtualization.setListRegister(i, 0)
         }
         Virtualization.setControl(refillWhenNoPending: false)
-        GuestGlobals.machine!.syncListRegisters()
+        GuestGlobals.vm.pointee.syncListRegisters()
 
         let exitKind: ExitKind
         switch kind & 3 {
         case 0:
             let exit = ExitDecoder.decode(esr: frame[Frame.esr], far: frame[Frame.far], hpfar: Virtualization.faultIPAPage)
-            exitKind = ExitKind(exit, map: GuestGlobals.machine!.map)
-            let action = GuestGlobals.machine!.handle(exit, registers: frame)
+            exitKind = ExitKind(exit, map: GuestGlobals.vm.pointee.map)
+            let action = GuestGlobals.vm.pointee.handle(exit, registers: frame)
             logRefusal(frame)
             apply(action, frame)
         case 1, 2:
@@ -129,15 +144,21 @@ enum VCPURun {
         default:
             panic("guest: SError from the guest, ESR", frame[Frame.esr])
         }
-        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+        // Messages from other clusters (the doorbell that made this exit, or
+        // ones that waited), what this exit owes them, the console.
+        GuestChannel.pump()
+        GuestChannel.flushOutbox()
+        drainConsole()
+        if let reason = GuestChannel.stopRequested { finish(reason) }
+        if GuestChannel.shutdownRequested { stopSecondary(coreIndex: coreIndex) }
 
         // Entry: choose the list registers.
-        let flush = GuestGlobals.machine!.prepareEntry()
-        for i in 0..<GuestGlobals.machine!.listRegisters.count {
-            Virtualization.setListRegister(i, GuestGlobals.machine!.listRegisters[i])
+        let flush = GuestGlobals.vm.pointee.prepareEntry()
+        for i in 0..<GuestGlobals.vm.pointee.listRegisters.count {
+            Virtualization.setListRegister(i, GuestGlobals.vm.pointee.listRegisters[i])
         }
         Virtualization.setControl(refillWhenNoPending: flush.noPendingMaintenance)
-        GuestGlobals.machine!.statistics.record(exitKind, ticks: CPU.counter &- start)
+        GuestGlobals.vm.pointee.statistics.record(exitKind, ticks: CPU.counter &- start)
         kernel.lock.release(core: coreIndex)
     }
 
@@ -146,26 +167,39 @@ enum VCPURun {
         switch action {
         case .resume(let advance):
             if advance { frame[Frame.pc] &+= 4 }
-        case .sendSGI:
-            // One vCPU: no other target exists (the SMP guest sends these
-            // over the inter-kernel channel).
+        case .sendSGI(let targets, let intid):
+            GuestChannel.sendSGI(targets: targets, intid: intid)
             frame[Frame.pc] &+= 4
+        case .forward(let access):
+            let value = access.isWrite ? access.storedValue(access.register == 31 ? 0 : frame[access.register]) : 0
+            let result = GuestChannel.forward(access, value: value)
+            apply(GuestGlobals.vm.pointee.complete(access, result, registers: frame), frame)
+            logRefusal(frame)
         case .injectDataAbort(let isWrite):
             inject(ExceptionInjection.dataAbort(context(frame), address: frame[Frame.far], isWrite: isWrite), frame)
         case .injectInstructionAbort:
             inject(ExceptionInjection.instructionAbort(context(frame), address: frame[Frame.far]), frame)
         case .injectUndefined:
             inject(ExceptionInjection.undefinedInstruction(context(frame)), frame)
-        case .powerOff:
-            finish("cmk: guest power off")
-        case .reset:
-            finish("cmk: guest reset")
-        case .cpuOff:
-            finish("cmk: guest power off (its only vCPU called CPU_OFF)")
-        case .cpuOn:
-            // GuestPSCI refuses targets beyond the vCPU count: unreachable
-            // with one vCPU. Answer as if the call failed.
-            frame[0] = UInt64(bitPattern: GuestPSCI.ReturnCode.internalFailure)
+        case .powerOff, .reset:
+            let reason: GuestStopReason = action == .powerOff ? .powerOff : .reset
+            if GuestGlobals.cluster == 0 { finish(reason) }
+            GuestChannel.send(.guestStop(reason), to: 0)
+            GuestChannel.running = false
+            waitForShutdown()
+        case .cpuOff(let v):
+            // The vCPU stops until a CPU_ON starts it again.
+            GuestChannel.broadcast(vcpu: v, .off)
+            GuestChannel.running = false
+            if GuestGlobals.cluster == 0 {
+                // vCPU 0 owns the devices and the end of the run; a guest
+                // that turns it off is over.
+                finish(.powerOff)
+            }
+            KernelGlobals.kernel!.lock.release(core: 0)
+            GuestBringUp.waitForStart(coreIndex: 0)
+        case .cpuOn(let v, let entry, let context):
+            GuestChannel.startRemote(vcpu: v, entry: entry, context: context)
         }
     }
 
@@ -189,8 +223,8 @@ enum VCPURun {
     /// `cmk: guest abort ipa=0x... pc=0x... read|write region=NAME`, for the
     /// first few refused accesses (every one is counted in the statistics).
     static func logRefusal(_ frame: UnsafeMutablePointer<UInt64>) {
-        guard let r = GuestGlobals.machine!.lastRefusal else { return }
-        GuestGlobals.machine!.lastRefusal = nil
+        guard let r = GuestGlobals.vm.pointee.lastRefusal else { return }
+        GuestGlobals.vm.pointee.lastRefusal = nil
         guard GuestGlobals.refusalsLogged < GuestGlobals.logLimit else { return }
         GuestGlobals.refusalsLogged += 1
         Console.begin()
@@ -220,9 +254,9 @@ enum VCPURun {
             GICv3.endOfInterrupt(id)
             switch id {
             case GuestInterrupts.virtualTimer:
-                GuestGlobals.machine!.virtualTimerFired()
+                GuestGlobals.vm.pointee.virtualTimerFired()
             case QemuVirt.uartInterrupt:
-                while let byte = PL011.read() { GuestGlobals.machine!.consoleInput(byte) }
+                while let byte = PL011.read() { GuestGlobals.vm.pointee.consoleInput(byte) }
                 GICv3.deactivate(id)
             default:
                 // The maintenance interrupt only makes the exit (the list
@@ -233,27 +267,83 @@ enum VCPURun {
         }
     }
 
-    /// The guest is over: report and power the machine off.
-    static func finish(_ line: StaticString) -> Never {
-        Console.guestOutput { sink in GuestGlobals.machine!.uart.drainOutput(sink) }
+    /// The guest's console output (the owner's emulated UART) to the terminal.
+    static func drainConsole() {
+        guard GuestGlobals.vm.pointee.uart?.outputCount ?? 0 > 0 else { return }
+        Console.guestOutput { sink in GuestGlobals.vm.pointee.uart?.drainOutput(sink) }
+    }
+
+    /// Cluster 0: the guest is over. Stop every other cluster's vCPU in
+    /// order (each reports, then counts itself in `guestStopped`), report,
+    /// and power the machine off.
+    static func finish(_ reason: GuestStopReason) -> Never {
+        drainConsole()
+        let control = UnsafeMutableRawPointer(bitPattern: UInt(ClusterView.record[ClusterRecord.channelBase]))!
+        let stopped = ChannelControl.counter(.guestStopped, control)
+        for c in 1..<max(GuestGlobals.vcpuCount, 1) { GuestChannel.send(.shutdown(.powerOff), to: c) }
+        let deadline = CPU.counter &+ 10 * CPU.counterFrequency
+        // Acquiring: pairs with each cluster's releasing increment, so its
+        // report lines are out before ours.
+        while stopped.pointee.load(ordering: .acquiring) < UInt64(GuestGlobals.vcpuCount - 1) {
+            GuestChannel.pump()
+            drainConsole()
+            CPU.relax()
+            if CPU.counter > deadline {
+                Console.begin()
+                Console.put("cmk: guest: clusters did not report their stop; stopped=")
+                Console.decimal(stopped.pointee.load(ordering: .acquiring))
+                Console.end()
+                break
+            }
+        }
+        report()
         Console.begin()
-        Console.put(line)
+        Console.put(reason == .powerOff ? "cmk: guest power off" : "cmk: guest reset")
         Console.end()
-        GuestStatistics.report(GuestGlobals.machine!.statistics)
-        GuestIsolation.check(ClusterView.record, report: true)
         PSCI.powerOff()
+    }
+
+    /// This cluster's statistics and isolation check.
+    static func report() {
+        GuestStatistics.report(GuestGlobals.vm.pointee.statistics, cluster: GuestGlobals.cluster)
+        GuestIsolation.check(ClusterView.record, report: true)
+    }
+
+    /// Not cluster 0: wait (serving the channel) until cluster 0 says stop.
+    static func waitForShutdown() -> Never {
+        let deadline = CPU.counter &+ 10 * CPU.counterFrequency
+        while !GuestChannel.shutdownRequested {
+            GuestChannel.pump()
+            CPU.relax()
+            if CPU.counter > deadline { panic("guest: cluster 0 never ended the guest") }
+        }
+        stopSecondary(coreIndex: 0)
+    }
+
+    /// Not cluster 0: report, count ourselves stopped, and idle.
+    static func stopSecondary(coreIndex: Int) -> Never {
+        report()
+        let control = UnsafeMutableRawPointer(bitPattern: UInt(ClusterView.record[ClusterRecord.channelBase]))!
+        // Releasing: our report lines happen-before cluster 0's acquiring load.
+        ChannelControl.counter(.guestStopped, control).pointee.wrappingAdd(1, ordering: .releasing)
+        ChannelBringUp.doorbell.ring(cluster: 0)
+        KernelGlobals.kernel!.lock.release(core: coreIndex)
+        idle()
     }
 }
 
-/// Lines `cmk: guest stats kind=NAME exits=N us=T` (every kind, in order)
-/// and `cmk: guest stats refused=N aborts=N undefined=N`.
+/// Lines `cmk: guest stats cluster=I kind=NAME exits=N us=T` (every kind,
+/// in order) and `cmk: guest stats cluster=I refused=N aborts=N undefined=N
+/// dropped=N` (dropped: guest messages the channel or this cluster refused).
 enum GuestStatistics {
-    static func report(_ s: ExitStatistics) {
+    static func report(_ s: ExitStatistics, cluster: Int) {
         let ticksPerMicrosecond = max(CPU.counterFrequency / 1_000_000, 1)
         for k in 0..<ExitKind.count {
             guard let kind = ExitKind(rawValue: k) else { continue }
             Console.begin()
-            Console.put("cmk: guest stats kind=")
+            Console.put("cmk: guest stats cluster=")
+            Console.decimal(cluster)
+            Console.put(" kind=")
             Console.put(kind.name)
             Console.put(" exits=")
             Console.decimal(s.count(kind))
@@ -262,12 +352,16 @@ enum GuestStatistics {
             Console.end()
         }
         Console.begin()
-        Console.put("cmk: guest stats refused=")
+        Console.put("cmk: guest stats cluster=")
+        Console.decimal(cluster)
+        Console.put(" refused=")
         Console.decimal(s.refusedAccesses)
         Console.put(" aborts=")
         Console.decimal(s.injectedAborts)
         Console.put(" undefined=")
         Console.decimal(s.injectedUndefineds)
+        Console.put(" dropped=")
+        Console.decimal(GuestChannel.dropped)
         Console.end()
     }
 }

@@ -23,7 +23,9 @@ public struct PartitionLayout: Equatable {
     public static let recordHeaderSize = 512
     public static let guardSize: UInt64 = 4096
     public static let emergencyStackSize: UInt64 = 8192
-    public static let kernelStackSize: UInt64 = 16384
+    /// 32 KiB: the guest's bring-up builds the VMM's state (several KiB of
+    /// fixed-size tables) on the stack once, deep in the boot path.
+    public static let kernelStackSize: UInt64 = 32768
     public static let tablePoolSize: UInt64 = 32 * 4096
     /// The guest's stage-2 tables: a level-1 table and level-2 tables for the
     /// guest region (2 MiB blocks; 1 GiB blocks where aligned).

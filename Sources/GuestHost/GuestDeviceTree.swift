@@ -55,6 +55,28 @@ public struct GuestDeviceTree: Equatable, Sendable {
                   bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
     }
 
+    /// The SMP guest: vCPU i on cluster i, every cluster a NUMA node (the
+    /// seed's "a Linux guest sees the whole machine as a NUMA system"). The
+    /// guest region is cut into one memory node per cluster (2 MiB aligned;
+    /// the last takes the remainder); distance 10 to itself, 20 to any other
+    /// cluster (clusters share no cache). One cluster: no NUMA at all.
+    public init(clusters: Int, guest: Region, bootArgs: String, initrd: Region, rngSeed: [UInt8]? = nil) {
+        guard clusters > 1 else {
+            self.init(vcpuCount: 1, guest: guest, bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
+            return
+        }
+        let slice = (guest.size / UInt64(clusters)) & ~(Machine.regionAlignment - 1)
+        var memory: [Memory] = []
+        for c in 0..<clusters {
+            let base = guest.base + UInt64(c) * slice
+            let size = c == clusters - 1 ? guest.end - base : slice
+            memory.append(Memory(region: Region(base: base, size: size), numaNode: c))
+        }
+        let distances = (0..<clusters).map { i in (0..<clusters).map { j in i == j ? 10 : 20 } }
+        self.init(vcpus: (0..<clusters).map { VCPU(index: $0, numaNode: $0) }, memory: memory, distances: distances,
+                  bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
+    }
+
     static func hex(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }
     /// A 64-bit value as two cells (#address-cells = #size-cells = 2).
     static func cells(_ x: UInt64) -> String { "\(hex(x >> 32)) \(hex(x & 0xffff_ffff))" }

@@ -16,19 +16,20 @@ public struct GuestPlan {
     public var dtb: [UInt8]
     public var layout: GuestLayout
     public var bootInfo: BootInfo
-    /// vCPUs of the guest (one, on the boot cluster, for now).
+    /// vCPUs of the guest: one per cluster (vCPU i on cluster i).
     public var vcpuCount: Int
 
     /// `compile` turns .dts text into a blob (`GuestDeviceTree.compile`;
     /// tests may pass a stand-in).
     public init(
-        topology: Topology, kernel: String, initrd: String?, bootArgs: GuestBootArgs, vcpuCount: Int = 1,
+        topology: Topology, kernel: String, initrd: String?, bootArgs: GuestBootArgs, vcpuCount: Int? = nil,
         rngSeed: [UInt8]? = nil,
         compile: (String) throws(GuestHostError) -> [UInt8] = { s throws(GuestHostError) in try GuestDeviceTree.compile(s) }
     ) throws(GuestHostError) {
         self.topology = topology
         kernelPath = kernel
         initrdPath = initrd
+        let vcpuCount = vcpuCount ?? topology.clusters.count
         self.vcpuCount = vcpuCount
         let guest = Layout(topology).guest
         guard guest.size != 0 else {
@@ -45,8 +46,9 @@ public struct GuestPlan {
         }
         let initrdRegion = try GuestLayout.initrd(size: initrdSize, guest: guest)
         self.bootArgs = try bootArgs.line()
-        deviceTree = GuestDeviceTree(vcpuCount: vcpuCount, guest: guest, bootArgs: self.bootArgs,
-                                     initrd: initrdRegion, rngSeed: rngSeed)
+        deviceTree = vcpuCount == topology.clusters.count
+            ? GuestDeviceTree(clusters: vcpuCount, guest: guest, bootArgs: self.bootArgs, initrd: initrdRegion, rngSeed: rngSeed)
+            : GuestDeviceTree(vcpuCount: vcpuCount, guest: guest, bootArgs: self.bootArgs, initrd: initrdRegion, rngSeed: rngSeed)
         dtb = try compile(deviceTree.source)
         layout = try GuestLayout(guest: guest, imageSize: header.imageSize, initrd: initrdRegion,
                                  deviceTreeSize: UInt64(dtb.count))

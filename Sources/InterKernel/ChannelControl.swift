@@ -18,6 +18,7 @@ import Synchronization
 /// | 0x180  | channelReady   | clusters ready to answer boot pings           |
 /// | 0x1C0  | bootSleeper    | 1 once cluster 0 committed to WFI (boot demo) |
 /// | 0x200  | experimentTurn | boot experiment: the cluster whose pairs run now |
+/// | 0x240  | guestStopped   | clusters whose vCPU stopped and reported, at the guest's end |
 ///
 /// The message rings of the inter-kernel channel follow this page
 /// (`ChannelControl.size` bytes in).
@@ -31,8 +32,8 @@ public enum ChannelControl {
     /// The page's atomic counters and flags, one cache line each from 0x080
     /// in this order (the table above).
     public enum Counter: Int {
-        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn
-        static let count = 7
+        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn, guestStopped
+        static let count = 8
         var offset: Int { 0x080 + 0x40 * rawValue }
     }
 

@@ -205,6 +205,21 @@ public struct GuestPSCI: Sendable {
         return true
     }
 
+    /// Another cluster reported vCPU `vcpu`'s state (it started it, stopped
+    /// it, or accepted a CPU_ON for it): the table follows. Out-of-range
+    /// vCPUs are ignored (the channel validated the message already).
+    public mutating func noteState(_ vcpu: Int, _ state: PowerState) {
+        guard vcpu >= 0 && vcpu < vcpuCount else { return }
+        let bit = UInt64(1) << UInt64(vcpu)
+        onMask &= ~bit
+        pendingMask &= ~bit
+        switch state {
+        case .on: onMask |= bit
+        case .onPending: pendingMask |= bit
+        case .off: break
+        }
+    }
+
     /// The kernel could not start a pending vCPU: onPending -> off, so that
     /// the guest may try CPU_ON again. Returns false when it was not pending.
     @discardableResult

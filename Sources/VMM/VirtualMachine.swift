@@ -13,15 +13,20 @@
 /// inter-kernel channel instead of handing them over here.
 ///
 /// Invariant: after `prepareEntry` every message the distributor owed this
-/// vCPU and every report the vCPU owed the distributor has been delivered.
+/// vCPU and every report the vCPU owed the distributor has been delivered,
+/// locally or into `outbox` (which the kernel sends before the entry).
 public struct VirtualMachine {
     /// The vCPU this cluster runs.
     public let vcpu: Int
     public let topology: VCPUTopology
     public let map: GuestMemoryMap
-    public var distributor: VirtualDistributor
+    /// The distributor and the UART: only in the owner's machine (vCPU 0's
+    /// cluster). Everyone else forwards their accesses (`ExitAction.forward`).
+    public var distributor: VirtualDistributor?
     public var redistributor: VirtualRedistributor
-    public var uart: VirtualPL011
+    public var uart: VirtualPL011?
+    /// Messages for other clusters, oldest first; the kernel sends them.
+    public var outbox = GuestOutbox()
     public var psci: GuestPSCI
     public var statistics = ExitStatistics()
     /// The list-register values: filled by `prepareEntry`, copied to the
@@ -43,7 +48,7 @@ public struct VirtualMachine {
     }
 
     /// nil if the RAM region or vCPU numbers are unusable.
-    public init?(ramBase: UInt64, ramSize: UInt64, vcpus: Int, vcpu: Int, listRegisterCount: Int) {
+    public init?(ramBase: UInt64, ramSize: UInt64, vcpus: Int, vcpu: Int, listRegisterCount: Int, ownsDevices: Bool = true) {
         guard vcpu >= 0, vcpu < vcpus,
             let map = GuestMemoryMap(ramBase: ramBase, ramSize: ramSize, vcpus: vcpus),
             let psci = GuestPSCI(vcpus: vcpus, ramBase: ramBase, ramSize: ramSize)
@@ -52,10 +57,10 @@ public struct VirtualMachine {
         self.topology = VCPUTopology(count: vcpus)
         self.map = map
         self.psci = psci
-        self.distributor = VirtualDistributor(topology: topology)
+        self.distributor = ownsDevices ? VirtualDistributor(topology: topology) : nil
         self.redistributor = VirtualRedistributor(vcpu: vcpu, topology: topology)
         self.redistributor.linkHardware(intid: Self.virtualTimerID, physical: Self.virtualTimerID)
-        self.uart = VirtualPL011()
+        self.uart = ownsDevices ? VirtualPL011() : nil
         self.listRegisters = ListRegisterFile(count: listRegisterCount)
     }
 
@@ -73,31 +78,28 @@ public struct VirtualMachine {
             let result: MMIOResult
             guard access.isAligned else { return refuse(access.ipa, access.isWrite, region) }
             switch region {
-            case .gicDistributor(let offset):
-                result = distributor.access(offset: Int(offset), size: access.size, isWrite: access.isWrite, value: value)
+            case .gicDistributor, .uart:
+                guard distributor != nil else { return .forward(access) }
+                result = ownedDeviceAccess(ipa: access.ipa, size: access.size, isWrite: access.isWrite, value: value)
             case .gicRedistributor(let v, let offset):
                 if v == vcpu {
                     result = redistributor.access(offset: Int(offset), size: access.size, isWrite: access.isWrite, value: value)
                 } else {
-                    // Another vCPU's frame: its identification registers
-                    // (Linux's redistributor walk); anything else is refused.
-                    result = VirtualRedistributor.identificationAccess(
-                        vcpu: v, topology: topology, offset: Int(offset), size: access.size, isWrite: access.isWrite)
-                        ?? .refused
+                    // Another vCPU's frame: its identification registers and
+                    // GICR_CTLR, read as 0 (no LPIs: Linux's redistributor walk
+                    // reads both of every frame); anything else is refused.
+                    if offset == 0, access.size == 4, !access.isWrite {
+                        result = .done(0)
+                    } else {
+                        result = VirtualRedistributor.identificationAccess(
+                            vcpu: v, topology: topology, offset: Int(offset), size: access.size, isWrite: access.isWrite)
+                            ?? .refused
+                    }
                 }
-            case .uart(let offset):
-                result = uart.access(offset: offset, size: access.size, isWrite: access.isWrite, value: value)
             case .ram, .unmapped:
                 result = .refused
             }
-            switch result {
-            case .done(let v):
-                if !access.isWrite { write(access.register, access.loadedRegisterValue(v)) }
-                deliverInterrupts()
-                return .resume(advancePC: true)
-            case .refused:
-                return refuse(access.ipa, access.isWrite, region)
-            }
+            return complete(access, result, registers: registers)
         case .dataAbortNoSyndrome(let ipa, let isWrite):
             return refuse(ipa, isWrite, map.classify(ipa))
         case .instructionAbort(let ipa):
@@ -148,6 +150,38 @@ public struct VirtualMachine {
         }
     }
 
+    /// Finish an MMIO exit with the device's answer (also for a forwarded
+    /// access, with the owner's answer).
+    public mutating func complete(_ access: MMIOAccess, _ result: MMIOResult, registers: UnsafeMutablePointer<UInt64>) -> ExitAction {
+        switch result {
+        case .done(let v):
+            if !access.isWrite && access.register != 31 { registers[access.register] = access.loadedRegisterValue(v) }
+            deliverInterrupts()
+            return .resume(advancePC: true)
+        case .refused:
+            return refuse(access.ipa, access.isWrite, map.classify(access.ipa))
+        }
+    }
+
+    /// An access to the devices this machine owns (the distributor and the
+    /// UART), from its own vCPU or forwarded by another cluster's. Anything
+    /// else, or a machine that owns no devices, refuses.
+    public mutating func ownedDeviceAccess(ipa: UInt64, size: Int, isWrite: Bool, value: UInt64) -> MMIOResult {
+        guard distributor != nil, uart != nil, size == 1 || size == 2 || size == 4 || size == 8, ipa % UInt64(size) == 0
+        else { return .refused }
+        let result: MMIOResult
+        switch map.classify(ipa) {
+        case .gicDistributor(let offset):
+            result = distributor!.access(offset: Int(offset), size: size, isWrite: isWrite, value: value)
+        case .uart(let offset):
+            result = uart!.access(offset: offset, size: size, isWrite: isWrite, value: value)
+        default:
+            return .refused
+        }
+        deliverInterrupts()
+        return result
+    }
+
     mutating func refuse(_ ipa: UInt64, _ isWrite: Bool, _ region: GuestMemoryMap.Region) -> ExitAction {
         statistics.recordRefusedAccess()
         statistics.recordInjectedAbort()
@@ -167,9 +201,31 @@ public struct VirtualMachine {
     /// FIFO was full and the byte was dropped (and counted).
     @discardableResult
     public mutating func consoleInput(_ byte: UInt8) -> Bool {
-        let taken = uart.receive(byte)
+        guard uart != nil else { return false }
+        let taken = uart!.receive(byte)
         deliverInterrupts()
         return taken
+    }
+
+    // MARK: From other clusters (already validated by the channel)
+
+    /// The distributor's message for this vCPU.
+    public mutating func receive(_ message: DistributorMessage) {
+        guard message.vcpu == vcpu else { return }
+        redistributor.accept(message)
+    }
+
+    /// A vCPU's report, for the owner's distributor (ignored elsewhere).
+    public mutating func receive(_ report: SPIReport) {
+        guard distributor != nil, report.vcpu >= 0, report.vcpu < topology.count else { return }
+        distributor!.accept(report)
+        deliverInterrupts()
+    }
+
+    /// Another vCPU's IPI for this one.
+    public mutating func receiveSGI(_ intid: Int) {
+        guard intid >= 0 && intid < 16 else { return }
+        redistributor.setPending(intid: intid)
     }
 
     // MARK: Interrupt plumbing
@@ -179,16 +235,18 @@ public struct VirtualMachine {
     /// this vCPU's reports. Messages for other vCPUs are not possible with
     /// one vCPU and are dropped (the SMP guest routes them).
     public mutating func deliverInterrupts() {
-        distributor.setLevel(intid: Int(GuestMemoryMap.uartInterruptID), high: uart.interruptLine)
+        if distributor != nil, let line = uart?.interruptLine {
+            distributor!.setLevel(intid: Int(GuestMemoryMap.uartInterruptID), high: line)
+        }
         var progress = true
         while progress {
             progress = false
-            while let m = distributor.nextMessage() {
-                if m.vcpu == vcpu { redistributor.accept(m) }
+            while let m = distributor?.nextMessage() {
+                if m.vcpu == vcpu { redistributor.accept(m) } else { outbox.push(.distributor(m)) }
                 progress = true
             }
             while let r = redistributor.nextReport() {
-                distributor.accept(r)
+                if distributor != nil { distributor!.accept(r) } else { outbox.push(.report(r)) }
                 progress = true
             }
         }
@@ -229,6 +287,50 @@ public enum ExitAction: Equatable, Sendable {
     case cpuOff(vcpu: Int)
     /// A guest IPI for other vCPUs (bit i = vCPU i); the PC is to be advanced.
     case sendSGI(targets: UInt64, intid: Int)
+    /// An access to a device another cluster owns (the distributor, the
+    /// UART): the kernel asks the owner and finishes with `complete`.
+    case forward(MMIOAccess)
+}
+
+/// What a cluster's machine sends to the others.
+public enum OutgoingGuestMessage: Equatable, Sendable {
+    /// The distributor's message for a vCPU of another cluster.
+    case distributor(DistributorMessage)
+    /// This vCPU's report, for the distributor's owner.
+    case report(SPIReport)
+}
+
+/// A small queue of outgoing messages (no heap). Full: `push` reports it and
+/// the message is counted as lost; the kernel drains it after every exit, so
+/// it holds at most what one exit produces.
+public struct GuestOutbox {
+    public static var capacity: Int { 64 }
+    var items = InlineArray<64, OutgoingGuestMessage>(repeating: .report(SPIReport(vcpu: 0, intid: 0, sequence: 0, pending: false, active: false)))
+    var head = 0
+    public private(set) var count = 0
+    /// Messages that did not fit (never expected; counted, not hidden).
+    public private(set) var lost: UInt64 = 0
+
+    public init() {}
+
+    @discardableResult
+    public mutating func push(_ m: OutgoingGuestMessage) -> Bool {
+        guard count < Self.capacity else {
+            lost &+= 1
+            return false
+        }
+        items[(head + count) % Self.capacity] = m
+        count += 1
+        return true
+    }
+
+    public mutating func pop() -> OutgoingGuestMessage? {
+        guard count > 0 else { return nil }
+        let m = items[head]
+        head = (head + 1) % Self.capacity
+        count -= 1
+        return m
+    }
 }
 
 extension SystemRegisterAccess {

@@ -55,7 +55,7 @@ import Testing
         let a2 = mmio(&vm, uart + 0x000, r)
         #expect(a2 == .resume(advancePC: true))
         #expect(r.words[1] == UInt64(UInt8(ascii: "x")))
-        #expect(!vm.uart.interruptLine)
+        #expect(!vm.uart!.interruptLine)
     }
 
     @Test func psciOverHVCAndUnknownImmediates() {

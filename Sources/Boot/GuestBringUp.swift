@@ -143,7 +143,7 @@ enum GuestInterrupts {
 /// once; the kernel checks again when the guest starts and when it ends, so
 /// a guest that tried to reach kernel memory is shown to have reached none).
 ///
-/// Line (at the end): `cmk: guest stage2 ipa=0xLO-0xHI only ok`
+/// Line (at the end): `cmk: guest stage2 cluster=I ipa=0xLO-0xHI only ok`
 enum GuestIsolation {
     static func check(_ record: UnsafeMutablePointer<UInt64>, report: Bool = false) {
         let guest = Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize])
@@ -169,7 +169,9 @@ enum GuestIsolation {
         if let outside { panic("guest stage 2 reaches outside the guest region, at IPA", outside) }
         guard report else { return }
         Console.begin()
-        Console.put("cmk: guest stage2 ipa=")
+        Console.put("cmk: guest stage2 cluster=")
+        Console.decimal(record[ClusterRecord.clusterId])
+        Console.put(" ipa=")
         Console.hexRange(low, high)
         Console.put(" only ok")
         Console.end()

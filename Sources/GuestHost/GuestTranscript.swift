@@ -5,12 +5,15 @@ import Topology
 /// lines (through `BootTranscript`). Fed one line at a time, so a test can
 /// replay any ending; `verdict` turns it and QEMU's end into an exit status.
 public struct GuestTranscript {
-    /// `cmk: guest stats kind=NAME exits=N us=T`.
+    /// `cmk: guest stats [cluster=I] kind=NAME exits=N us=T` (one per kind
+    /// and cluster; cluster 0 when the line names none).
     public struct ExitStat: Equatable, Sendable {
+        public var cluster: Int
         public var kind: String
         public var exits: UInt64
         public var microseconds: UInt64
-        public init(kind: String, exits: UInt64, microseconds: UInt64) {
+        public init(cluster: Int = 0, kind: String, exits: UInt64, microseconds: UInt64) {
+            self.cluster = cluster
             self.kind = kind
             self.exits = exits
             self.microseconds = microseconds
@@ -38,8 +41,9 @@ public struct GuestTranscript {
     /// `cmk: guest abort ipa=...` lines (the guest touched memory it has not).
     public var aborts: [String] = []
     public var stats: [ExitStat] = []
-    /// `cmk: guest stats refused=N aborts=N undefined=N`: what was refused.
-    public var refusals: [(name: String, count: UInt64)] = []
+    /// `cmk: guest stats [cluster=I] refused=N aborts=N undefined=N ...`:
+    /// what was refused, one group per line (per cluster).
+    public var refusals: [[(name: String, count: UInt64)]] = []
 
     public init() {}
 
@@ -89,12 +93,15 @@ public struct GuestTranscript {
             if let kind = field("kind"), let exits = field("exits").flatMap({ UInt64($0) }),
                 let us = field("us").flatMap({ UInt64($0) })
             {
-                stats.append(ExitStat(kind: kind, exits: exits, microseconds: us))
+                let cluster = field("cluster").flatMap { Int($0) } ?? 0
+                stats.append(ExitStat(cluster: cluster, kind: kind, exits: exits, microseconds: us))
             } else if field("kind") == nil {
+                var group: [(name: String, count: UInt64)] = []
                 for word in words.dropFirst(3) {
                     let kv = word.split(separator: "=", maxSplits: 1)
-                    if kv.count == 2, let n = UInt64(kv[1]) { refusals.append((String(kv[0]), n)) }
+                    if kv.count == 2, let n = UInt64(kv[1]) { group.append((String(kv[0]), n)) }
                 }
+                refusals.append(group)
             }
         default:
             break
@@ -155,17 +162,29 @@ public struct GuestTranscript {
         s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
     }
 
-    /// The `--stats` table: exits and handling time by kind, then totals.
+    /// The `--stats` table: exits and handling time by kind (summed over
+    /// the clusters; with several, the exits of each cluster in the last
+    /// column, cluster 0 first), then totals.
     public var statsTable: String {
-        let header = ["kind", "exits", "total us", "us/exit"]
-        var rows = stats.map { s in
-            [s.kind, "\(s.exits)", "\(s.microseconds)",
-             s.exits == 0 ? "-" : String(format: "%.2f", Double(s.microseconds) / Double(s.exits))]
+        var kinds: [String] = []
+        for s in stats where !kinds.contains(s.kind) { kinds.append(s.kind) }
+        let clusters = Set(stats.map(\.cluster)).sorted()
+        let perCluster = clusters.count > 1
+        var header = ["kind", "exits", "total us", "us/exit"]
+        if perCluster { header.append("exits by cluster") }
+        func row(_ name: String, _ items: [ExitStat]) -> [String] {
+            let exits = items.reduce(0) { $0 + $1.exits }
+            let us = items.reduce(0) { $0 + $1.microseconds }
+            var r = [name, "\(exits)", "\(us)", exits == 0 ? "-" : String(format: "%.2f", Double(us) / Double(exits))]
+            if perCluster {
+                r.append(clusters.map { c in "\(items.filter { $0.cluster == c }.reduce(0) { $0 + $1.exits })" }
+                    .joined(separator: "/"))
+            }
+            return r
         }
-        let exits = stats.reduce(0) { $0 + $1.exits }
-        let us = stats.reduce(0) { $0 + $1.microseconds }
-        rows.append(["total", "\(exits)", "\(us)", exits == 0 ? "-" : String(format: "%.2f", Double(us) / Double(exits))])
-        let widths = (0..<4).map { c in ([header] + rows).map { $0[c].count }.max()! }
+        var rows = kinds.map { k in row(k, stats.filter { $0.kind == k }) }
+        rows.append(row("total", stats))
+        let widths = (0..<header.count).map { c in ([header] + rows).map { $0[c].count }.max()! }
         func render(_ r: [String]) -> String {
             r.enumerated().map { c, cell in
                 c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
@@ -174,8 +193,8 @@ public struct GuestTranscript {
         }
         if stats.isEmpty { return "guest exits: the kernel printed no `cmk: guest stats` lines" }
         var lines = ["guest exits by kind:", render(header)] + rows.map(render)
-        if !refusals.isEmpty {
-            lines.append("refused: " + refusals.map { "\($0.name)=\($0.count)" }.joined(separator: " "))
+        for group in refusals {
+            lines.append("refused: " + group.map { "\($0.name)=\($0.count)" }.joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }

@@ -200,3 +200,26 @@ import Topology
         #expect(run(["cmk: guest stats kind"]).shown == "")
     }
 }
+
+@Suite struct SMPStatsTests {
+    /// Two clusters' lines: the table sums each kind and shows each
+    /// cluster's exits; every cluster's refusal line is kept.
+    @Test func statsOfSeveralClusters() {
+        var t = GuestTranscript()
+        for line in [
+            "cmk: guest stats cluster=1 kind=irq exits=10 us=30",
+            "cmk: guest stats cluster=1 refused=1 aborts=1 undefined=0 dropped=2",
+            "cmk: guest stats cluster=0 kind=irq exits=5 us=20",
+            "cmk: guest stats cluster=0 refused=0 aborts=0 undefined=0 dropped=0",
+        ] { t.consume(line) }
+        #expect(t.stats == [
+            GuestTranscript.ExitStat(cluster: 1, kind: "irq", exits: 10, microseconds: 30),
+            GuestTranscript.ExitStat(cluster: 0, kind: "irq", exits: 5, microseconds: 20),
+        ])
+        let lines = t.statsTable.split(separator: "\n").map(String.init)
+        #expect(lines[1].hasSuffix("exits by cluster"))
+        #expect(lines[2].hasPrefix("irq") && lines[2].contains(" 15 ") && lines[2].hasSuffix("5/10"))
+        #expect(lines.contains("refused: cluster=1 refused=1 aborts=1 undefined=0 dropped=2"))
+        #expect(lines.contains("refused: cluster=0 refused=0 aborts=0 undefined=0 dropped=0"))
+    }
+}

@@ -35,7 +35,7 @@ if run_guest uname topologies/1x4.toml 'uname -r; nproc; grep -c processor /proc
   has uname '^guest: run exit=0$' "the commands succeed"
   has uname '^cmk: guest start vcpus=1 ' "the kernel starts vCPU 0"
   has uname '^cmk: guest power off$' "PSCI SYSTEM_OFF reached the kernel"
-  has uname '^cmk: guest stage2 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 maps only the guest region"
+  has uname '^cmk: guest stage2 cluster=0 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 maps only the guest region"
 fi
 
 # 2. Timer interrupts arrive (arch_timer rises) and the console is
@@ -62,13 +62,32 @@ if run_guest devmem topologies/1x4.toml \
   has devmem '^write status 135$' "the write dies of SIGBUS in the guest"
   has devmem '^read status 135$' "the read dies of SIGBUS in the guest"
   has devmem '^still-running$' "the guest goes on"
-  has devmem '^cmk: guest stage2 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 unchanged"
+  has devmem '^cmk: guest stage2 cluster=0 ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok$' "stage 2 unchanged"
   has devmem '^unmapped +2 ' "--stats counts two unmapped accesses"
   n=$(grep -c '^cmk: guest abort' "$work/devmem.out" || true)
   [ "$n" -eq 2 ] || fail "devmem: expected exactly 2 abort lines, found $n"
 fi
 
-# 4. A guest that reboots: cmk reports it and fails.
+# 4. The SMP guest: one vCPU per cluster, one NUMA node per cluster (counted
+#    from the topology file by Python's tomllib, not by cmk), work pinned to
+#    every CPU, timer ticks and IPIs on every CPU, every cluster's stage 2
+#    re-checked, power-off with status 0.
+for topology in topologies/default.toml topologies/4x1.toml topologies/4x2.toml topologies/uneven.toml topologies/8x1.toml; do
+  name=smp-$(basename "$topology" .toml)
+  clusters=$(python3 -c 'import sys, tomllib; print(len(tomllib.load(open(sys.argv[1], "rb"))["cluster"]))' "$topology")
+  run_guest "$name" "$topology" cmk-self-check || continue
+  has "$name" "^guest: cpus=$clusters nodes=$clusters\$" "$clusters vCPUs in $clusters NUMA nodes"
+  has "$name" '^guest: every cpu ran work$' "work pinned to every CPU ran"
+  has "$name" '^guest: every cpu took timer ticks and IPIs$' "timer ticks and IPIs on every CPU"
+  has "$name" '^guest: run exit=0$' "the self-check passed"
+  has "$name" "^cmk: guest vcpu $((clusters - 1)) on cluster $((clusters - 1))\$" "the last vCPU started on the last cluster"
+  for ((c = 0; c < clusters; c++)); do
+    has "$name" "^cmk: guest stage2 cluster=$c ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok\$" "cluster $c's stage 2 re-checked"
+  done
+  has "$name" '^cmk: guest power off$' "the guest powered off"
+done
+
+# 5. A guest that reboots: cmk reports it and fails.
 set +e
 "$cmk" guest topologies/1x4.toml --run 'reboot -f' --timeout 180 </dev/null >"$work/reset.out" 2>"$work/reset.err"
 status=$?

@@ -145,3 +145,136 @@ import Testing
         #expect(lr.virtualID == 27 && lr.physicalID == 27 && lr.state == .pending && lr.group1)
     }
 }
+
+/// The SMP guest's traffic, hostile or just wrong, as the VMM receives it
+/// from other clusters and from its own guest: each gets the answer Linux
+/// expects (PSCI codes, architectural silence) and nothing else changes.
+@Suite struct HostileGuestTrafficTests {
+    func machine(vcpus: Int, vcpu: Int, owner: Bool) -> VirtualMachine {
+        VirtualMachine(ramBase: 0x5120_0000, ramSize: 256 << 20, vcpus: vcpus, vcpu: vcpu, listRegisterCount: 4,
+                       ownsDevices: owner)!
+    }
+
+    func psci(_ vm: inout VirtualMachine, _ f: UInt64, _ x1: UInt64 = 0, _ x2: UInt64 = 0, _ x3: UInt64 = 0) -> (ExitAction, Int64) {
+        let r = UnsafeMutablePointer<UInt64>.allocate(capacity: 31)
+        defer { r.deallocate() }
+        r.initialize(repeating: 0, count: 31)
+        r[0] = f; r[1] = x1; r[2] = x2; r[3] = x3
+        let action = vm.handle(.hypervisorCall(immediate: 0), registers: r)
+        return (action, Int64(bitPattern: r[0]))
+    }
+
+    @Test func cpuOnAnswersWhatLinuxExpects() {
+        var vm = machine(vcpus: 4, vcpu: 0, owner: true)
+        let cpuOn: UInt64 = 0xC400_0003
+        // A CPU that is not there, a bad entry point, then a good call.
+        var (a, x0) = psci(&vm, cpuOn, 7, 0x5120_0000, 1)
+        #expect(a == .resume(advancePC: false) && x0 == -2)  // INVALID_PARAMETERS
+        (a, x0) = psci(&vm, cpuOn, 1, 0x4000_0000, 1)
+        #expect(a == .resume(advancePC: false) && x0 == -9)  // INVALID_ADDRESS: outside guest RAM
+        (a, x0) = psci(&vm, cpuOn, 1, 0x5120_0002, 1)
+        #expect(x0 == -9)  // not an instruction boundary
+        (a, x0) = psci(&vm, cpuOn, 1, 0x5120_0000, 0x42)
+        #expect(a == .cpuOn(vcpu: 1, entry: 0x5120_0000, context: 0x42) && x0 == 0)
+        // While its cluster starts it: ON_PENDING; once on: ALREADY_ON; the
+        // caller itself is on.
+        (a, x0) = psci(&vm, cpuOn, 1, 0x5120_0000, 0)
+        #expect(x0 == -5)
+        vm.psci.noteState(1, .on)
+        (a, x0) = psci(&vm, cpuOn, 1, 0x5120_0000, 0)
+        #expect(x0 == -4)
+        (a, x0) = psci(&vm, cpuOn, 0, 0x5120_0000, 0)
+        #expect(x0 == -4)
+        // AFFINITY_INFO follows what the other clusters reported.
+        (a, x0) = psci(&vm, 0xC400_0004, 1, 0)
+        #expect(x0 == 0)  // on
+        vm.psci.noteState(1, .off)
+        (a, x0) = psci(&vm, 0xC400_0004, 1, 0)
+        #expect(x0 == 1)  // off
+        vm.psci.noteState(99, .on)  // a vCPU that does not exist: ignored
+        (a, x0) = psci(&vm, 0xC400_0004, 3, 0)
+        #expect(x0 == 1)
+    }
+
+    /// SGIs to CPUs that do not exist reach nobody; to others, one action.
+    @Test func sgisToAbsentCPUsReachNobody() {
+        var vm = machine(vcpus: 2, vcpu: 0, owner: true)
+        let r = UnsafeMutablePointer<UInt64>.allocate(capacity: 31)
+        defer { r.deallocate() }
+        r.initialize(repeating: 0, count: 31)
+        let sgi1r = SystemRegisterAccess(op0: 3, op1: 0, crn: 12, crm: 11, op2: 5, register: 4, isRead: false)
+        r[4] = (1 << 24) | 0b1100  // Aff0 2 and 3: absent
+        let h1 = vm.handle(.systemRegister(sgi1r), registers: r)
+        #expect(h1 == .resume(advancePC: true))
+        r[4] = (1 << 24) | (5 << 16) | 0b10  // Aff1 = 5: nobody
+        let h2 = vm.handle(.systemRegister(sgi1r), registers: r)
+        #expect(h2 == .resume(advancePC: true))
+        r[4] = (1 << 24) | 0b1110  // vCPU 1 and two absent ones
+        let h3 = vm.handle(.systemRegister(sgi1r), registers: r)
+        #expect(h3 == .sendSGI(targets: 0b10, intid: 1))
+        vm.receiveSGI(16)  // not an SGI: ignored
+        vm.receiveSGI(-1)
+        _ = vm.prepareEntry()
+        #expect(vm.listRegisters.used == 0)
+    }
+
+    /// Messages for another vCPU, reports to a machine that owns no
+    /// distributor, and device accesses a non-owner cannot serve change
+    /// nothing; a non-owner forwards its own guest's device accesses.
+    @Test func misaddressedMessagesChangeNothing() {
+        var vm = machine(vcpus: 2, vcpu: 1, owner: false)
+        vm.receive(.spi(SPINotice(vcpu: 0, intid: 33, priority: 0, levelSensitive: true, pending: true, sequence: 1)))
+        vm.receive(SPIReport(vcpu: 0, intid: 33, sequence: 1, pending: false, active: false))
+        vm.receive(SPIReport(vcpu: 9, intid: 33, sequence: 1, pending: false, active: false))
+        _ = vm.prepareEntry()
+        #expect(vm.listRegisters.used == 0 && vm.outbox.count == 0)
+        let h4 = vm.ownedDeviceAccess(ipa: GuestMemoryMap.distributorBase, size: 4, isWrite: false, value: 0)
+        #expect(h4 == .refused)
+        let r = UnsafeMutablePointer<UInt64>.allocate(capacity: 31)
+        defer { r.deallocate() }
+        r.initialize(repeating: 0, count: 31)
+        let read = MMIOAccess(ipa: GuestMemoryMap.uartBase + 0x18, size: 2, isWrite: false, register: 0, signExtend: false, sixtyFourBit: false)
+        let h5 = vm.handle(.mmio(read), registers: r)
+        #expect(h5 == .forward(read))
+        // The owner's answer completes it; a refusal becomes an abort.
+        let h6 = vm.complete(read, .done(0x90), registers: r)
+        #expect(h6 == .resume(advancePC: true) && r[0] == 0x90)
+        let h7 = vm.complete(read, .refused, registers: r)
+        #expect(h7 == .injectDataAbort(isWrite: false))
+
+        // The owner refuses forwarded accesses outside its devices and bad sizes.
+        var owner = machine(vcpus: 2, vcpu: 0, owner: true)
+        let h8 = owner.ownedDeviceAccess(ipa: 0x4100_0000, size: 4, isWrite: true, value: 1)
+        #expect(h8 == .refused)
+        let h9 = owner.ownedDeviceAccess(ipa: GuestMemoryMap.redistributorBase, size: 4, isWrite: false, value: 0)
+        #expect(h9 == .refused)
+        let h10 = owner.ownedDeviceAccess(ipa: GuestMemoryMap.distributorBase + 2, size: 4, isWrite: false, value: 0)
+        #expect(h10 == .refused)
+        let h11 = owner.ownedDeviceAccess(ipa: GuestMemoryMap.distributorBase, size: 3, isWrite: false, value: 0)
+        #expect(h11 == .refused)
+        if case .done = owner.ownedDeviceAccess(ipa: GuestMemoryMap.distributorBase + 4, size: 4, isWrite: false, value: 0) {} else {
+            Issue.record("GICD_TYPER must answer a forwarded read")
+        }
+    }
+
+    /// The owner's distributor sends an SPI routed to another vCPU to the
+    /// outbox, never to its own list registers.
+    @Test func spiRoutedElsewhereGoesToTheOutbox() {
+        var vm = machine(vcpus: 2, vcpu: 0, owner: true)
+        let d = GuestMemoryMap.distributorBase
+        _ = vm.ownedDeviceAccess(ipa: d, size: 4, isWrite: true, value: 0x12)
+        _ = vm.ownedDeviceAccess(ipa: d + 0x104, size: 4, isWrite: true, value: 1 << 1)
+        _ = vm.ownedDeviceAccess(ipa: d + 0x6000 + 33 * 8, size: 8, isWrite: true, value: 1)  // route to vCPU 1
+        _ = vm.ownedDeviceAccess(ipa: GuestMemoryMap.uartBase + 0x38, size: 4, isWrite: true, value: 1 << 6)
+        while vm.outbox.pop() != nil {}
+        let h12 = vm.consoleInput(65)
+        #expect(h12)
+        _ = vm.prepareEntry()
+        #expect(vm.listRegisters.used == 0)
+        var sawNotice = false
+        while let m = vm.outbox.pop() {
+            if case .distributor(.spi(let n)) = m, n.vcpu == 1, n.intid == 33, n.pending { sawNotice = true }
+        }
+        #expect(sawNotice)
+    }
+}

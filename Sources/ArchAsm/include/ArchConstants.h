@@ -80,8 +80,10 @@
 #define CMK_BOOT_RAM_GIB 8
 
 // A VCPU's saved context (Kernel.VCPUContext, words): the trap frame at
-// CMK_VCPU_FRAME, the EL1 system registers at CMK_VCPU_EL1 in the order
-// guest.S saves them, the list registers at CMK_VCPU_LR.
+// CMK_VCPU_FRAME, the EL1 system registers (with the virtual CPU interface's
+// VMCR and active-priority registers) at CMK_VCPU_EL1 in the order guest.S
+// saves them. The list registers need no slot: they are rebuilt from the
+// vCPU's virtual-GIC state on every entry (docs/guest.md).
 #define CMK_VCPU_FRAME 0
 #define CMK_VCPU_EL1 128
 #define CMK_VCPU_EL1_SCTLR 0
@@ -92,8 +94,6 @@
 #define CMK_VCPU_EL1_FAR 15
 #define CMK_VCPU_EL1_VMCR 35
 #define CMK_VCPU_EL1_WORDS 40
-#define CMK_VCPU_LR 192
-#define CMK_VCPU_LR_WORDS 16
 // SCTLR_EL1 at a vCPU's reset: RES1 bits (29, 28, 23, 22, 20, 11), MMU and
 // caches off, little-endian.
 #define CMK_SCTLR_EL1_RESET 0x30D00800

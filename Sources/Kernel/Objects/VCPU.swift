@@ -25,8 +25,10 @@ public let vcpuSizeBits = 12
 
 public struct VCPU {
     /// Words of saved guest state: the trap frame (general registers, PC,
-    /// PSTATE, FP/SIMD registers) and the EL1 system registers, the
-    /// virtual GIC's list registers and control registers. 448 words.
+    /// PSTATE, FP/SIMD registers) and the EL1 system registers with the
+    /// virtual CPU interface's control and active-priority registers. The
+    /// list registers are a cache rebuilt on every entry from the vCPU's
+    /// virtual-GIC state (the VMM's), so they need no words here. 448 words.
     public static let contextWords = 448
 
     /// The thread this vCPU runs as (nil: unbound).

@@ -1,3 +1,4 @@
+import Hosted
 import HostedChannel
 import InterKernel
 import Testing
@@ -15,7 +16,7 @@ import Testing
     }
 
     @Test func experimentRowsCoverEveryOrderedPair() throws {
-        let backend = try HostedChannelBackend(topology: .flat(clusters: 3), cpus: PinnedThreads.allowedCPUs())
+        let backend = try HostedChannelBackend(topology: .flat(clusters: 3), cpus: allowedHostCPUs())
         let rows = try ChannelExperiment.run(backend: backend, clusterCount: 3, roundTrips: 200, messages: 2000) { _ in }
         #expect(rows.map { "\($0.from)->\($0.to)" } == ["0->1", "0->2", "1->0", "1->2", "2->0", "2->1"])
         #expect(rows.allSatisfy { $0.errors == 0 && $0.rttP50 > 0 && $0.messagesPerSecond > 0 })

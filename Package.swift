@@ -48,7 +48,7 @@ let package = Package(
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
         .target(name: "CHosted"),
         .target(name: "CLockReference", dependencies: ["CHosted"]),
-        .target(name: "Hosted", dependencies: ["BigLock", "Topology", "CHosted", "CNuma"]),
+        .target(name: "Hosted", dependencies: ["BigLock", "Kernel", "Topology", "CHosted", "CNuma"]),
         // Host only: `cmk bench lock` and `cmk experiment lock` on the hosted
         // runtime: loops, orchestration, rows, CSV, JSON, SVG, tables.
         .target(name: "HostedLock", dependencies: ["Hosted", "BigLock", "Topology", "CHosted", "CLockReference"]),
@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "HostedChannel", dependencies: ["Hosted", "Topology", "InterKernel", "CChannelReference"]),
         .testTarget(name: "InterKernelTests", dependencies: ["InterKernel", "HostedChannel", "Hosted"]),
         .testTarget(name: "HostedChannelTests", dependencies: ["HostedChannel", "Hosted", "InterKernel"]),
-        .testTarget(name: "HostedTests", dependencies: ["Hosted", "BigLock", "Topology"]),
+        .testTarget(name: "HostedTests", dependencies: ["Hosted", "CHosted", "BigLock", "Kernel", "Topology"]),
         .testTarget(name: "HostedLockTests", dependencies: ["HostedLock", "Hosted", "BigLock", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),

@@ -66,3 +66,20 @@ import Testing
         #expect(!report.split(separator: "\n").contains { $0.hasSuffix(" ") })
     }
 }
+
+@Suite struct GDBStubTests {
+    @Test func qemuStartsStoppedAndTheCommandAttaches() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let topology = try TopologyLoader.load(path: root.appendingPathComponent("topologies/default.toml").path)
+        var command = QEMUCommand(topology: topology, kernel: "k.elf", bootInfo: "b.bin")
+        let plain = command.arguments
+        let stub = GDBStub(port: 4321)
+        command.add(stub)
+        #expect(command.arguments.count == plain.count + 3)
+        #expect(command.arguments[0] == QEMUCommand.binary)
+        #expect(command.shellLine.contains(" -gdb tcp:127.0.0.1:4321 -S "))
+        #expect(stub.debuggerShellLine(kernel: "/k/cmk-kernel") == "gdb-multiarch -q /k/cmk-kernel -ex 'target remote 127.0.0.1:4321'")
+        #expect(stub.debuggerShellLine(kernel: "k", vmlinux: "/g/vmlinux")
+                == "gdb-multiarch -q k -ex 'add-symbol-file /g/vmlinux' -ex 'target remote 127.0.0.1:4321'")
+    }
+}

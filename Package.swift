@@ -48,18 +48,24 @@ let package = Package(
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
         .target(name: "CHosted"),
         .target(name: "CLockReference", dependencies: ["CHosted"]),
-        .target(name: "Hosted", dependencies: ["BigLock", "CHosted", "CNuma"]),
+        .target(name: "Hosted", dependencies: ["BigLock", "Kernel", "Topology", "CHosted", "CNuma"]),
+        // Host only: `cmk bench lock` and `cmk experiment lock` on the hosted
+        // runtime: loops, orchestration, rows, CSV, JSON, SVG, tables.
+        .target(name: "HostedLock", dependencies: ["Hosted", "BigLock", "Topology", "CHosted", "CLockReference"]),
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedChannel", "CLockReference", "GuestHost",
+                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedLock", "HostedChannel", "GuestHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Host only: the C reference ring for `cmk bench channel` and the hosted
         // channel runtime (pinned threads, host regions, measurements).
-        .target(name: "CChannelReference"),
-        .target(name: "HostedChannel", dependencies: ["InterKernel", "CChannelReference"]),
-        .testTarget(name: "InterKernelTests", dependencies: ["InterKernel", "HostedChannel"]),
+        .target(name: "CChannelReference", dependencies: ["CHosted"]),
+        .target(name: "HostedChannel", dependencies: ["Hosted", "Topology", "InterKernel", "CChannelReference"]),
+        .testTarget(name: "InterKernelTests", dependencies: ["InterKernel", "HostedChannel", "Hosted"]),
+        .testTarget(name: "HostedChannelTests", dependencies: ["HostedChannel", "Hosted", "InterKernel"]),
+        .testTarget(name: "HostedTests", dependencies: ["Hosted", "CHosted", "BigLock", "Kernel", "Topology"]),
+        .testTarget(name: "HostedLockTests", dependencies: ["HostedLock", "Hosted", "BigLock", "Topology"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),

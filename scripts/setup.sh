@@ -6,10 +6,11 @@
 #   libnuma-dev           hosted clusters: partitions on their NUMA node
 #   spin                  model checks of the lock and channel protocols
 #   cpio                  the default guest's initramfs (scripts/guest-image.sh)
+#   gdb-multiarch         `cmk boot --gdb`: debugging the kernel in QEMU (docs/boot.md)
 # Then builds the default Linux guest of `cmk guest` into
 # ${XDG_CACHE_HOME:-~/.cache}/cmk/guest (once; offline afterwards).
 set -euo pipefail
-packages=(qemu-system-arm device-tree-compiler libnuma-dev spin cpio)
+packages=(qemu-system-arm device-tree-compiler libnuma-dev spin cpio gdb-multiarch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -78,23 +78,32 @@ enum { kind_ping = 1, kind_pong = 2, spins_before_yield = 1 << 14 };
     do {                                                        \
         unsigned spins_ = 0;                                    \
         while (!(cond)) {                                       \
-            cref_cpu_relax();                                   \
-            if (++spins_ == spins_before_yield) { spins_ = 0; cref_yield(); } \
+            cmk_cpu_relax();                                    \
+            if (++spins_ == spins_before_yield) { spins_ = 0; sched_yield(); } \
         }                                                       \
     } while (0)
 
-uint64_t cref_rtt_initiator(cref_ring *out, cref_ring *in, uint64_t n, uint64_t *samples) {
-    uint64_t start = cref_now_ns();
+uint64_t cref_rtt_initiator(cref_ring *out, cref_ring *in, uint64_t n, uint64_t *samples, uint64_t *unexpected) {
+    uint64_t start = cmk_monotonic_ns();
+    uint64_t wrong = 0;
     for (uint64_t token = 0; token < n; token++) {
-        uint64_t ping[2] = {token, cref_now_ns()};
+        uint64_t ping[2] = {token, cmk_monotonic_ns()};
         WAIT_UNTIL(cref_try_send(out, kind_ping, 0, 2, ping));
         uint64_t pong[7];
         uint8_t kind = 0;
         int r;
-        WAIT_UNTIL((r = cref_try_recv(in, 1, &kind, pong)) == 1 && kind == kind_pong && pong[0] == token);
-        if (samples) samples[token] = cref_now_ns() - pong[1];
+        // As the Swift initiator: anything but this token's pong (another
+        // message, a malformed line) is counted and the wait goes on.
+        unsigned spins_ = 0;
+        while (!((r = cref_try_recv(in, 1, &kind, pong)) == 1 && kind == kind_pong && pong[0] == token)) {
+            if (r != 0) { wrong++; continue; }
+            cmk_cpu_relax();
+            if (++spins_ == spins_before_yield) { spins_ = 0; sched_yield(); }
+        }
+        if (samples) samples[token] = cmk_monotonic_ns() - pong[1];
     }
-    return cref_now_ns() - start;
+    if (unexpected) *unexpected = wrong;
+    return cmk_monotonic_ns() - start;
 }
 
 void cref_rtt_responder(cref_ring *in, cref_ring *out, uint64_t n) {
@@ -103,7 +112,7 @@ void cref_rtt_responder(cref_ring *in, cref_ring *out, uint64_t n) {
         uint8_t kind = 0;
         int r;
         WAIT_UNTIL((r = cref_try_recv(in, 0, &kind, ping)) == 1 && kind == kind_ping);
-        uint64_t pong[3] = {ping[0], ping[1], cref_now_ns()};
+        uint64_t pong[3] = {ping[0], ping[1], cmk_monotonic_ns()};
         WAIT_UNTIL(cref_try_send(out, kind_pong, 1, 3, pong));
     }
 }
@@ -116,43 +125,15 @@ void cref_stream_send(cref_ring *ring, uint64_t n) {
 }
 
 uint64_t cref_stream_recv(cref_ring *ring, uint64_t n) {
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < n; i++) {
+    uint64_t errors = 0;
+    for (uint64_t expected = 0; expected < n; expected++) {
         uint64_t payload[7];
         uint8_t kind = 0;
         int r;
-        WAIT_UNTIL((r = cref_try_recv(ring, 0, &kind, payload)) == 1);
-        sum += payload[0];
+        // As the Swift receiver: each message (or malformed line) takes the
+        // next token's place; one that is not ping(expected, expected) is an error.
+        WAIT_UNTIL((r = cref_try_recv(ring, 0, &kind, payload)) != 0);
+        if (r != 1 || kind != kind_ping || payload[0] != expected || payload[1] != expected) errors++;
     }
-    return sum;
+    return errors;
 }
-
-int cref_pin_self(int cpu) {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-#else
-    (void)cpu;
-    return 0;
-#endif
-}
-
-int cref_allowed_cpus(int *cpus, int max) {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
-    int count = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && count < max; cpu++)
-        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
-    return count;
-#else
-    (void)cpus;
-    (void)max;
-    return 0;
-#endif
-}
-
-void cref_yield(void) { sched_yield(); }

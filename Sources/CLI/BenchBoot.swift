@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hosted
 import HostedChannel
 import Topology
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hosted
 import HostedChannel
 import InterKernel
 
@@ -41,15 +42,14 @@ struct BenchChannel: ParsableCommand {
         }
         let config = ChannelBench.Config(roundTrips: roundTrips, messages: messages, runs: runs,
                                          cpus: pair, layout: layout)
-        if HostMachine.isDebugBuild {
-            print("warning: debug build; run `swift run -c release cmk bench channel` for real numbers")
-        }
+        if let warning = HostMachine.debugBuildWarning(rerun: "swift run -c release cmk bench channel") { print(warning) }
         print("cmk bench channel: \(runs) interleaved runs, \(roundTrips) round trips and \(messages) streamed messages per run")
         print("machine: \(HostMachine.summary)")
         print("cpus: \(ChannelCLI.describe(pair)), \(layout.slotsPerRing) slots per ring")
-        let report = ChannelBench.run(config) { line in print(line) }
+        let report: ChannelBench.Report
+        do { report = try ChannelBench.run(config) { line in print(line) } } catch { throw CommandFailure(error.description) }
         print("")
-        print(report.table)
+        print(report.table, terminator: "")
         print("")
         print(report.verdict)
         var rerun = "swift run -c release cmk bench channel --round-trips \(roundTrips) --messages \(messages) --runs \(runs)"

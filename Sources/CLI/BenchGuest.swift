@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hosted
 import GuestHost
 
 extension GuestBench.Side: ExpressibleByArgument {}
@@ -47,7 +48,7 @@ struct BenchGuest: ParsableCommand {
             options.timeout = timeout
             do {
                 try GuestBench.execute(topology: topology, topologyPath: file ?? "topologies/default.toml",
-                                       options: options, environment: .project, host: hostDescription())
+                                       options: options, environment: .project, host: HostMachine.summary)
             } catch let error as GuestHostError {
                 FileHandle.standardError.write(Data("cmk: bench guest: \(error.message)\n".utf8))
                 throw ExitCode(error.status.rawValue)

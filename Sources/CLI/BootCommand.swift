@@ -33,6 +33,12 @@ struct BootCommand: ParsableCommand {
     @Option(help: "QEMU TCG threading: single (default; vCPUs interleaved on one host thread) or multi (one host thread per vCPU: only with a free host CPU per core). See docs/boot.md.")
     var tcg: QEMUCommand.Threading = .single
 
+    @Flag(help: "Start QEMU's gdbstub, stopped before the first instruction, and print the gdb-multiarch command that attaches (docs/boot.md). The --timeout still applies: raise it for a long session.")
+    var gdb = false
+
+    @Option(help: "With --gdb: the local TCP port of the gdbstub.")
+    var gdbPort: Int = 1234
+
     @Option(help: ArgumentHelp("Provoke a failure on purpose: data-abort, stack-overflow, panic, hang (tests).", visibility: .hidden))
     var inject: String?
 
@@ -55,7 +61,16 @@ struct BootCommand: ParsableCommand {
             try Project.buildKernelIfStale()
             let blob = try Project.writeBootInfo(
                 Layout.bootInfoBytes(Layout.bootInfo(topology, inject: injection)), name: topology.name)
-            let command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg)
+            var command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg)
+            if gdb {
+                let stub = GDBStub(port: gdbPort)
+                command.add(stub)
+                FileHandle.standardError.write(Data("""
+                    cmk: QEMU waits for gdb on 127.0.0.1:\(gdbPort), stopped before the first instruction; attach with
+                      \(stub.debuggerShellLine(kernel: Project.kernel.path))
+
+                    """.utf8))
+            }
 
             let console = json ? FileHandle.standardError : FileHandle.standardOutput
             var transcript = BootTranscript()

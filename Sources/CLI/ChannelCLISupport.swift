@@ -1,11 +1,11 @@
 import ArgumentParser
-import HostedChannel
+import Hosted
 
 /// Helpers shared by `cmk bench channel` and `cmk experiment channel`.
 enum ChannelCLI {
     /// Parse `--cpus A,B`, or take the first two CPUs this process may use
     /// (both threads on one CPU if it may use only one).
-    static func cpuPair(_ text: String?) throws -> (Int?, Int?) {
+    static func cpuPair(_ text: String?) throws -> (Int, Int) {
         if let text {
             let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.count == 2, let a = parts[0], let b = parts[1] else {
@@ -13,14 +13,8 @@ enum ChannelCLI {
             }
             return (a, b)
         }
-        let allowed = PinnedThreads.allowedCPUs()
-        if allowed.count >= 2 { return (allowed[0], allowed[1]) }
-        if let only = allowed.first { return (only, only) }
-        return (nil, nil)
+        do { return try hostCPUPair() } catch { throw CommandFailure(error.description) }
     }
 
-    static func describe(_ pair: (Int?, Int?)) -> String {
-        func name(_ cpu: Int?) -> String { cpu.map { "cpu\($0)" } ?? "unpinned" }
-        return "\(name(pair.0)) <-> \(name(pair.1))"
-    }
+    static func describe(_ pair: (Int, Int)) -> String { "cpu\(pair.0) <-> cpu\(pair.1)" }
 }

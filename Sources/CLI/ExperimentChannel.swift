@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Topology
+import Hosted
 import HostedChannel
 
 /// `cmk experiment channel [FILE] --messages N --out DIR`: round-trip latency
@@ -50,14 +51,7 @@ struct ExperimentChannel: ParsableCommand {
         }
         let topology: ChannelTopology
         if let file {
-            // Read and checked by the Topology module, like every command's topology.
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            let checked: Topology
-            do {
-                checked = try TopologyLoader.load(text: text, file: file)
-            } catch {
-                throw ValidationError(error.description)
-            }
+            let checked = try withExitCodes { try loadTopology(file) }
             topology = ChannelTopology(
                 name: checked.name, clusters: checked.clusters.map(\.cores), channelBytes: Int(checked.channel))
         } else {
@@ -70,7 +64,7 @@ struct ExperimentChannel: ParsableCommand {
                 guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad --cpus") }
                 return n
             }
-        } ?? PinnedThreads.allowedCPUs()
+        } ?? allowedHostCPUs()
         let backend = try HostedChannelBackend(topology: topology, cpus: hostCPUs)
         if showLayout {
             print(ChannelLayoutReport.summary(backend.layout))
@@ -78,18 +72,21 @@ struct ExperimentChannel: ParsableCommand {
             return
         }
         let trips = roundTrips ?? max(messages / 10, 1000)
-        if HostMachine.isDebugBuild {
-            print("warning: debug build; use `swift run -c release cmk experiment channel ...` for real numbers")
-        }
+        if let warning = HostMachine.debugBuildWarning(rerun: "swift run -c release cmk experiment channel ...") { print(warning) }
         print("cmk experiment channel: topology \(topology.name), \(topology.clusters.count) clusters, channel \(topology.channelBytes) bytes, \(backend.layout.slotsPerRing) slots per ring")
         print(ChannelLayoutReport.summary(backend.layout))
         print("machine: \(HostMachine.summary); host CPUs used: \(hostCPUs.map(String.init).joined(separator: ","))")
-        let rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
+        let rows: [ChannelPairResult]
+        do {
+            rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
                                              roundTrips: trips, messages: messages) { row in
-            print("  \(row.from)->\(row.to) done")
+                print("  \(row.from)->\(row.to) done")
+            }
+        } catch let error as HostedError {
+            throw CommandFailure(error.description)
         }
         print("")
-        print(ChannelExperiment.table(rows))
+        print(ChannelExperiment.table(rows), terminator: "")
         try write(rows, topology: topology.name, clusters: topology.clusters, channelBytes: topology.channelBytes,
                   machine: HostMachine.summary)
     }
@@ -109,7 +106,7 @@ struct ExperimentChannel: ParsableCommand {
                                              roundTrips: trips, messages: messages) { _ in }
         print(String(format: "booted and measured in %.2f s (QEMU wall time)", backend.seconds))
         print("")
-        print(ChannelExperiment.table(rows))
+        print(ChannelExperiment.table(rows), terminator: "")
         let machine = "QEMU TCG \(tcg.rawValue)-threaded (\(QEMUCommand.binary) -cpu \(QEMUCommand.cpu)) on \(HostMachine.summary)"
         try write(rows, topology: topology.name, clusters: topology.clusters.map(\.cores),
                   channelBytes: Int(topology.channel), machine: machine)

@@ -2,6 +2,7 @@ import BigLock
 import Cluster
 import Foundation
 import Hosted
+import HostedLock
 import Topology
 
 /// The QEMU backend of `cmk experiment lock`: each point is one boot of the
@@ -20,17 +21,14 @@ struct QEMULockBackend: LockExperimentBackend {
 
     var name: String { icount ? "qemu-icount" : "qemu-\(threading.rawValue)" }
     var machine: String {
-        "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(qemuVersion), on \(hostDescription())"
+        "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(qemuVersion), on \(HostMachine.summary)"
     }
 
     /// QEMU virt's generic timer runs at 62.5 MHz (QEMU 7.2); the kernel
     /// reports the real frequency and the rows use that.
     static let assumedCounterFrequency = 62_500_000.0
 
-    func run(lock: LockKind, setup: LockExperimentSetup, clusters: [LockClusterSpec]) throws -> [LockClusterMeasurement] {
-        guard let kind = ClusterLock.Kind(topologyName: lock.rawValue) else {
-            throw LockCommandError("lock \(lock.rawValue) is not a kernel lock kind")
-        }
+    func run(lock kind: ClusterLock.Kind, setup: LockExperimentSetup, clusters: [LockClusterSpec]) throws -> [LockClusterMeasurement] {
         // One cluster per spec, core ids in order, small partitions.
         var next = 0
         let partition: UInt64 = 32 << 20
@@ -41,16 +39,16 @@ struct QEMULockBackend: LockExperimentBackend {
         var memory = Layout.bytesNeeded(partitions: specs.map(\.memory), channel: 1 << 20, guest: 0)
         memory = (memory + (2 << 20) - 1) & ~((2 << 20) - 1)
         let topology = Topology(
-            name: "lockexp-\(lock.rawValue)-\(clusters.map { "\($0.cores)" }.joined(separator: "x"))",
+            name: "lockexp-\(kind.topologyName)-\(clusters.map { "\($0.cores)" }.joined(separator: "x"))",
             memory: memory, lock: kind, clusters: specs, channel: 1 << 20, guest: 0)
         let ticks = UInt64(setup.duration * Self.assumedCounterFrequency)
         let request = ExperimentRequest.lock(
-            workload: setup.workload == "cs" ? 1 : 0, hold: setup.hold, delay: setup.delay, durationTicks: ticks)
+            workload: setup.workload == .cs ? 1 : 0, hold: setup.hold, delay: setup.delay, durationTicks: ticks)
         let lines = try ExperimentBoot.run(
             topology, request: request, icount: icount, threading: threading, timeout: setup.duration * 20 + 60)
         let results = lines.lines.compactMap(LockExperimentLine.parse)
         guard results.count == clusters.count else {
-            throw LockCommandError("the kernel reported \(results.count) of \(clusters.count) clusters' lock results")
+            throw CommandFailure("the kernel reported \(results.count) of \(clusters.count) clusters' lock results")
         }
         return results.sorted { $0.cluster < $1.cluster }.map { r in
             LockClusterMeasurement(

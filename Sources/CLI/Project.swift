@@ -157,15 +157,8 @@ enum Shell {
 
 /// Load a topology file, or print its diagnostics and fail with status 2.
 func loadTopology(_ path: String) throws -> Topology {
-    let text: String
     do {
-        text = try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-        FileHandle.standardError.write(Data("\(path):1: cannot read the file (\(error.localizedDescription))\n".utf8))
-        throw CMKFailure.invalidTopology
-    }
-    do {
-        return try TopologyLoader.load(text: text, file: path)
+        return try TopologyLoader.load(path: path)
     } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw CMKFailure.invalidTopology
@@ -173,9 +166,9 @@ func loadTopology(_ path: String) throws -> Topology {
 }
 
 /// Run a command body, turning CMKFailure into its message and exit status.
-func withExitCodes(_ body: () throws -> Void) throws {
+func withExitCodes<T>(_ body: () throws -> T) throws -> T {
     do {
-        try body()
+        return try body()
     } catch let failure as CMKFailure {
         if case .invalidTopology = failure {} else {
             FileHandle.standardError.write(Data("cmk: \(failure.description)\n".utf8))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import BigLock
 import Hosted
+import Topology
 
 /// `cmk topology detect`: a topology file for this host.
 struct TopologyDetect: ParsableCommand {
@@ -35,49 +37,14 @@ struct TopologyDetect: ParsableCommand {
         guard let cache = HostTopology.SharedCache(rawValue: share) else {
             throw ValidationError("--share must be llc or l2")
         }
-        guard LockKind(rawValue: lock) != nil else { throw ValidationError("--lock must be ticket, mcs or clh") }
-        guard let clusterBytes = parseSize(clusterMemory) else { throw ValidationError("--cluster-memory: bad size '\(clusterMemory)'") }
-        let host = HostTopology.detect(root: sysfs, sharing: cache)
-        if host.onlineCPUs.isEmpty { throw LockCommandError("no CPUs found under \(sysfs)/devices/system/cpu") }
-        let channel: UInt64 = 1 << 20, guest: UInt64 = 256 << 20
-        let needed = UInt64(host.clusters.count) * clusterBytes + channel + guest
-        var machine: UInt64 = 1 << 30
-        while machine < needed { machine <<= 1 }
-        var text = """
-        # Detected by `cmk topology detect --share \(share)` on \(hostDescription()).
-        # Clusters: CPUs sharing the \(cache == .llc ? "last-level" : "L2") cache, split by NUMA node (\(host.nodeCount) node(s)).
-        # host_cpus and node are read by the hosted runtime (cmk experiment lock);
-        # lock is the big lock kind of every cluster (ticket, mcs or clh).
-
-        """
-        for note in host.notes { text += "# note: \(note)\n" }
-        text += """
-        name = "\(name)"
-        memory = "\(formatSize(machine))"
-        lock = "\(lock)"
-
-        """
-        var next = 0
-        for c in host.clusters {
-            let cores = (next..<(next + c.hostCPUs.count)).map(String.init).joined(separator: ", ")
-            next += c.hostCPUs.count
-            text += """
-
-            [[cluster]]
-            cores = [\(cores)]
-            memory = "\(clusterMemory)"
-            host_cpus = [\(c.hostCPUs.map(String.init).joined(separator: ", "))]
-            node = \(c.node)
-
-            """
+        guard let kind = ClusterLock.Kind(topologyName: lock) else { throw ValidationError("--lock must be ticket, mcs or clh") }
+        guard let clusterBytes = parseSize(clusterMemory), clusterBytes > 0 else {
+            throw ValidationError("--cluster-memory: bad size '\(clusterMemory)'")
         }
-        text += """
-
-        [shared]
-        channel = "1M"
-        guest = "256M"
-
-        """
+        let host = HostTopology.detect(root: sysfs, sharing: cache)
+        if host.onlineCPUs.isEmpty { throw CommandFailure("no CPUs found under \(sysfs)/devices/system/cpu") }
+        let text = host.topologyFile(name: name, lock: kind, clusterMemory: clusterBytes, sharing: cache,
+                                     machine: HostMachine.summary)
         if let output {
             try text.write(toFile: output, atomically: true, encoding: .utf8)
             print("cmk topology detect: \(host.clusters.count) cluster(s) of \(host.clusters.map { "\($0.hostCPUs.count)" }.joined(separator: "+")) cores written to \(output)")
@@ -85,16 +52,4 @@ struct TopologyDetect: ParsableCommand {
             print(text, terminator: "")
         }
     }
-}
-
-func parseSize(_ s: String) -> UInt64? {
-    let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-    guard let last = s.last, let unit = units[last], let n = UInt64(s.dropLast()), n > 0 else { return nil }
-    return n * unit
-}
-
-func formatSize(_ bytes: UInt64) -> String {
-    if bytes % (1 << 30) == 0 { return "\(bytes >> 30)G" }
-    if bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
-    return "\(bytes >> 10)K"
 }

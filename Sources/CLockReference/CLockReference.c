@@ -94,6 +94,16 @@ void cmk_c_clh_release(void *lock, int cores, size_t stride, int core) {
     clh_release(lock, cores, stride, core);
 }
 
+// ---- by kind: 0 = ticket, 1 = MCS, 2 = CLH (BigLock's ClusterLock.Kind raw values)
+void cmk_c_format(int kind, void *lock, int cores, size_t stride) {
+    switch (kind) {
+    case 0: cmk_c_ticket_format(lock, cores, stride); break;
+    case 1: cmk_c_mcs_format(lock, cores, stride); break;
+    case 2: cmk_c_clh_format(lock, cores, stride); break;
+    default: abort();
+    }
+}
+
 // ---- loops (one per kind, so each is specialised like the Swift ones)
 void cmk_c_uncontended(int kind, void *lock, int cores, size_t stride, int core, uint64_t iters) {
     switch (kind) {

@@ -1,3 +1,5 @@
+import BigLock
+import Topology
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,4 +111,57 @@ func listDir(_ path: String) -> [String] {
         if name != "." && name != ".." { names.append(name) }
     }
     return names
+}
+
+extension HostTopology {
+    /// The topology file `cmk topology detect` writes for this host: one
+    /// cluster per detected cluster (cores numbered in order, with their
+    /// `host_cpus` and `node`), each with a `clusterMemory` partition, the
+    /// default shared regions, and the machine memory the physical layout
+    /// needs (`Layout.bytesNeeded`) rounded up to a power of two of at least 1G.
+    public func topologyFile(
+        name: String, lock: ClusterLock.Kind, clusterMemory: UInt64, sharing cache: SharedCache, machine: String
+    ) -> String {
+        let channel: UInt64 = 1 << 20, guest: UInt64 = 256 << 20
+        let needed = Layout.bytesNeeded(partitions: Array(repeating: clusterMemory, count: clusters.count),
+                                        channel: channel, guest: guest)
+        var memory: UInt64 = 1 << 30
+        while memory < needed { memory <<= 1 }
+        var text = """
+        # Detected by `cmk topology detect --share \(cache.rawValue)` on \(machine).
+        # Clusters: CPUs sharing the \(cache == .llc ? "last-level" : "L2") cache, split by NUMA node (\(nodeCount) node(s)).
+        # host_cpus and node are read by the hosted runtime (cmk experiment lock);
+        # lock is the big lock kind of every cluster (ticket, mcs or clh).
+
+        """
+        for note in notes { text += "# note: \(note)\n" }
+        text += """
+        name = "\(name)"
+        memory = "\(formatSize(memory))"
+        lock = "\(lock.topologyName)"
+
+        """
+        var next = 0
+        for c in clusters {
+            let cores = (next..<(next + c.hostCPUs.count)).map(String.init).joined(separator: ", ")
+            next += c.hostCPUs.count
+            text += """
+
+            [[cluster]]
+            cores = [\(cores)]
+            memory = "\(formatSize(clusterMemory))"
+            host_cpus = [\(c.hostCPUs.map(String.init).joined(separator: ", "))]
+            node = \(c.node)
+
+            """
+        }
+        text += """
+
+        [shared]
+        channel = "\(formatSize(channel))"
+        guest = "\(formatSize(guest))"
+
+        """
+        return text
+    }
 }

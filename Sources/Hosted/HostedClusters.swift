@@ -50,7 +50,7 @@ public enum HostedRuntime {
     /// Runs `workload` under a `kind` big lock in every cluster of `clusters`
     /// at once, for `settings.duration` seconds.
     public static func run(
-        kind: LockKind, workload: WorkloadKind, hold: UInt64,
+        kind: ClusterLock.Kind, workload: WorkloadKind, hold: UInt64,
         clusters: [HostedClusterPlan], settings: HostedRunSettings
     ) throws(HostedError) -> [HostedClusterResult] {
         switch workload {
@@ -61,7 +61,7 @@ public enum HostedRuntime {
 
     /// The generic form: any `KernelEntryWorkload`.
     public static func run<W: KernelEntryWorkload>(
-        kind: LockKind, workload: W, clusters: [HostedClusterPlan], settings: HostedRunSettings
+        kind: ClusterLock.Kind, workload: W, clusters: [HostedClusterPlan], settings: HostedRunSettings
     ) throws(HostedError) -> [HostedClusterResult] {
         try kind.visit(Runner(workload: workload, clusters: clusters, settings: settings))
     }
@@ -97,7 +97,7 @@ final class RunControl: Sendable {
 
 /// A partition's layout: lock, then one block of kernel data, then one
 /// statistics record per core, each starting on a stride boundary.
-struct PartitionLayout {
+struct HostedPartitionLayout {
     let lockOffset = 0
     let kernelOffset: Int
     let statsOffset: Int
@@ -120,6 +120,7 @@ struct Pointers: @unchecked Sendable {
 }
 
 struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
+    typealias Failure = HostedError
     let workload: W
     let clusters: [HostedClusterPlan]
     let settings: HostedRunSettings
@@ -133,7 +134,7 @@ struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
         var threads: [(cpu: Int, pointers: Pointers, core: Int, cores: Int)] = []
         for plan in clusters {
             let cores = plan.hostCPUs.count
-            let layout = PartitionLayout(lockBytes: L.byteCount(cores: cores, stride: stride), cores: cores, stride: stride)
+            let layout = HostedPartitionLayout(lockBytes: L.byteCount(cores: cores, stride: stride), cores: cores, stride: stride)
             let partition = ClusterPartition(bytes: layout.bytes, node: plan.node)
             partitions.append(partition)
             let base = partition.base
@@ -151,7 +152,7 @@ struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
         let delay = settings.delay
         let all = threads
         let total = all.count
-        let running = try PinnedThreads(all.map(\.cpu)) { index in
+        let running = try PinnedThreads(all.map { Optional($0.cpu) }) { index in
             let t = all[index]
             let lock = L(attaching: t.pointers.lock, cores: t.cores, stride: stride)
             let kernel = t.pointers.kernel

@@ -1,5 +1,6 @@
 import BigLock
 import CHosted
+import Topology
 
 /// What a core does inside one kernel entry, under its cluster's big lock.
 ///
@@ -37,16 +38,15 @@ public struct CriticalSection: KernelEntryWorkload {
 }
 
 /// The workloads `cmk experiment lock --workload` knows, by name.
-public enum WorkloadKind: String, CaseIterable, Sendable {
+public enum WorkloadKind: String, CaseIterable, Sendable, Codable {
     /// `NullEntry`.
     case null
     /// `CriticalSection` of `--hold` units.
     case cs
 }
 
-/// The hosted kernel's wait hook: the spin hint (`pause`/`yield`). The hosted
-/// kernel has no remote calls yet; once it has, they are served here, as in
-/// the bare-metal kernel.
+/// The hosted kernel's wait hook: the spin hint (`pause`/`yield`), and a count
+/// of the spins. It serves nothing: the hosted kernel has no remote calls.
 public struct HostWaitHook: LockWaitHook {
     /// Spin iterations this core has waited. (Also keeps the hook from being
     /// an empty value: in debug builds Swift boxes it, gives every empty box
@@ -60,12 +60,17 @@ public struct HostWaitHook: LockWaitHook {
     }
 }
 
-/// The lock kinds, by their topology names, dispatched to generic code.
-public enum LockKind: String, CaseIterable, Sendable {
-    case ticket, mcs, clh
-
+/// The host's one dispatch from a lock kind (BigLock's `ClusterLock.Kind`,
+/// the enum the topology file names and the boot information carries) to
+/// the specialised lock type: every hosted run, benchmark and test that
+/// needs the concrete type goes through `visit`. Inlinable, so that a caller
+/// in another module gets its visitor specialised for each lock type (else
+/// every acquire and release goes through witness tables: `cmk bench lock`
+/// measured the specialised Swift loop at twice the C reference's time).
+extension ClusterLock.Kind {
     /// Calls `visitor.visit` with this kind's lock type.
-    public func visit<V: LockKindVisitor>(_ visitor: V) throws(HostedError) -> V.Result {
+    @inlinable
+    public func visit<V: LockKindVisitor>(_ visitor: V) throws(V.Failure) -> V.Result {
         switch self {
         case .ticket: return try visitor.visit(BigTicketLock.self)
         case .mcs: return try visitor.visit(MCSLock.self)
@@ -73,21 +78,13 @@ public enum LockKind: String, CaseIterable, Sendable {
         }
     }
 
-    /// Bytes of lock memory for `cores` cores.
-    public func byteCount(cores: Int, stride: Int) -> Int {
-        switch self {
-        case .ticket: return BigTicketLock.byteCount(cores: cores, stride: stride)
-        case .mcs: return MCSLock.byteCount(cores: cores, stride: stride)
-        case .clh: return CLHLock.byteCount(cores: cores, stride: stride)
-        }
-    }
-
-    /// Parses a comma-separated list ("ticket,mcs,clh"), or says what is wrong.
-    public static func parseList(_ text: String) throws(HostedError) -> [LockKind] {
-        var kinds: [LockKind] = []
+    /// Parses a comma-separated list of topology names ("ticket,mcs,clh"),
+    /// or says what is wrong.
+    public static func parseList(_ text: String) throws(HostedError) -> [ClusterLock.Kind] {
+        var kinds: [ClusterLock.Kind] = []
         for name in text.split(separator: ",").map({ $0.lowercased().trimmingCharacters(in: " ") }) {
-            guard let k = LockKind(rawValue: name) else {
-                throw HostedError("unknown lock '\(name)' (known: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+            guard let k = ClusterLock.Kind(topologyName: name) else {
+                throw HostedError("unknown lock '\(name)' (known: \(topologyNames.joined(separator: ", ")))")
             }
             if !kinds.contains(k) { kinds.append(k) }
         }
@@ -99,5 +96,6 @@ public enum LockKind: String, CaseIterable, Sendable {
 /// Generic code run for one lock kind (see `LockKind.visit`).
 public protocol LockKindVisitor {
     associatedtype Result
-    func visit<L: KernelLock & ~Copyable>(_ lock: L.Type) throws(HostedError) -> Result
+    associatedtype Failure: Error = Never
+    func visit<L: KernelLock & ~Copyable>(_ lock: L.Type) throws(Failure) -> Result
 }

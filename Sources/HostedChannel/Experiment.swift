@@ -1,11 +1,11 @@
 import Foundation
+import Hosted
 import InterKernel
+import Topology
 
-/// The few facts of a topology file the channel experiment needs: clusters
-/// (their cores) and the channel region size. A minimal local reader of the
-/// `topologies/*.toml` format (`[[cluster]] cores = [...]`, `[shared]
-/// channel = "1M"`) until the Topology module can be used instead; other keys
-/// are ignored here (the Topology module validates files).
+/// The few facts of a topology the channel experiment needs: clusters (their
+/// cores) and the channel region size. Made from a checked `Topology` by the
+/// caller, or `flat` for a quick run without a file.
 public struct ChannelTopology: Equatable, Sendable {
     public var name: String
     public var clusters: [[Int]]
@@ -64,9 +64,9 @@ public struct ChannelPairResult: Codable, Sendable {
     }
 }
 
-/// Something that can measure a pair of clusters: hosted threads now; a QEMU
-/// backend (the bare-metal kernel printing the same figures) can be added
-/// without touching the experiment's tables and files.
+/// Something that can measure a pair of clusters: `HostedChannelBackend`
+/// (pinned host threads) or the QEMU backend (the bare-metal kernel printing
+/// the same figures); the experiment's tables and files are the same for both.
 public protocol ChannelExperimentBackend {
     var name: String { get }
     func measure(from: Int, to: Int, roundTrips: Int, messages: Int) throws -> ChannelPairResult
@@ -101,8 +101,8 @@ public struct HostedChannelBackend: ChannelExperimentBackend {
 
     public func measure(from: Int, to: Int, roundTrips: Int, messages: Int) throws -> ChannelPairResult {
         let (a, b) = placement(from: from, to: to)
-        let rtt = ChannelMeasure.swiftRoundTrips(layout: layout, from: from, to: to, count: roundTrips, cpus: (a, b))
-        let stream = ChannelMeasure.swiftStream(layout: layout, from: from, to: to, count: messages, cpus: (a, b))
+        let rtt = try ChannelMeasure.swiftRoundTrips(layout: layout, from: from, to: to, count: roundTrips, cpus: (a, b))
+        let stream = try ChannelMeasure.swiftStream(layout: layout, from: from, to: to, count: messages, cpus: (a, b))
         return ChannelPairResult(
             backend: name, from: from, to: to, fromCPU: a, toCPU: b, slots: layout.slotsPerRing,
             roundTrips: roundTrips, unit: "ns", rttP50: Double(rtt.percentile(50)), rttP99: Double(rtt.percentile(99)),
@@ -133,10 +133,7 @@ public enum ChannelExperiment {
              "\(format(r.rttP50, 0)) \(r.unit)", "\(format(r.rttP99, 0)) \(r.unit)",
              "\(format(r.rttMean, 1)) \(r.unit)", "\(format(r.messagesPerSecond / 1e6, 2)) M", "\(r.errors)"]
         }
-        let widths = header.indices.map { i in ([header[i]] + body.map { $0[i] }).map(\.count).max()! + 2 }
-        return ([header] + body).map { cells in
-            cells.indices.map { pad(cells[$0], widths[$0]) }.joined()
-        }.joined(separator: "\n")
+        return TextTable(header, rows: body).rendered
     }
 
     public static func csv(_ rows: [ChannelPairResult]) -> String {

@@ -1,4 +1,5 @@
 import CChannelReference
+import Hosted
 import InterKernel
 
 /// Round trips between two pinned threads: each sample is one ping/pong in ns.
@@ -8,7 +9,7 @@ public struct RoundTripRun: Sendable {
     /// Replies that were not the expected pong (must stay 0).
     public var unexpected: UInt64
     public var meanNanoseconds: Double { Double(totalNanoseconds) / Double(max(samples.count, 1)) }
-    public func percentile(_ p: Double) -> UInt64 { Percentile.of(samples.sorted(), p) }
+    public func percentile(_ p: Double) -> UInt64 { Statistics.percentile(sorted: samples.sorted(), p) }
 }
 
 /// One-way streaming: `messages` sent back to back, received in order.
@@ -18,21 +19,6 @@ public struct StreamRun: Sendable {
     /// Messages received out of order or with a wrong payload (must stay 0).
     public var errors: UInt64
     public var messagesPerSecond: Double { Double(messages) * 1e9 / Double(max(nanoseconds, 1)) }
-}
-
-public enum Percentile {
-    /// Nearest-rank percentile of sorted values (p in 0...100).
-    public static func of(_ sorted: [UInt64], _ p: Double) -> UInt64 {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(max(rank, 1), sorted.count) - 1]
-    }
-
-    public static func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        guard !s.isEmpty else { return 0 }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
 }
 
 /// Hosted measurements of our ring (InterKernel) and of the C reference.
@@ -51,7 +37,7 @@ public enum ChannelMeasure {
     /// Our ring: cluster `from` pings cluster `to` `count` times (a fresh region
     /// of `layout`), threads pinned to `cpus`.
     public static func swiftRoundTrips(layout: ChannelLayout, from: Int, to: Int, count: Int,
-                                       cpus: (Int?, Int?)) -> RoundTripRun {
+                                       cpus: (Int, Int)) throws(HostedError) -> RoundTripRun {
         let region = HostedRegion(layout: layout)
         let samples = UnsafeMutablePointer<UInt64>.allocate(capacity: max(count, 1))
         defer { samples.deallocate() }
@@ -60,7 +46,7 @@ public enum ChannelMeasure {
         let barrier = StartBarrier(parties: 2)
         let a = region.endpoint(from), b = region.endpoint(to)
         let n = UInt64(count)
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 let out = a.sender(to: to), inbound = a.receiver(from: to)
                 var unexpected: UInt64 = 0
@@ -110,13 +96,13 @@ public enum ChannelMeasure {
 
     /// Our ring: `count` messages streamed from `from` to `to`.
     public static func swiftStream(layout: ChannelLayout, from: Int, to: Int, count: Int,
-                                   cpus: (Int?, Int?)) -> StreamRun {
+                                   cpus: (Int, Int)) throws(HostedError) -> StreamRun {
         let region = HostedRegion(layout: layout)
         let start = Cell(), end = Cell()
         let barrier = StartBarrier(parties: 2)
         let a = region.endpoint(from), b = region.endpoint(to)
         let n = UInt64(count)
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 let out = a.sender(to: to)
                 barrier.wait()
@@ -157,7 +143,7 @@ public enum ChannelMeasure {
     }
 
     /// The C reference: the same round trips between two C rings of `slots` slots.
-    public static func cRoundTrips(slots: Int, count: Int, cpus: (Int?, Int?)) -> RoundTripRun {
+    public static func cRoundTrips(slots: Int, count: Int, cpus: (Int, Int)) throws(HostedError) -> RoundTripRun {
         let out = CRing(cref_ring_create(UInt32(slots))!)
         let back = CRing(cref_ring_create(UInt32(slots))!)
         defer { cref_ring_free(out.pointer); cref_ring_free(back.pointer) }
@@ -165,10 +151,12 @@ public enum ChannelMeasure {
         defer { samples.pointer.deallocate() }
         let result = Cell()
         let barrier = StartBarrier(parties: 2)
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 barrier.wait()
-                result.value = cref_rtt_initiator(out.pointer, back.pointer, UInt64(count), samples.pointer)
+                var unexpected: UInt64 = 0
+                result.value = cref_rtt_initiator(out.pointer, back.pointer, UInt64(count), samples.pointer, &unexpected)
+                result.other = unexpected
             },
             .init(cpu: cpus.1) {
                 barrier.wait()
@@ -176,17 +164,17 @@ public enum ChannelMeasure {
             },
         ])
         return RoundTripRun(samples: Array(UnsafeBufferPointer(start: samples.pointer, count: count)),
-                            totalNanoseconds: result.value, unexpected: 0)
+                            totalNanoseconds: result.value, unexpected: result.other)
     }
 
     /// The C reference: `count` messages streamed over one C ring.
-    public static func cStream(slots: Int, count: Int, cpus: (Int?, Int?)) -> StreamRun {
+    public static func cStream(slots: Int, count: Int, cpus: (Int, Int)) throws(HostedError) -> StreamRun {
         let ring = CRing(cref_ring_create(UInt32(slots))!)
         defer { cref_ring_free(ring.pointer) }
         let start = Cell(), end = Cell()
         let barrier = StartBarrier(parties: 2)
         let n = UInt64(count)
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 barrier.wait()
                 start.value = monotonicNanoseconds()
@@ -194,9 +182,8 @@ public enum ChannelMeasure {
             },
             .init(cpu: cpus.1) {
                 barrier.wait()
-                let sum = cref_stream_recv(ring.pointer, n)
+                end.other = cref_stream_recv(ring.pointer, n)
                 end.value = monotonicNanoseconds()
-                end.other = sum == n &* (n &- 1) / 2 ? 0 : 1
             },
         ])
         return StreamRun(messages: n, nanoseconds: end.value &- start.value, errors: end.other)

@@ -126,8 +126,6 @@ public struct QEMUCommand: Equatable {
 
     /// The command as a shell line (arguments quoted where needed).
     public var shellLine: String {
-        arguments.map { arg in
-            arg.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@".contains($0) } ? arg : "'\(arg.replacing("'", with: "'\\''"))'"
-        }.joined(separator: " ")
+        arguments.map(shellQuoted).joined(separator: " ")
     }
 }

@@ -47,7 +47,7 @@ struct CounterStress: LockKindVisitor {
         let shared = Shared(memory: memory, counter: counter)
         let flags = Flags()
         let iterations = self.iterations, threads = self.threads
-        try runPinnedThreads(Array(repeating: -1, count: threads)) { core in
+        try PinnedThreads.run(Array(repeating: nil, count: threads)) { core in
             let lock = L(attaching: shared.memory, cores: threads, stride: stride)
             var hook = YieldHook()
             // Start together, so the threads really overlap.
@@ -103,7 +103,7 @@ struct RemoteRequestWhileWaiting: LockKindVisitor {
 
         let flags = Flags()
         let shared = Shared(memory: memory, counter: UnsafeMutablePointer(bitPattern: 8)!)
-        let waiter = try PinnedThreads([-1]) { _ in
+        let waiter = try PinnedThreads([nil]) { _ in
             let lock1 = L(attaching: shared.memory, cores: 2, stride: stride)
             var hook = ServingHook(flags: flags)
             let c = lock1.acquire(core: 1, hook: &hook)
@@ -127,7 +127,7 @@ struct RemoteRequestWhileWaiting: LockKindVisitor {
 
 @Suite struct ConcurrencyTests {
     @Test(arguments: allKinds)
-    func aCounterUnderTheLockNeverLosesAnIncrement(kind: LockKind) throws {
+    func aCounterUnderTheLockNeverLosesAnIncrement(kind: ClusterLock.Kind) throws {
         let threads = 4, iterations = 20_000
         let (counter, overlaps) = try kind.visit(CounterStress(threads: threads, iterations: iterations))
         #expect(overlaps == 0)
@@ -135,7 +135,7 @@ struct RemoteRequestWhileWaiting: LockKindVisitor {
     }
 
     @Test(arguments: allKinds)
-    func aWaitingCoreServesRemoteRequests(kind: LockKind) throws {
+    func aWaitingCoreServesRemoteRequests(kind: ClusterLock.Kind) throws {
         let (served, contended, hookCalls) = try kind.visit(RemoteRequestWhileWaiting())
         #expect(served)
         #expect(contended)

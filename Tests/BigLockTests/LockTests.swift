@@ -4,15 +4,15 @@ import Testing
 @testable import Hosted
 
 /// Every lock kind, for parameterised tests.
-let allKinds = LockKind.allCases
+let allKinds = ClusterLock.Kind.allCases
 
 /// Page-aligned, zeroed memory for a lock, with `guardBytes` of 0xA5 after it.
 final class LockMemory: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let bytes: Int
     let guardBytes = 4096
-    init(kind: LockKind, cores: Int, stride: Int = BigLockLayout.defaultStride) {
-        bytes = kind.byteCount(cores: cores, stride: stride)
+    init(kind: ClusterLock.Kind, cores: Int, stride: Int = BigLockLayout.defaultStride) {
+        bytes = ClusterLock.byteCount(kind, cores: cores, stride: stride)
         base = UnsafeMutableRawPointer.allocate(byteCount: bytes + guardBytes, alignment: 4096)
         base.initializeMemory(as: UInt8.self, repeating: 0xA5, count: bytes + guardBytes)
     }
@@ -53,7 +53,7 @@ struct SequentialCheck: LockKindVisitor {
 
 @Suite struct LayoutTests {
     @Test(arguments: allKinds, [1, 2, 3, 64])
-    func formattingStaysInsideByteCount(kind: LockKind, cores: Int) throws {
+    func formattingStaysInsideByteCount(kind: ClusterLock.Kind, cores: Int) throws {
         let m = LockMemory(kind: kind, cores: cores)
         _ = try kind.visit(WithLock(memory: m.base, cores: cores, stride: BigLockLayout.defaultStride) { _ in () })
         #expect(m.guardIntact)
@@ -86,7 +86,7 @@ struct SequentialCheck: LockKindVisitor {
 
 @Suite struct SequentialTests {
     @Test(arguments: allKinds)
-    func aFreeLockIsNeverContended(kind: LockKind) throws {
+    func aFreeLockIsNeverContended(kind: ClusterLock.Kind) throws {
         let cores = 5
         let m = LockMemory(kind: kind, cores: cores)
         var order: [Int] = []

@@ -1,3 +1,4 @@
+import Hosted
 import HostedChannel
 import InterKernel
 import Testing

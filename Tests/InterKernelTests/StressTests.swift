@@ -1,4 +1,5 @@
 import Foundation
+import Hosted
 import HostedChannel
 import InterKernel
 import Synchronization
@@ -51,7 +52,7 @@ import Testing
         let tx = region.endpoint(0).sender(to: 1), rx = region.endpoint(1).receiver(from: 0)
         let outcome = Outcome()
         let cpus = testCPUs()
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 var n: UInt64 = 0
                 var stall = Stall()
@@ -116,7 +117,7 @@ import Testing
                 }
             }
         }
-        PinnedThreads.run([.init(cpu: cpus.0, body: side(0)), .init(cpu: cpus.1, body: side(1))])
+        try PinnedThreads.run([.init(cpu: cpus.0, body: side(0)), .init(cpu: cpus.1, body: side(1))])
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(5))")
         for me in 0..<2 {
             let stats = region.endpoint(me).receiver(from: 1 - me).stats
@@ -160,7 +161,7 @@ import Testing
                 }
             }
         }
-        PinnedThreads.run((0..<3).map { .init(cpu: nil, body: cluster($0)) })
+        try PinnedThreads.run((0..<3).map { .init(cpu: nil, body: cluster($0)) })
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(5))")
     }
 
@@ -185,7 +186,7 @@ import Testing
         let sleeps = Atomic<Int>(0)
         let a = region.endpoint(0), b = region.endpoint(1)
         let cpus = testCPUs()
-        PinnedThreads.run([
+        try PinnedThreads.run([
             .init(cpu: cpus.0) {
                 var rng = SplitMix(seed: 42)
                 var n: UInt64 = 0

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Hosted
 import HostedChannel
 import InterKernel
 import Synchronization
@@ -58,7 +59,7 @@ let underThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
 
 /// Two CPUs to pin a sender/receiver pair to (different ones if we may use two).
 func testCPUs() -> (Int?, Int?) {
-    let cpus = PinnedThreads.allowedCPUs()
+    let cpus = allowedHostCPUs()
     if cpus.count >= 2 { return (cpus[0], cpus[1]) }
     return (cpus.first, cpus.first)
 }

@@ -169,6 +169,47 @@ PY
 check_channel_experiment topologies/default.toml 2
 check_channel_experiment "$work/3x4-holes.toml" 6
 
+# Debugging (docs/boot.md): `cmk boot --gdb` starts QEMU stopped and prints
+# the gdb-multiarch command; gdb in batch mode breaks at the cluster entry,
+# continues, reads registers and detaches; the boot then completes.
+check_gdb() {
+  if ! command -v gdb-multiarch >/dev/null; then
+    fail "cmk boot --gdb: gdb-multiarch not installed (scripts/setup.sh installs it)"
+    return
+  fi
+  local port=$((20000 + RANDOM % 20000))
+  "$cmk" boot --gdb --gdb-port "$port" --timeout 120 >"$work/gdb-boot.txt" 2>"$work/gdb-boot.err" &
+  local boot=$!
+  local attach=""
+  for _ in $(seq 1 100); do
+    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-boot.err" || true)
+    [ -n "$attach" ] && break
+    sleep 0.2
+  done
+  if [ -z "$attach" ]; then
+    kill "$boot" 2>/dev/null || true; wait "$boot" 2>/dev/null || true
+    fail "cmk boot --gdb printed no gdb-multiarch command: $(cat "$work/gdb-boot.err")"
+    return
+  fi
+  # The printed command, in batch mode, with the session's steps.
+  if ! eval "timeout 60 $attach -batch -nx -ex 'break cmk_cluster_entry' -ex continue -ex 'info registers pc x0' -ex detach" \
+      >"$work/gdb.txt" 2>&1; then
+    fail "gdb session failed: $(tail -n 5 "$work/gdb.txt")"
+  fi
+  local status=0
+  wait "$boot" || status=$?
+  if ! grep -q "hit Breakpoint 1, .* in cmk_cluster_entry" "$work/gdb.txt" \
+      || ! grep -qE "^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <cmk_cluster_entry\+[0-9]+>" "$work/gdb.txt" \
+      || ! grep -qE "^x0 +0x[0-9a-f]+" "$work/gdb.txt" || ! grep -q "detached" "$work/gdb.txt"; then
+    fail "gdb session: no break at cmk_cluster_entry, registers or detach: $(grep -v '^During symbol' "$work/gdb.txt" | tail -n 8)"
+  elif [ "$status" -ne 0 ] || ! grep -q "^cmk: boot ok" "$work/gdb-boot.txt"; then
+    fail "cmk boot --gdb: the boot did not complete after gdb detached (status $status): $(tail -n 3 "$work/gdb-boot.txt")"
+  else
+    echo "ok: cmk boot --gdb, gdb broke at cmk_cluster_entry, read pc and x0, detached; boot ok" >&2
+  fi
+}
+check_gdb
+
 if [ "$failures" -ne 0 ]; then
   echo "boot tests: $failures failure(s)" >&2
   exit 1

@@ -1,8 +1,9 @@
 // The C reference for `cmk bench channel`: the same cache-line ring protocol
 // as Sources/InterKernel/Ring.swift (64-byte slots, 7 payload words, header
 // word 7 written last with release, receiver clears it with release, the same
-// header format with check byte and sequence), written in plain C11 atomics,
-// plus the host helpers the hosted runs need (pinning, clock, CPU list).
+// header format with check byte and sequence), written in plain C11 atomics.
+// Clock and spin hint are the hosted runtime's (CHosted); threads are started
+// and pinned by the Swift side (Hosted.PinnedThreads).
 // Host only: no bare-metal target depends on this.
 #ifndef CMK_CCHANNELREFERENCE_H
 #define CMK_CCHANNELREFERENCE_H
@@ -11,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "CHosted.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,35 +52,14 @@ int cref_try_recv(cref_ring *ring, uint8_t peer, uint8_t *kind, uint64_t *payloa
 
 /// Round trips: the initiator sends ping(token, t) on `out` and waits for the
 /// pong on `in`; the responder answers. `samples` (n entries, may be NULL)
-/// gets each round trip in ns. Returns total ns for the n round trips.
-uint64_t cref_rtt_initiator(cref_ring *out, cref_ring *in, uint64_t n, uint64_t *samples);
+/// gets each round trip in ns; `*unexpected` (may be NULL) the replies that
+/// were not the awaited pong. Returns total ns for the n round trips.
+uint64_t cref_rtt_initiator(cref_ring *out, cref_ring *in, uint64_t n, uint64_t *samples, uint64_t *unexpected);
 void cref_rtt_responder(cref_ring *in, cref_ring *out, uint64_t n);
-/// One-way streaming of n messages; the receiver returns a checksum of tokens.
+/// One-way streaming of n messages; the receiver returns how many were out of
+/// order, of the wrong kind or malformed (0 when all is well).
 void cref_stream_send(cref_ring *ring, uint64_t n);
 uint64_t cref_stream_recv(cref_ring *ring, uint64_t n);
-
-/// Pin the calling thread to `cpu`; 0 on success, an errno value otherwise.
-int cref_pin_self(int cpu);
-/// The CPUs this process may run on, up to `max` of them; returns the count.
-int cref_allowed_cpus(int *cpus, int max);
-
-static inline uint64_t cref_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/// Spin-wait hint: `pause` / `yield`.
-static inline void cref_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/// Give the CPU away (for waits that last, e.g. two threads on one CPU).
-void cref_yield(void);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,9 @@ void cmk_c_clh_format(void *lock, int cores, size_t stride);
 int cmk_c_clh_acquire(void *lock, int cores, size_t stride, int core);
 void cmk_c_clh_release(void *lock, int cores, size_t stride, int core);
 
-/// Lock kinds for the loops below: 0 = ticket, 1 = MCS, 2 = CLH.
+/// Lock kinds below: BigLock's `ClusterLock.Kind` raw values (0 = ticket,
+/// 1 = MCS, 2 = CLH), passed as `Int32(kind.rawValue)`.
+void cmk_c_format(int kind, void *lock, int cores, size_t stride);
 /// `iters` uncontended acquire+release pairs on `core`, loop in C.
 void cmk_c_uncontended(int kind, void *lock, int cores, size_t stride, int core, uint64_t iters);
 /// Until `*stop` is non-zero: acquire, `++*counter`, release. Returns the

@@ -1,7 +1,9 @@
 import Foundation
 
-/// A one-line description of the host, for benchmark reports.
+/// The one description of the host that every benchmark and experiment
+/// prints and records.
 public enum HostMachine {
+    /// "AMD EPYC 7B13, 2 CPUs available, Linux 6.1.0 x86_64".
     public static var summary: String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n")
@@ -12,8 +14,12 @@ public enum HostMachine {
         uname(&name)
         let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let cpus = ProcessInfo.processInfo.activeProcessorCount
-        return "\(model), \(cpus) CPUs online, Linux \(release) \(machine)"
+        return "\(model), \(allowedHostCPUs().count) CPUs available, Linux \(release) \(machine)"
+    }
+
+    /// `summary` and what libnuma says about the nodes.
+    public static var summaryWithNUMA: String {
+        "\(summary), \(NUMAHost.isAvailable ? "\(NUMAHost.nodeCount) NUMA node(s)" : "NUMA unavailable")"
     }
 
     /// True if this binary was built without optimisation.
@@ -23,5 +29,10 @@ public enum HostMachine {
         #else
         return false
         #endif
+    }
+
+    /// The warning a benchmark prints first in a debug build.
+    public static func debugBuildWarning(rerun: String) -> String? {
+        isDebugBuild ? "warning: debug build; numbers mean little. Rerun with `\(rerun)`." : nil
     }
 }

@@ -3,6 +3,9 @@ import Testing
 @testable import BigLock
 @testable import Hosted
 
+/// Every lock kind, for parameterised tests.
+let allKinds = ClusterLock.Kind.allCases
+
 @Suite struct HostedTests {
     @Test func cpuListsParseAndPrint() {
         #expect(parseCPUList("0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11])
@@ -80,15 +83,15 @@ import Testing
         let tooMany = HostedClusterPlan(hostCPUs: Array(0...(cpus.max()! + 1)), node: 0)
         #expect(throws: HostedError.self) { try HostedRuntime.validate([tooMany]) }
         #expect(throws: HostedError.self) { try HostedRuntime.validate([HostedClusterPlan(hostCPUs: [], node: 0)]) }
-        #expect(throws: HostedError.self) { try LockKind.parseList("mcs,spinlock") }
-        #expect((try? LockKind.parseList("clh, MCS,clh")) == [.clh, .mcs])
+        #expect(throws: HostedError.self) { try ClusterLock.Kind.parseList("mcs,spinlock") }
+        #expect((try? ClusterLock.Kind.parseList("clh, MCS,clh")) == [.clh, .mcs])
     }
 
     /// A short hosted run on every available CPU (at most 2) in one cluster:
     /// the kernel's entry counter, kept under the lock in plain memory, must
     /// equal the entries the cores counted.
     @Test(arguments: allKinds)
-    func aHostedRunLosesNoEntry(kind: LockKind) throws {
+    func aHostedRunLosesNoEntry(kind: ClusterLock.Kind) throws {
         let cpus = Array(allowedHostCPUs().prefix(2))
         let results = try HostedRuntime.run(
             kind: kind, workload: .cs, hold: 20,

@@ -1,12 +1,18 @@
 import Foundation
+import Hosted
+import Topology
 
 /// `throughput.svg`: kernel entries per second per cluster against cores per
-/// cluster, one line per lock (median over runs), every run as a dot.
-func throughputSVG(rows: [LockResultRow], title: String, subtitle: String) -> String {
+/// cluster, one line per lock (median over runs), every run as a dot. The
+/// subtitle (settings and machine) is wrapped at word boundaries so that no
+/// line runs past the right edge.
+public func throughputSVG(rows: [LockResultRow], title: String, subtitle: String) -> String {
     let locks = orderedUnique(rows.map(\.lock))
     let coresValues = Set(rows.map(\.cores)).sorted()
     let colours = ["ticket": "#d62728", "mcs": "#1f77b4", "clh": "#2ca02c"]
-    let w = 720.0, h = 440.0, left = 80.0, right = 150.0, top = 60.0, bottom = 60.0
+    let subtitleLines = wrap(subtitle, maxWidth: subtitleWidth)
+    let extra = Double(subtitleLines.count - 1) * subtitleLineHeight
+    let w = plotWidth, h = 440.0 + extra, left = plotLeft, right = 150.0, top = 60.0 + extra, bottom = 60.0
     let plotW = w - left - right, plotH = h - top - bottom
     let maxY = niceCeiling(max(1, rows.map(\.throughput).max() ?? 1))
     let minX = Double(coresValues.first ?? 1), maxX = Double(max(coresValues.last ?? 1, (coresValues.first ?? 1) + 1))
@@ -16,9 +22,11 @@ func throughputSVG(rows: [LockResultRow], title: String, subtitle: String) -> St
     <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" viewBox="0 0 \(Int(w)) \(Int(h))" font-family="sans-serif" font-size="12">
     <rect width="100%" height="100%" fill="white"/>
     <text x="\(left)" y="24" font-size="15" font-weight="bold">\(escape(title))</text>
-    <text x="\(left)" y="42" fill="#555">\(escape(subtitle))</text>
 
     """
+    for (i, line) in subtitleLines.enumerated() {
+        s += "<text x=\"\(left)\" y=\"\(42 + Double(i) * subtitleLineHeight)\" fill=\"#555\">\(escape(line))</text>\n"
+    }
     // Grid and y axis.
     for i in 0...5 {
         let v = maxY * Double(i) / 5
@@ -41,7 +49,7 @@ func throughputSVG(rows: [LockResultRow], title: String, subtitle: String) -> St
         for c in coresValues {
             let runs = mine.filter { $0.cores == c }.map(\.throughput)
             if runs.isEmpty { continue }
-            points.append((Double(c), median(runs)))
+            points.append((Double(c), Statistics.median(runs)))
             for r in runs {
                 s += "<circle cx=\"\(x(Double(c)))\" cy=\"\(y(r))\" r=\"2.5\" fill=\"\(colour)\" fill-opacity=\"0.45\"/>\n"
             }
@@ -58,6 +66,34 @@ func throughputSVG(rows: [LockResultRow], title: String, subtitle: String) -> St
     s += "<text x=\"\(left + plotW + 20)\" y=\"\(legendY + 14)\" fill=\"#555\" font-size=\"10\">dots: each run</text>\n"
     s += "</svg>\n"
     return s
+}
+
+/// The plot's width and where the title and subtitle start.
+let plotWidth = 720.0, plotLeft = 80.0
+/// Room for the subtitle: from its start to 10 px before the right edge.
+let subtitleWidth = plotWidth - plotLeft - 10
+let subtitleLineHeight = 15.0
+
+/// A generous estimate of a 12 px sans-serif line's width: 7 px a character
+/// (the average is about 6; capitals and digits are wider).
+func estimatedWidth(_ text: String) -> Double { Double(text.count) * 7 }
+
+/// Splits `text` at spaces into lines no wider than `maxWidth` (a single
+/// word wider than that gets a line of its own).
+func wrap(_ text: String, maxWidth: Double) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ") {
+        let candidate = line.isEmpty ? String(word) : line + " " + word
+        if estimatedWidth(candidate) <= maxWidth || line.isEmpty {
+            line = candidate
+        } else {
+            lines.append(line)
+            line = String(word)
+        }
+    }
+    lines.append(line)
+    return lines
 }
 
 func orderedUnique(_ values: [String]) -> [String] {

@@ -36,8 +36,12 @@ enum ChannelBringUp {
             Scratch.doorbellTarget[c] = QemuVirt.mpidr(ofCore: info.clusters[c].firstCore)
         }
         let region = UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!
+        guard info.clusterCount <= Scratch.channelReceiverCapacity else { panic("too many clusters for the channel's receiver state") }
+        ChannelEndpoint.formatPrivateState(Scratch.channelReceivers, clusterCount: info.clusterCount)
         guard let layout = ChannelLayout(clusterCount: info.clusterCount, regionSize: Int(info.channel.size)),
-            let endpoint = ChannelEndpoint(region: region, layout: layout, cluster: Int(record[ClusterRecord.clusterId]))
+            let endpoint = ChannelEndpoint(
+                region: region, layout: layout, cluster: Int(record[ClusterRecord.clusterId]),
+                privateState: Scratch.channelReceivers)
         else { panic("channel layout does not fit the channel region") }
         KernelGlobals.channel = endpoint
     }

@@ -58,7 +58,7 @@ enum Loader {
         CPU.cleanToPoC(info.channel.base, size: UInt64(channelLayout.usedSize))
 
         for c in 0..<info.clusterCount {
-            prepare(cluster: c, info: info, privateImageSize: privateImageSize)
+            prepare(cluster: c, info: info, channelLayout: channelLayout, privateImageSize: privateImageSize)
         }
 
         guard let home = info.cluster(ofCore: 0) else { panic("core 0 belongs to no cluster") }
@@ -72,7 +72,7 @@ enum Loader {
         UnsafeMutableRawPointer(bitPattern: UInt(physical))!
     }
 
-    static func prepare(cluster c: Int, info: BootInfo, privateImageSize: UInt64) {
+    static func prepare(cluster c: Int, info: BootInfo, channelLayout: ChannelLayout, privateImageSize: UInt64) {
         let descriptor = info.clusters[c]
         let partition = descriptor.partition
         let layout = PartitionLayout(privateImageSize: privateImageSize, coreCount: descriptor.coreCount)
@@ -131,9 +131,21 @@ enum Loader {
             try tables.map(
                 virtual: Machine.bootInfoAddress, physical: Machine.bootInfoAddress,
                 size: pageAlign(UInt64(info.byteCount)), attributes: .readOnly)
+            // Of the channel region, only the control page and the rings
+            // this cluster sends or receives on (each ring is whole pages):
+            // it cannot read or forge traffic between two other clusters.
             try tables.map(
                 virtual: info.channel.base, physical: info.channel.base,
-                size: info.channel.size, attributes: .readWrite)
+                size: ChannelControl.size, attributes: .readWrite)
+            for peer in 0..<info.clusterCount where peer != c {
+                for direction in 0..<2 {
+                    let offset = direction == 0
+                        ? channelLayout.ringOffset(from: c, to: peer) : channelLayout.ringOffset(from: peer, to: c)
+                    try tables.map(
+                        virtual: info.channel.base + UInt64(offset), physical: info.channel.base + UInt64(offset),
+                        size: UInt64(channelLayout.ringStride), attributes: .readWrite)
+                }
+            }
             if info.guest.size > 0 {
                 try tables.map(
                     virtual: info.guest.base, physical: info.guest.base,
@@ -163,7 +175,7 @@ enum Loader {
         record[ClusterRecord.tablesUsed] = UInt64(tables.tablesUsed)
 
         // 4. Check what we built: nothing of another partition, image read-only.
-        checkIsolation(tables, cluster: c, info: info)
+        checkIsolation(tables, cluster: c, info: info, channelLayout: channelLayout)
 
         // 5. The guest's stage 2 in this cluster: the guest region at IPA =
         // PA and nothing else (devices stay unmapped, so every access to them
@@ -224,9 +236,10 @@ enum Loader {
     }
 
     /// Every leaf of cluster `c`'s tables must lie in a region the cluster
-    /// may see; none may touch another cluster's partition; the image and
-    /// the boot information must be read-only.
-    static func checkIsolation(_ tables: TranslationTables, cluster c: Int, info: BootInfo) {
+    /// may see; none may touch another cluster's partition; of the channel
+    /// region only the control page and the cluster's own rings; the image
+    /// and the boot information must be read-only.
+    static func checkIsolation(_ tables: TranslationTables, cluster c: Int, info: BootInfo, channelLayout: ChannelLayout) {
         let own = info.clusters[c].partition
         let image = Region(base: cmk_image_start(), size: cmk_image_ro_end() - cmk_image_start())
         let bootInfo = Region(base: Machine.bootInfoAddress, size: pageAlign(UInt64(info.byteCount)))
@@ -240,7 +253,9 @@ enum Loader {
                 found = true
             }
             let allowed =
-                own.contains(target) || info.channel.contains(target)
+                own.contains(target)
+                || (info.channel.contains(target)
+                    && channelLayout.clusterMayMap(c, offset: Int(target.base - info.channel.base), size: Int(target.size)))
                 || (info.guest.size > 0 && info.guest.contains(target))
                 || devices.contains(target)
                 || ((image.contains(target) || bootInfo.contains(target)) && !leaf.attributes.writable)

@@ -1,5 +1,6 @@
 import BigLock
 import Cluster
+import InterKernel
 
 /// The cluster's scratch area (`PartitionLayout.scratchOffset`, private,
 /// zeroed by the loader): the kernel's per-core arrays and statistics.
@@ -17,6 +18,7 @@ import Cluster
 /// | 2048   | lock experiment wait histogram (`LockHistogram`) |
 /// | 2048 + `histogramStride` | lock experiment hold histogram |
 /// | 10240  | channel experiment round-trip samples (`channelSampleCapacity` words) |
+/// | 24576  | the channel's receiver state: cursor and counters per sending cluster (`channelReceiverCapacity` x 128 bytes) |
 enum Scratch {
     static let histogramStride = 4096
 
@@ -40,10 +42,18 @@ enum Scratch {
     static let channelSampleCapacity = 1024
     static var channelSamples: UnsafeMutablePointer<UInt64> { (base + 10240).assumingMemoryBound(to: UInt64.self) }
 
+    /// The channel endpoint's private state (receive cursors and drop
+    /// counters), one block per possible sender: at most 64 clusters (one core each).
+    static let channelReceiverOffset = 24576
+    static let channelReceiverCapacity = 64
+    static var channelReceivers: UnsafeMutableRawPointer { base + channelReceiverOffset }
+
     static func format() {
         precondition(MemoryLayout<LockHistogram>.size <= histogramStride)
         precondition(2048 + 2 * histogramStride <= 10240)
-        precondition(10240 + 8 * channelSampleCapacity <= Int(PartitionLayout.scratchSize))
+        precondition(10240 + 8 * channelSampleCapacity <= channelReceiverOffset)
+        precondition(channelReceiverOffset + ChannelEndpoint.privateStateSize(clusterCount: channelReceiverCapacity)
+            <= Int(PartitionLayout.scratchSize))
         (base + 2048).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
         (base + 2048 + histogramStride).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
     }

@@ -33,7 +33,7 @@ public struct PartitionLayout: Equatable {
     /// The cluster's scratch area: per-core arrays and histograms that would
     /// otherwise be array globals (which Swift may initialise lazily). The
     /// loader zeroes it.
-    public static let scratchSize: UInt64 = 24 * 1024
+    public static let scratchSize: UInt64 = 32 * 1024
     /// Guard, emergency stack, guard, kernel stack.
     public static let perCoreStackSlot = 2 * guardSize + emergencyStackSize + kernelStackSize
 

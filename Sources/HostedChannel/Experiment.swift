@@ -171,14 +171,14 @@ public enum ChannelLayoutReport {
     static func hex(_ value: Int) -> String { "0x" + String(value, radix: 16, uppercase: true) }
 
     public static func summary(_ layout: ChannelLayout) -> String {
-        "layout: control 0x0-\(hex(layout.wakeOffset - 1)), wake lines \(hex(layout.wakeOffset))-\(hex(layout.ringsOffset - 1)), "
+        "layout: control 0x0-\(hex(layout.ringsOffset - 1)), "
             + "\(layout.ringCount) rings of \(layout.slotsPerRing) slots from \(hex(layout.ringsOffset)) "
             + "(stride \(hex(layout.ringStride))), \(layout.usedSize) of \(layout.regionSize) bytes used"
     }
 
     /// One line per ring: its pair and where its cursors and slots are.
     public static func rings(_ layout: ChannelLayout) -> String {
-        var lines = ["ring  pair    sender-cursor  receiver-cursor  slots"]
+        var lines = ["ring  pair    sender-cursor  wake-flag        slots"]
         for index in 0..<layout.ringCount {
             let (from, to) = layout.ringPair(index)
             let base = layout.ringOffset(from: from, to: to)

@@ -9,6 +9,8 @@ import Glibc
 public final class HostedRegion: @unchecked Sendable {
     public let layout: ChannelLayout
     public let base: UnsafeMutableRawPointer
+    /// Each cluster's private receiver state (not in the region, as in the kernel).
+    let receivers: UnsafeMutableRawPointer
 
     public init(layout: ChannelLayout) {
         self.layout = layout
@@ -19,13 +21,24 @@ public final class HostedRegion: @unchecked Sendable {
         memset(base, 0xEE, layout.regionSize)  // formatting must not rely on zeroed memory
         ChannelControl.format(base)
         layout.format(base)
+        let bytes = ChannelEndpoint.privateStateSize(clusterCount: layout.clusterCount)
+        var state: UnsafeMutableRawPointer? = nil
+        precondition(posix_memalign(&state, 64, bytes * layout.clusterCount) == 0 && state != nil, "posix_memalign failed")
+        receivers = state!
+        for c in 0..<layout.clusterCount {
+            ChannelEndpoint.formatPrivateState(receivers + c * bytes, clusterCount: layout.clusterCount)
+        }
     }
 
-    deinit { free(base) }
+    deinit {
+        free(base)
+        free(receivers)
+    }
 
     /// Cluster `cluster`'s view of the channel.
     public func endpoint(_ cluster: Int) -> ChannelEndpoint {
-        ChannelEndpoint(region: base, layout: layout, cluster: cluster)!
+        ChannelEndpoint(region: base, layout: layout, cluster: cluster,
+                        privateState: receivers + cluster * ChannelEndpoint.privateStateSize(clusterCount: layout.clusterCount))!
     }
 }
 

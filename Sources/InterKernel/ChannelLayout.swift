@@ -4,28 +4,31 @@ import Synchronization
 /// region: a pure function of (cluster count, region size), so every cluster
 /// computes the same answer without talking to the others.
 ///
-/// Region layout (offsets from the region base, all 64-byte aligned):
+/// Region layout (offsets from the region base):
 ///
-/// | offset                         | size                  | what                                   |
-/// |--------------------------------|-----------------------|----------------------------------------|
+/// | offset                         | size                  | what                                     |
+/// |--------------------------------|-----------------------|------------------------------------------|
 /// | 0                              | `ChannelControl.size` | control page (console lock, boot counts) |
-/// | `wakeOffset`                   | 64 x clusters         | one wake line per cluster (idle flag)   |
-/// | `ringsOffset + r * ringStride` | `ringStride`          | ring r (see below)                      |
+/// | `ringsOffset + r * ringStride` | `ringStride`          | ring r (see below)                       |
 ///
 /// Ring r carries messages from cluster `i` to cluster `j` (i != j), with
 /// `r = i * (n - 1) + (j < i ? j : j - 1)`: the rings a cluster sends on are
-/// contiguous. Each ring is:
+/// contiguous. Every ring starts on a page and spans whole pages, so a cluster
+/// maps exactly the rings it sends or receives on (the loader does, and checks
+/// it) and cannot touch a ring between two others. Each ring is:
 ///
-/// | ring offset | size          | written by | what                                   |
-/// |-------------|---------------|------------|----------------------------------------|
-/// | 0           | 64            | sender     | `SenderState` (next sequence, counts)  |
-/// | 64          | 128           | receiver   | `ReceiverState` (next sequence, drops) |
-/// | 192         | 64            | nobody     | padding                                |
-/// | 256 + 64 s  | 64 per slot   | both       | slot s: 7 payload words, header word   |
+/// | ring offset | size          | written by | what                                        |
+/// |-------------|---------------|------------|---------------------------------------------|
+/// | 0           | 64            | sender     | `SenderState` (next sequence, counts)       |
+/// | 64          | 64            | receiver   | wake flag: the receiver may be asleep (5)   |
+/// | 128         | 128           | nobody     | padding                                     |
+/// | 256 + 64 s  | 64 per slot   | both       | slot s: 7 payload words, header word        |
 ///
 /// Each cursor line is written by one cluster only, so it stays in that
 /// cluster's cache; only the slots move between caches (the Barrelfish UMP
-/// design: no shared head/tail counters).
+/// design: no shared head/tail counters). The receiver's cursor and counters
+/// are not in the region at all: they are the receiver's private state
+/// (`ChannelEndpoint.privateStateSize`).
 ///
 /// Slots per ring: the largest power of two in `2...maxSlotsPerRing` for which
 /// every ring fits in the region; no layout if even 2 slots do not fit.
@@ -40,6 +43,10 @@ public struct ChannelLayout: Equatable, Sendable {
     public static let maxSlotsPerRing = 256
     /// The header's sender field is one byte.
     public static let maxClusters = 255
+    /// The unit of mapping: every ring starts on a page and spans whole pages.
+    public static let pageSize = 4096
+    /// The receiver's line in each ring: its wake flag.
+    public static let wakeFlagOffset = 64
 
     public let clusterCount: Int
     public let slotsPerRing: Int
@@ -78,14 +85,19 @@ public struct ChannelLayout: Equatable, Sendable {
 
     public static func requiredSize(clusterCount: Int, slotsPerRing: Int) -> Int {
         let rings = clusterCount * (clusterCount - 1)
-        return Int(ChannelControl.size) + clusterCount * slotSize
-            + rings * (ringHeaderSize + slotsPerRing * slotSize)
+        return Int(ChannelControl.size) + rings * stride(slotsPerRing: slotsPerRing)
+    }
+
+    /// Bytes from one ring to the next: its cursor lines and slots, rounded
+    /// up to whole pages.
+    public static func stride(slotsPerRing: Int) -> Int {
+        (ringHeaderSize + slotsPerRing * slotSize + pageSize - 1) & ~(pageSize - 1)
     }
 
     public var ringCount: Int { clusterCount * (clusterCount - 1) }
-    public var wakeOffset: Int { Int(ChannelControl.size) }
-    public var ringsOffset: Int { wakeOffset + clusterCount * ChannelLayout.slotSize }
-    public var ringStride: Int { ChannelLayout.ringHeaderSize + slotsPerRing * ChannelLayout.slotSize }
+    /// The rings start right after the control page (a whole page).
+    public var ringsOffset: Int { Int(ChannelControl.size) }
+    public var ringStride: Int { ChannelLayout.stride(slotsPerRing: slotsPerRing) }
     /// Bytes of the region the channel uses (the rest is unused).
     public var usedSize: Int { ringsOffset + ringCount * ringStride }
 
@@ -113,36 +125,44 @@ public struct ChannelLayout: Equatable, Sendable {
         ringOffset(from: from, to: to) + ChannelLayout.ringHeaderSize + (slot & (slotsPerRing - 1)) * ChannelLayout.slotSize
     }
 
-    /// Offset of the wake line of `cluster`.
-    public func wakeLineOffset(cluster: Int) -> Int {
-        precondition(cluster >= 0 && cluster < clusterCount, "channel: no such cluster")
-        return wakeOffset + cluster * ChannelLayout.slotSize
+    /// Offset of the wake flag of the ring from `from` to `to` (written by
+    /// `to`, read by `from`).
+    public func wakeFlagOffset(from: Int, to: Int) -> Int {
+        ringOffset(from: from, to: to) + ChannelLayout.wakeFlagOffset
     }
 
-    /// Zero the channel part of the region (wake lines, cursors, slots) and
+    /// Whether `cluster` may map the bytes [offset, offset + size) of the
+    /// region: the control page, or a ring it sends or receives on. The
+    /// loader's isolation walk asks this of every leaf of a cluster's tables.
+    public func clusterMayMap(_ cluster: Int, offset: Int, size: Int) -> Bool {
+        guard offset >= 0, size > 0, offset <= Int.max - size else { return false }
+        let end = offset + size
+        if end <= Int(ChannelControl.size) { return true }
+        guard offset >= ringsOffset, end <= usedSize else { return false }
+        let ring = (offset - ringsOffset) / ringStride
+        guard end <= ringsOffset + (ring + 1) * ringStride else { return false }
+        let pair = ringPair(ring)
+        return pair.from == cluster || pair.to == cluster
+    }
+
+    /// Zero the channel part of the region (cursors, wake flags, slots) and
     /// construct its atomics. Called once, by the loader or the first cluster,
     /// before any cluster uses the channel; it does not touch the control page.
     public func format(_ region: UnsafeMutableRawPointer) {
-        var offset = wakeOffset
+        var offset = ringsOffset
         while offset < usedSize {
             region.storeBytes(of: 0, toByteOffset: offset, as: UInt64.self)
             offset += 8
         }
-        for cluster in 0..<clusterCount {
-            (region + wakeLineOffset(cluster: cluster)).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
-                .initialize(to: Atomic(0))
-        }
         for ring in 0..<ringCount {
             let base = region + ringsOffset + ring * ringStride
             base.bindMemory(to: SenderState.self, capacity: 1).initialize(to: SenderState())
-            (base + ChannelLayout.receiverStateOffset).bindMemory(to: ReceiverState.self, capacity: 1)
-                .initialize(to: ReceiverState())
+            (base + ChannelLayout.wakeFlagOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+                .initialize(to: Atomic(0))
             for slot in 0..<slotsPerRing {
                 (base + ChannelLayout.ringHeaderSize + slot * ChannelLayout.slotSize + Slot.headerOffset)
                     .bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
             }
         }
     }
-
-    @usableFromInline static let receiverStateOffset = 64
 }

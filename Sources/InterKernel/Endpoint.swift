@@ -23,22 +23,25 @@ public struct FunctionDoorbell: ChannelDoorbell {
 }
 
 /// One cluster's view of the whole channel: its sending rings to every other
-/// cluster, its receiving rings from them, and the wake lines.
+/// cluster, its receiving rings from them, their wake flags, and the
+/// receivers' private state (cursors and counters, in the cluster's own
+/// memory: a peer cannot rewind or forge them).
 ///
-/// Sleep protocol (no lost wake-ups):
+/// Sleep protocol (no lost wake-ups). Each ring i->j carries j's wake flag
+/// (written by j only), so a cluster touches no flag of a ring it is not on:
 ///
 ///   receiver (cluster j)                         sender (cluster i)
 ///   --------------------                         ------------------
-///   wake[j].store(1, relaxed)                    slot.header.store(H, release)   (trySend)
+///   wake[i->j].store(1, relaxed), every i        slot.header.store(H, release)   (trySend)
 ///   fence(seq_cst)                               fence(seq_cst)
-///   any incoming ring hasPending? -> stay awake  if wake[j].load(relaxed) != 0: ring(j)
+///   any incoming ring hasPending? -> stay awake  if wake[i->j].load(relaxed) != 0: ring(j)
 ///   else sleep (WFI) until the doorbell
-///   wake[j].store(0, relaxed)
+///   wake[i->j].store(0, relaxed), every i
 ///
-/// The two seq_cst fences are a Dekker pair: whichever fence comes second in
-/// the single total order of seq_cst operations sees the other side's store,
-/// so either the receiver sees the message before sleeping or the sender sees
-/// the flag and rings. Release/acquire alone cannot give this store-then-load
+/// The two seq_cst fences are a Dekker pair on each ring: whichever fence
+/// comes second in the single total order of seq_cst operations sees the
+/// other side's store, so either the receiver sees the message before
+/// sleeping or the sender sees the flag and rings. Release/acquire alone cannot give this store-then-load
 /// order. The fence costs a full barrier per doorbell check, so `trySend` does
 /// not check; `send(_:to:doorbell:)` and `ringDoorbellIfIdle` do, and a sender
 /// of a batch checks once at the end.
@@ -46,14 +49,31 @@ public struct ChannelEndpoint {
     public let region: UnsafeMutableRawPointer
     public let layout: ChannelLayout
     public let cluster: Int
+    /// The receivers' cursors and counters, one `RingReceiver.stateSize`
+    /// block per cluster (indexed by sender): the cluster's private memory.
+    public let privateState: UnsafeMutableRawPointer
 
-    /// Nil if `cluster` is not in the layout or the region is not 64-byte aligned.
-    public init?(region: UnsafeMutableRawPointer, layout: ChannelLayout, cluster: Int) {
+    /// Bytes of private memory an endpoint needs for `clusterCount` clusters.
+    public static func privateStateSize(clusterCount: Int) -> Int { clusterCount * RingReceiver.stateSize }
+
+    /// Give the private state its initial value (nothing received). Once,
+    /// before the endpoint's first poll; views made later share it.
+    public static func formatPrivateState(_ state: UnsafeMutableRawPointer, clusterCount: Int) {
+        for peer in 0..<clusterCount { RingReceiver.formatState(state + peer * RingReceiver.stateSize) }
+    }
+
+    /// Nil if `cluster` is not in the layout or the region or the private
+    /// state is not 64-byte aligned. `privateState` holds
+    /// `privateStateSize(clusterCount:)` bytes formatted with `formatPrivateState`.
+    public init?(region: UnsafeMutableRawPointer, layout: ChannelLayout, cluster: Int,
+                 privateState: UnsafeMutableRawPointer) {
         guard cluster >= 0, cluster < layout.clusterCount,
-              UInt(bitPattern: region) & UInt(ChannelLayout.slotSize - 1) == 0 else { return nil }
+              UInt(bitPattern: region) & UInt(ChannelLayout.slotSize - 1) == 0,
+              UInt(bitPattern: privateState) & UInt(ChannelLayout.slotSize - 1) == 0 else { return nil }
         self.region = region
         self.layout = layout
         self.cluster = cluster
+        self.privateState = privateState
     }
 
     /// The ring on which this cluster sends to `peer`.
@@ -65,11 +85,23 @@ public struct ChannelEndpoint {
     /// The ring on which this cluster receives from `peer`.
     public func receiver(from peer: Int) -> RingReceiver {
         RingReceiver(ring: region + layout.ringOffset(from: peer, to: cluster),
+                     state: privateState + peer * RingReceiver.stateSize,
                      slotsPerRing: layout.slotsPerRing, sender: peer)
     }
 
-    func wakeLine(_ cluster: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (region + layout.wakeLineOffset(cluster: cluster)).assumingMemoryBound(to: Atomic<UInt64>.self)
+    /// The wake flag of the ring from `from` to `to`.
+    func wakeFlag(from: Int, to: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (region + layout.wakeFlagOffset(from: from, to: to)).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Store `value` in the wake flag of every ring we receive on. Relaxed:
+    /// the callers order it (a fence, or nothing needed); see the protocol.
+    func setWakeFlags(_ value: UInt64) {
+        var peer = 0
+        while peer < layout.clusterCount {
+            if peer != cluster { wakeFlag(from: peer, to: cluster).pointee.store(value, ordering: .relaxed) }
+            peer += 1
+        }
     }
 
     /// Send without checking the doorbell: for a receiver known to be polling,
@@ -118,7 +150,7 @@ public struct ChannelEndpoint {
         // (store->load), pairing with the receiver's fence in `prepareToSleep`.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         // Relaxed: the fence above gives the ordering; the value alone decides.
-        guard wakeLine(peer).pointee.load(ordering: .relaxed) != 0 else { return false }
+        guard wakeFlag(from: cluster, to: peer).pointee.load(ordering: .relaxed) != 0 else { return false }
         sender(to: peer).noteDoorbell()
         doorbell.ring(cluster: peer)
         return true
@@ -160,13 +192,13 @@ public struct ChannelEndpoint {
     /// Bare metal: mask IRQs, `prepareToSleep()`, WFI if true (a pending SGI
     /// still ends WFI while masked), `finishSleep()`, unmask, poll.
     public func prepareToSleep() -> Bool {
-        // Relaxed store + seq_cst fence: the flag store is ordered before the
+        // Relaxed stores + seq_cst fence: the flag stores are ordered before the
         // header loads in `hasPending` (store->load), pairing with the fence
         // in `ringDoorbellIfIdle`.
-        wakeLine(cluster).pointee.store(1, ordering: .relaxed)
+        setWakeFlags(1)
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if hasPending {
-            wakeLine(cluster).pointee.store(0, ordering: .relaxed)
+            setWakeFlags(0)
             return false
         }
         return true
@@ -176,12 +208,12 @@ public struct ChannelEndpoint {
     /// A hint only (relaxed): it may change right after the load. Boot uses
     /// it to make sure a doorbell demonstration really finds a sleeper.
     public func peerIsSleeping(_ peer: Int) -> Bool {
-        wakeLine(peer).pointee.load(ordering: .relaxed) != 0
+        wakeFlag(from: cluster, to: peer).pointee.load(ordering: .relaxed) != 0
     }
 
     /// Clear the wake flag after sleeping. Relaxed: a sender that still sees
     /// 1 only rings a doorbell we did not need (a spurious wake-up).
     public func finishSleep() {
-        wakeLine(cluster).pointee.store(0, ordering: .relaxed)
+        setWakeFlags(0)
     }
 }

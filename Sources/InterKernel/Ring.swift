@@ -29,7 +29,11 @@ import Synchronization
 //   into that slot, so the sender cannot overwrite a line still being read.
 // Payload words are plain (non-atomic) accesses: the two pairs above make
 // every conflicting pair of them ordered by happens-before, so there is no race.
-// Cursors and counters are plain: each is touched by one side only.
+// Cursors and counters are plain: each is touched by one side only. The
+// receiver's live in its own private memory; the sender's cursor line is in
+// the ring (the receiver reads it when recovering), so a receiver can spoil
+// only the counters of the ring it receives on, never the sender's other
+// rings.
 
 /// The sender's cursor line (ring offset 0), written only by the sending cluster.
 @usableFromInline
@@ -49,8 +53,10 @@ struct SenderState: ~Copyable {
     @usableFromInline init() {}
 }
 
-/// The receiver's cursor lines (ring offset 64, 128 bytes), written only by
-/// the receiving cluster.
+/// The receiver's cursor and counters: in the receiving cluster's private
+/// memory (`ChannelEndpoint`'s private state), never in the shared region,
+/// so a peer can neither rewind the receiver nor forge its counts. At most
+/// `RingReceiver.stateSize` bytes.
 @usableFromInline
 struct ReceiverState {
     /// Number of the next message expected, in slot `nextSequence % slots`.
@@ -247,19 +253,33 @@ public struct RingSender {
 /// fast path no line but the slots moves between the two caches.
 public struct RingReceiver {
     @usableFromInline let ring: UnsafeMutableRawPointer
+    @usableFromInline let privateState: UnsafeMutableRawPointer
     @usableFromInline let mask: UInt64
     @usableFromInline let peer: UInt8
 
-    /// A receiver on the ring at `ring` whose sender is cluster `sender`.
+    /// Bytes of private memory one receiver keeps its cursor and counters in.
+    public static let stateSize = 128
+
+    /// Give `state` (`stateSize` bytes of the receiving cluster's private
+    /// memory) its initial value: nothing received. Once, before the first poll.
+    public static func formatState(_ state: UnsafeMutableRawPointer) {
+        precondition(MemoryLayout<ReceiverState>.size <= stateSize)
+        state.bindMemory(to: ReceiverState.self, capacity: 1).initialize(to: ReceiverState())
+    }
+
+    /// A receiver on the ring at `ring` whose sender is cluster `sender`,
+    /// keeping its cursor and counters in `state` (private memory, formatted
+    /// with `formatState`).
     @inlinable
-    public init(ring: UnsafeMutableRawPointer, slotsPerRing: Int, sender: Int) {
+    public init(ring: UnsafeMutableRawPointer, state: UnsafeMutableRawPointer, slotsPerRing: Int, sender: Int) {
         self.ring = ring
+        self.privateState = state
         self.mask = UInt64(slotsPerRing - 1)
         self.peer = UInt8(truncatingIfNeeded: sender)
     }
 
     @inlinable var state: UnsafeMutablePointer<ReceiverState> {
-        (ring + ChannelLayout.receiverStateOffset).assumingMemoryBound(to: ReceiverState.self)
+        privateState.assumingMemoryBound(to: ReceiverState.self)
     }
 
     @inlinable func slot(_ sequence: UInt64) -> UnsafeMutableRawPointer {

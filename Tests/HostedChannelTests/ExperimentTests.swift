@@ -29,7 +29,7 @@ import Testing
         let layout = try #require(ChannelLayout(clusterCount: 3, regionSize: 1 << 20))
         let lines = ChannelLayoutReport.rings(layout).split(separator: "\n")
         #expect(lines.count == 1 + 6)
-        #expect(lines[1].hasPrefix("0     0->1    0x10C0         0x1100"))
+        #expect(lines[1].hasPrefix("0     0->1    0x1000         0x1040           0x1100-0x5FFF"))
         #expect(ChannelLayoutReport.summary(layout).contains("6 rings of 256 slots"))
     }
 }

@@ -32,6 +32,22 @@ import Testing
         }
     }
 
+    /// The receiver's cursor and counters are its private state: a peer that
+    /// overwrites every byte of the ring outside the slots (where they used
+    /// to live) changes nothing the receiver counts or expects.
+    @Test func peerCannotRewindOrForgeTheReceiversState() {
+        let f = Fixture()
+        f.sendAndReceive(0..<5)
+        let before = f.rx.stats
+        let ring = f.region.base + f.region.layout.ringOffset(from: 0, to: 1)
+        for offset in stride(from: ChannelLayout.wakeFlagOffset, to: ChannelLayout.ringHeaderSize, by: 8) {
+            ring.storeBytes(of: UInt64.max, toByteOffset: offset, as: UInt64.self)
+        }
+        #expect(f.rx.stats == before)
+        f.sendAndReceive(5..<20)
+        #expect(f.rx.stats.received == 20 && f.rx.stats.dropped.total == 0 && f.rx.stats.lost == 0)
+    }
+
     /// A line from the right sender with the right sequence but a bad field:
     /// consumed, dropped, counted; nothing is lost or stuck.
     @Test(arguments: [

@@ -7,7 +7,7 @@ import Testing
         #expect(layout.slotsPerRing == ChannelLayout.maxSlotsPerRing)
         #expect(layout.ringCount == 2)
         #expect(layout.usedSize <= 1 << 20)
-        #expect(layout.wakeOffset == Int(ChannelControl.size))
+        #expect(layout.ringsOffset == Int(ChannelControl.size))
     }
 
     @Test func slotsShrinkToFitAndFailWhenTwoDoNotFit() throws {
@@ -49,7 +49,9 @@ import Testing
                 #expect(seen.insert(index).inserted)
                 #expect(layout.ringPair(index) == (from, to))
                 let offset = layout.ringOffset(from: from, to: to)
-                #expect(offset % 64 == 0)
+                #expect(offset % ChannelLayout.pageSize == 0)
+                #expect(layout.ringStride % ChannelLayout.pageSize == 0)
+                #expect(layout.wakeFlagOffset(from: from, to: to) == offset + 64)
                 #expect(offset >= layout.ringsOffset)
                 #expect(layout.slotOffset(from: from, to: to, slot: layout.slotsPerRing - 1) + 64
                         <= offset + layout.ringStride)
@@ -59,8 +61,29 @@ import Testing
         spans.sort { $0.0 < $1.0 }
         for (a, b) in zip(spans, spans.dropFirst()) { #expect(a.1 <= b.0) }
         #expect(spans.last!.1 == layout.usedSize)
-        // Wake lines sit between the control page and the rings.
-        #expect(layout.wakeLineOffset(cluster: clusters - 1) + 64 <= layout.ringsOffset)
+    }
+
+    /// What the loader's isolation walk allows a cluster to map: the control
+    /// page and the rings it is on, page by page; nothing of a ring between
+    /// two others, nothing straddling two rings, nothing past the rings.
+    @Test(arguments: [2, 3, 5])
+    func aClusterMayMapOnlyTheControlPageAndItsOwnRings(clusters: Int) throws {
+        let layout = try #require(ChannelLayout(clusterCount: clusters, regionSize: 1 << 20))
+        let page = ChannelLayout.pageSize
+        for me in 0..<clusters {
+            #expect(layout.clusterMayMap(me, offset: 0, size: page))
+            var offset = layout.ringsOffset
+            while offset < layout.usedSize {
+                let pair = layout.ringPair((offset - layout.ringsOffset) / layout.ringStride)
+                #expect(layout.clusterMayMap(me, offset: offset, size: page) == (pair.from == me || pair.to == me))
+                offset += page
+            }
+            #expect(!layout.clusterMayMap(me, offset: layout.usedSize, size: page))
+            #expect(!layout.clusterMayMap(me, offset: 0, size: 2 * page))
+            #expect(!layout.clusterMayMap(me, offset: layout.ringsOffset, size: 2 * layout.ringStride))
+            #expect(!layout.clusterMayMap(me, offset: -page, size: page))
+            #expect(!layout.clusterMayMap(me, offset: Int.max - 10, size: page))
+        }
     }
 
     @Test func layoutIsAPureFunction() {

@@ -33,10 +33,19 @@ public struct TicketLock: ~Copyable {
     /// Take the lock only if nobody holds it or waits for it.
     @inlinable
     public func tryAcquire() -> Bool {
-        // Relaxed is enough for the peek: the CAS below re-checks.
-        let now = serving.load(ordering: .relaxed)
-        // Acquiring on success, for the same reason as in `acquire()`; relaxed
-        // on failure, since we then touch nothing the lock protects.
+        // Acquiring: pairs with the releasing store in `release()`. This load,
+        // not the CAS, is what synchronises with the previous holder: the CAS
+        // is on `next`, which the holder last wrote with a relaxed RMW (taking
+        // its ticket), never with a release, so an acquiring CAS alone orders
+        // nothing after the previous critical section. On x86 every load is
+        // an acquire and the bug would never show; on AArch64 a relaxed peek
+        // (LDR) lets the critical section's loads be satisfied before the
+        // holder's last stores are visible. If the CAS then succeeds, `next`
+        // still equals the `serving` we read, so no release happened since:
+        // the value we acquired is the last one.
+        let now = serving.load(ordering: .acquiring)
+        // Acquiring on success (harmless, and keeps the section after the
+        // CAS); relaxed on failure, since we then touch nothing the lock protects.
         return next.compareExchange(
             expected: now, desired: now &+ 1,
             successOrdering: .acquiring, failureOrdering: .relaxed

@@ -51,29 +51,48 @@ enum ChannelBringUp {
         FunctionDoorbell { cluster in GICv3.ring(mpidr: Scratch.doorbellTarget[cluster]) }
     }
 
-    static func run(clusterId me: Int, clusterCount: Int, control: UnsafeMutableRawPointer, experiment: ExperimentRequest?) {
+    static func run(
+        clusterId me: Int, clusterCount: Int, control: UnsafeMutableRawPointer, experiment: ExperimentRequest?,
+        flood: Bool
+    ) {
         guard clusterCount > 1, let endpoint = KernelGlobals.channel else { return }
-        let deadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
+        let deadline = CPU.counter &+ bringUpTimeoutSeconds * CPU.counterFrequency
+        let all = ClusterFailures.all(clusterCount)
         var state = ServeState()
+        guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
+            panic("no GICv3 redistributor for the wake timer")
+        }
         // Rendezvous (releasing/acquiring, as the other boot counters), so a
         // round trip never includes a peer still busy with its own bring-up.
+        // A cluster that reported itself up but does not come within the
+        // peer timeout (or any cluster within the bring-up deadline) failed.
         let ready = ChannelControl.counter(.channelReady, control)
-        ready.pointee.wrappingAdd(1, ordering: .releasing)
+        ready.pointee.bitwiseOr(ClusterFailures.bit(me), ordering: .releasing)
         ringEveryone(except: me, clusterCount: clusterCount)
-        waitUntil(endpoint, &state, deadline: deadline, "clusters missing at the channel rendezvous") { _ in
-            ready.pointee.load(ordering: .acquiring) >= UInt64(clusterCount)
-        }
+        rendezvous(endpoint, &state, ready, all: all, control: control, deadline: deadline,
+                   "no answer at the channel rendezvous")
 
-        for peer in 0..<clusterCount where peer != me {
+        if flood { Flood.run(endpoint, me: me, clusterCount: clusterCount, state: &state) }
+
+        for peer in 0..<clusterCount where peer != me && !ClusterFailures.isFailed(peer) {
             var samples = InlineArray<9, UInt64>(repeating: 0)
+            var answered = true
             for k in 0..<samples.count {
                 let token = UInt64(me) << 48 | UInt64(peer) << 32 | UInt64(k)
                 state.awaitedToken = token
                 state.rtt = nil
-                send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state)
-                waitUntil(endpoint, &state, deadline: deadline, "no pong from a cluster") { $0.rtt != nil }
-                samples[k] = state.rtt!
+                let peerDeadline = min(deadline, CPU.counter &+ ClusterFailures.peerTimeoutSeconds * CPU.counterFrequency)
+                guard send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state, deadline: peerDeadline),
+                    waitFor(endpoint, &state, deadline: peerDeadline, { $0.rtt != nil || ClusterFailures.isFailed(peer) }),
+                    let rtt = state.rtt
+                else {
+                    ClusterFailures.declare(peer, "no answer to a ping")
+                    answered = false
+                    break
+                }
+                samples[k] = rtt
             }
+            guard answered else { continue }
             Console.begin()
             Console.put("cmk: channel ")
             Console.decimal(me)
@@ -87,10 +106,12 @@ enum ChannelBringUp {
         // Keep answering until every cluster has its pongs. Releasing/acquiring:
         // a cluster counted here has printed its lines.
         let done = ChannelControl.counter(.channelDone, control)
-        done.pointee.wrappingAdd(1, ordering: .releasing)
+        done.pointee.bitwiseOr(ClusterFailures.bit(me), ordering: .releasing)
         ringEveryone(except: me, clusterCount: clusterCount)
-        waitUntil(endpoint, &state, deadline: deadline, "clusters did not finish their pings") { _ in
-            done.pointee.load(ordering: .acquiring) >= UInt64(clusterCount)
+        if !waitFor(endpoint, &state, deadline: deadline, { _ in
+            done.pointee.load(ordering: .acquiring) | KernelGlobals.failedClusters & all == all
+        }) {
+            declareMissing(done.pointee.load(ordering: .acquiring), all: all, "did not finish its boot pings")
         }
 
         if case .channel(let roundTrips, let messages)? = experiment {
@@ -99,32 +120,115 @@ enum ChannelBringUp {
                 roundTrips: roundTrips, messages: messages, state: &state)
         }
 
-        let signaller = clusterCount - 1
-        if me == 0 {
-            sleepUntilNotified(endpoint, from: signaller, deadline: deadline, control: control, state: &state)
-        } else if me == signaller {
-            // Wait until cluster 0 committed to WFI, so the doorbell really has
-            // a sleeper to wake (the demonstration, not a protocol rule).
-            // Acquiring: pairs with cluster 0's releasing store.
-            let sleeper = ChannelControl.counter(.bootSleeper, control)
-            while sleeper.pointee.load(ordering: .acquiring) == 0 {
-                CPU.relax()
-                if CPU.counter > deadline { panic("cluster 0 never went to sleep") }
+        // The doorbell demonstration, between cluster 0 and the last cluster
+        // that has not failed (skipped if cluster 0 failed).
+        var signaller = clusterCount - 1
+        while signaller > 0 && ClusterFailures.isFailed(signaller) { signaller -= 1 }
+        if signaller > 0 && !ClusterFailures.isFailed(0) {
+            if me == 0 {
+                sleepUntilNotified(endpoint, from: signaller, deadline: deadline, control: control, state: &state)
+            } else if me == signaller {
+                // Wait until cluster 0 committed to WFI, so the doorbell really has
+                // a sleeper to wake (the demonstration, not a protocol rule).
+                // Acquiring: pairs with cluster 0's releasing store.
+                // Polling, not sleeping: cluster 0 rings no doorbell when it
+                // commits to sleep.
+                let sleeper = ChannelControl.counter(.bootSleeper, control)
+                var committed = false
+                while !committed && !ClusterFailures.isFailed(0) && CPU.counter <= deadline {
+                    serve(endpoint, &state)
+                    committed = sleeper.pointee.load(ordering: .acquiring) != 0
+                    CPU.relax()
+                }
+                if committed {
+                    _ = send(endpoint, .notify(object: UInt64(exportedNotification), badge: 1 << UInt64(me)), to: 0,
+                             state: &state, deadline: deadline)
+                } else {
+                    ClusterFailures.declare(0, "never went to sleep for the doorbell")
+                }
             }
-            send(endpoint, .notify(object: UInt64(exportedNotification), badge: 1 << UInt64(me)), to: 0, state: &state)
         }
+        report(endpoint, me: me, clusterCount: clusterCount, state: state)
+    }
+
+    /// Wait until every cluster set its bit in `mask` or is known failed.
+    /// Past the peer timeout, a cluster that printed its `up` line but is
+    /// still missing failed; past `deadline`, every missing cluster did.
+    static func rendezvous(
+        _ endpoint: ChannelEndpoint, _ state: inout ServeState, _ mask: UnsafeMutablePointer<Atomic<UInt64>>,
+        all: UInt64, control: UnsafeMutableRawPointer, deadline: UInt64, _ reason: StaticString
+    ) {
+        let up = ChannelControl.counter(.clustersUp, control)
+        let peerDeadline = CPU.counter &+ ClusterFailures.peerTimeoutSeconds * CPU.counterFrequency
+        // Acquiring: pairs with each cluster's releasing bitwise-or.
+        let complete = { (_: ServeState) -> Bool in
+            mask.pointee.load(ordering: .acquiring) | KernelGlobals.failedClusters & all == all
+        }
+        if waitFor(endpoint, &state, deadline: min(deadline, peerDeadline), complete) { return }
+        // Clusters that are up yet absent: failed now.
+        declareMissing(mask.pointee.load(ordering: .acquiring) | ~up.pointee.load(ordering: .acquiring), all: all, reason)
+        if waitFor(endpoint, &state, deadline: deadline, complete) { return }
+        declareMissing(mask.pointee.load(ordering: .acquiring), all: all, "did not come up")
+    }
+
+    /// Declare failed every cluster of `all` whose bit is clear in `present`.
+    static func declareMissing(_ present: UInt64, all: UInt64, _ reason: StaticString) {
+        var missing = all & ~present & ~KernelGlobals.failedClusters
+        while missing != 0 {
+            ClusterFailures.declare(missing.trailingZeroBitCount, reason)
+            missing &= missing &- 1
+        }
+    }
+
+    /// The channel's error counts, when there are any (stable line):
+    /// `cmk: channel I errors dropped=D lost=L refused=R unanswered=U`:
+    /// malformed lines dropped and messages lost on our incoming rings,
+    /// valid requests refused (a bad notification slot, traffic not
+    /// expected at boot), pongs not sent because the asker's ring stayed full.
+    static func report(_ endpoint: ChannelEndpoint, me: Int, clusterCount: Int, state: ServeState) {
+        var dropped: UInt64 = 0
+        var lost: UInt64 = 0
+        for peer in 0..<clusterCount where peer != me {
+            let stats = endpoint.receiver(from: peer).stats
+            dropped &+= stats.dropped.total
+            lost &+= stats.lost
+        }
+        guard dropped | lost | state.refused | state.unanswered != 0 else { return }
+        Console.begin()
+        Console.put("cmk: channel ")
+        Console.decimal(me)
+        Console.put(" errors dropped=")
+        Console.decimal(dropped)
+        Console.put(" lost=")
+        Console.decimal(lost)
+        Console.put(" refused=")
+        Console.decimal(state.refused)
+        Console.put(" unanswered=")
+        Console.decimal(state.unanswered)
+        Console.end()
     }
 
     struct ServeState {
         var awaitedToken: UInt64 = ~0
         var rtt: UInt64? = nil
         var notified = false
-        var dropped: UInt64 = 0
+        /// Valid messages refused: a notification naming a slot that holds
+        /// no notification, traffic that has no meaning at boot.
+        var refused: UInt64 = 0
+        /// Pings whose pong was not sent: the asker's ring stayed full.
+        var unanswered: UInt64 = 0
+        /// Peers whose ring back to them was full past the bound (bit c):
+        /// further pongs to them are tried once, not waited for.
+        var congested: UInt64 = 0
         /// Streamed pings received since the last stream's final ping.
         var streamed: UInt64 = 0
         /// The awaited pong came back marked `ChannelExperiment.mismatch`.
         var mismatch = false
     }
+
+    /// How long a pong waits for room in a full ring (1/100 s): a peer that
+    /// floods us with pings and never drains its ring must not hold us.
+    static let replyWaitDivisor: UInt64 = 100
 
     /// Serve the rings until `condition` holds. When a poll finds nothing the
     /// core sleeps in WFI at once (measured: spinning first, even 2000 polls,
@@ -138,32 +242,82 @@ enum ChannelBringUp {
         _ endpoint: ChannelEndpoint, _ state: inout ServeState, deadline: UInt64, _ failure: StaticString,
         _ condition: (ServeState) -> Bool
     ) {
+        if !waitFor(endpoint, &state, deadline: deadline, condition) { panic(failure) }
+    }
+
+    /// `waitUntil` that reports the deadline instead of panicking: false if
+    /// `condition` still fails at `deadline`.
+    static func waitFor(
+        _ endpoint: ChannelEndpoint, _ state: inout ServeState, deadline: UInt64, _ condition: (ServeState) -> Bool
+    ) -> Bool {
         while !condition(state) {
             if serve(endpoint, &state) == 0, !condition(state) {
                 if endpoint.prepareToSleep() {
-                    if !condition(state) { CPU.waitForInterrupt() }
+                    if !condition(state) { sleep(until: deadline) }
                     endpoint.finishSleep()
                 }
                 GICv3.drain()
             }
-            if CPU.counter > deadline { panic(failure) }
+            if CPU.counter > deadline { return condition(state) }
         }
+        return true
+    }
+
+    /// WFI, but no later than `deadline`: a peer that died rings no doorbell,
+    /// so the EL2 timer bounds the sleep (disarmed before the interrupts are
+    /// drained, so it leaves nothing pending).
+    static func sleep(until deadline: UInt64) {
+        WakeTimer.arm(at: deadline &+ 1)
+        CPU.waitForInterrupt()
+        WakeTimer.disarm()
     }
 
     /// Wake every other cluster's first core: a shared counter changed.
     /// Unconditional (counters have no wake flag); an unneeded SGI costs a
     /// spurious wake-up only.
     static func ringEveryone(except me: Int, clusterCount: Int) {
-        for c in 0..<clusterCount where c != me { doorbell.ring(cluster: c) }
+        for c in 0..<clusterCount where c != me && !ClusterFailures.isFailed(c) { doorbell.ring(cluster: c) }
     }
 
-    /// Send, waiting (and serving our own rings) while the ring is full.
-    static func send(_ endpoint: ChannelEndpoint, _ message: InterKernelMessage, to peer: Int, state: inout ServeState) {
-        while endpoint.send(message, to: peer, doorbell: doorbell) == .full { serve(endpoint, &state) }
+    /// Send, waiting (and serving our own rings) while the ring is full, at
+    /// most until `deadline`. False if the ring stayed full.
+    static func send(
+        _ endpoint: ChannelEndpoint, _ message: InterKernelMessage, to peer: Int, state: inout ServeState,
+        deadline: UInt64
+    ) -> Bool {
+        while endpoint.send(message, to: peer, doorbell: doorbell) == .full {
+            serve(endpoint, &state)
+            CPU.relax()
+            if CPU.counter > deadline { return false }
+        }
+        return true
+    }
+
+    /// Answer a ping. A full ring gets a bounded wait (the asker may be busy
+    /// for a moment); past it the pong is dropped and counted, and the peer
+    /// is marked congested: its next pongs are tried once until one fits.
+    static func reply(_ endpoint: ChannelEndpoint, _ message: InterKernelMessage, to peer: Int, state: inout ServeState) {
+        let bit = ClusterFailures.bit(peer)
+        if endpoint.send(message, to: peer, doorbell: doorbell) == .sent {
+            state.congested &= ~bit
+            return
+        }
+        if state.congested & bit == 0 {
+            let until = CPU.counter &+ CPU.counterFrequency / replyWaitDivisor
+            while CPU.counter <= until {
+                CPU.relax()
+                if endpoint.send(message, to: peer, doorbell: doorbell) == .sent { return }
+            }
+        }
+        state.congested |= bit
+        state.unanswered &+= 1
     }
 
     /// Poll every incoming ring once and act on what arrived. Returns how
-    /// many rings had something.
+    /// many rings had something. Nothing a peer writes can make this trap,
+    /// hang or panic: times it echoes are subtracted with wrapping, a
+    /// notification for a slot that is not ours to signal is refused and
+    /// counted, a pong to a ring that stays full is dropped and counted.
     @discardableResult
     static func serve(_ endpoint: ChannelEndpoint, _ state: inout ServeState) -> Int {
         endpoint.pollAll { from, result in
@@ -173,37 +327,41 @@ enum ChannelBringUp {
                     // Experiment stream: no reply but to the last ping, whose
                     // low 32 bits count the streamed pings before it.
                     if token & ChannelExperiment.last == 0 {
-                        state.streamed += 1
+                        state.streamed &+= 1
                         return
                     }
                     if state.streamed != token & 0xFFFF_FFFF { token |= ChannelExperiment.mismatch }
                     state.streamed = 0
                 }
-                // The reply goes on another ring; a full one waits for its
-                // receiver, who serves its own rings meanwhile.
-                while endpoint.send(.pong(token: token, pingSentAt: sentAt, repliedAt: CPU.counter), to: from, doorbell: doorbell) == .full {}
+                reply(endpoint, .pong(token: token, pingSentAt: sentAt, repliedAt: CPU.counter), to: from, state: &state)
             case .message(.pong(let token, let pingSentAt, _)):
+                // Wrapping: `pingSentAt` is only echoed by the peer.
                 if token == state.awaitedToken {
-                    state.rtt = CPU.counter - pingSentAt
+                    state.rtt = CPU.counter &- pingSentAt
                 } else if token == state.awaitedToken | ChannelExperiment.mismatch {
-                    state.rtt = CPU.counter - pingSentAt
+                    state.rtt = CPU.counter &- pingSentAt
                     state.mismatch = true
                 }
             case .message(.notify(let object, let badge)):
-                if let error = KernelGlobals.kernel!.remoteSignal(slot: Word(object), badge: Word(badge)) {
-                    _ = error
-                    panic("remote signal refused for slot", object)
+                // A remote cluster names a slot; one that holds no
+                // notification we export is refused and counted, never fatal.
+                if object == UInt64(exportedNotification),
+                    KernelGlobals.kernel!.remoteSignal(slot: Word(object), badge: Word(badge)) == nil
+                {
+                    state.notified = true
+                } else {
+                    state.refused &+= 1
                 }
-                state.notified = true
+            case .message(.clusterFailed(let reason, _)):
+                ClusterFailures.declare(from, reason.name)
             case .message(.shutdown):
                 break
             case .message:
                 // Guest traffic cannot come before the guest runs (after the
-                // boot): counted with the drops, never acted on.
-                state.dropped += 1
-            case .dropped:
-                state.dropped += 1
-            case .empty:
+                // boot): counted, never acted on.
+                state.refused &+= 1
+            case .dropped, .empty:
+                // Dropped lines are counted by the receiver (`report`).
                 break
             }
         }
@@ -225,12 +383,16 @@ enum ChannelBringUp {
                 // sleeps until the SGI or returns at once on a pending one.
                 // Releasing: the flag store is visible before this one.
                 ChannelControl.counter(.bootSleeper, control).pointee.store(1, ordering: .releasing)
-                CPU.waitForInterrupt()
+                sleep(until: deadline)
                 endpoint.finishSleep()
             }
             doorbells += GICv3.drain()
             serve(endpoint, &state)
-            if CPU.counter > deadline { panic("no notification from cluster", decimal: signaller) }
+            if ClusterFailures.isFailed(signaller) { return }
+            if CPU.counter > deadline {
+                ClusterFailures.declare(signaller, "no notification for the doorbell demonstration")
+                return
+            }
         }
         // The root thread polls its notification: the badge the remote sent.
         RootThread.syscall(KernelGlobals.kernel!, .nbRecv, exportedNotification)
@@ -245,7 +407,7 @@ enum ChannelBringUp {
         Console.put(" badge=")
         Console.hex(badge)
         Console.put(" after=")
-        Console.decimal(CPU.counter - start)
+        Console.decimal(CPU.counter &- start)
         Console.put(" ticks ok")
         Console.end()
     }
@@ -315,7 +477,8 @@ enum ChannelExperiment {
             let token = UInt64(me) << 48 | UInt64(peer) << 32 | UInt64(k)
             state.awaitedToken = token
             state.rtt = nil
-            ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state)
+            guard ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state, deadline: deadline)
+            else { panic("channel experiment: ring stayed full") }
             ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: no pong") { $0.rtt != nil }
             samples[k] = state.rtt!
             sum &+= state.rtt!
@@ -342,7 +505,8 @@ enum ChannelExperiment {
         state.awaitedToken = token
         state.rtt = nil
         state.mismatch = false
-        ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state)
+        guard ChannelBringUp.send(endpoint, .ping(token: token, sentAt: CPU.counter), to: peer, state: &state, deadline: deadline)
+        else { panic("channel experiment: ring stayed full") }
         ChannelBringUp.waitUntil(endpoint, &state, deadline: deadline, "channel experiment: stream not answered") {
             $0.rtt != nil
         }
@@ -390,5 +554,76 @@ enum ChannelExperiment {
             }
             samples[j] = value
         }
+    }
+}
+
+/// `cmk boot --inject flood@I` (docs/boot.md): cluster I, once every cluster
+/// is at the channel rendezvous, writes garbage into every ring it sends on
+/// for `linesPerRing` lines per ring, as a broken or hostile kernel could:
+/// random bytes over random slots (torn headers, other senders, wrong
+/// sequences), lines with its own intact header and random kind, length and
+/// payload, notifications naming slots the peer does not export, and pings
+/// it never drains the answers of. It serves nothing meanwhile. Then it
+/// behaves; every receiver must have dropped and counted the garbage
+/// (`cmk: channel J errors ...`), kept its own traffic going, and the boot
+/// completes. It writes only slots: its own cursor line stays true, as a
+/// kernel that breaks its own cursor only loses its own traffic.
+enum Flood {
+    static let linesPerRing = 3000
+
+    static func run(_ endpoint: ChannelEndpoint, me: Int, clusterCount: Int, state: inout ChannelBringUp.ServeState) {
+        var random = CPU.counter | 1
+        func next() -> UInt64 {
+            // xorshift64: no heap, no state beyond one word.
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            return random
+        }
+        let layout = endpoint.layout
+        var written: UInt64 = 0
+        for _ in 0..<linesPerRing {
+            // Let the receivers run between rounds (single-threaded TCG
+            // switches vCPUs on YIELD), so they see the garbage line by line.
+            CPU.relax()
+            for peer in 0..<clusterCount where peer != me && !ClusterFailures.isFailed(peer) {
+                let sender = endpoint.sender(to: peer)
+                switch next() % 8 {
+                case 0, 1, 2, 3:
+                    // Random bytes over a random slot, header last.
+                    sender.unsafeScribble(
+                        slot: Int(truncatingIfNeeded: next() % UInt64(layout.slotsPerRing)), header: next() | 1,
+                        payload: Payload(next(), next(), next(), next(), next(), next(), next()))
+                case 4:
+                    // Our own header, a random kind and length: consumed and dropped.
+                    let word = next()
+                    let header = sender.nextHeader(
+                        kind: UInt8(truncatingIfNeeded: word), length: UInt8(truncatingIfNeeded: word >> 8) & 15)
+                    _ = sender.unsafeSendScribbled(header: header, payload: Payload(next(), next(), next(), next()))
+                case 5:
+                    // A valid message naming a slot the peer does not export.
+                    _ = endpoint.trySend(.notify(object: next() | 1 << 40, badge: next() | 1), to: peer)
+                case 6:
+                    // A ping whose pong we do not drain while flooding.
+                    _ = endpoint.trySend(.ping(token: next() & ~ChannelExperiment.stream, sentAt: next()), to: peer)
+                default:
+                    // A line claiming to be from another cluster, or a sequence from another lap.
+                    let word = next()
+                    let header = MessageHeader(
+                        kind: MessageKind.ping.rawValue, sender: UInt8(truncatingIfNeeded: word),
+                        length: 2, sequence: UInt32(truncatingIfNeeded: word >> 32))
+                    _ = sender.unsafeSendScribbled(header: header, payload: Payload(next(), next()))
+                }
+                written &+= 1
+            }
+            if written % 64 == 0 { ChannelBringUp.ringEveryone(except: me, clusterCount: clusterCount) }
+        }
+        ChannelBringUp.ringEveryone(except: me, clusterCount: clusterCount)
+        Console.begin()
+        Console.put("cmk: channel ")
+        Console.decimal(me)
+        Console.put(" flooded lines=")
+        Console.decimal(written)
+        Console.end()
     }
 }

@@ -145,39 +145,67 @@ enum ClusterBringUp {
         Console.hexRange(descriptor.partition.base, descriptor.partition.base + record[ClusterRecord.privateImageSize])
         Console.end()
 
-        let experiment = ExperimentRequest(words: { record[ClusterRecord.experiment + $0] })
-        ChannelBringUp.run(clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control, experiment: experiment)
+        // From here until the cluster counts itself done, a failure of this
+        // first core stops only this cluster (`ClusterFailures`), unless a
+        // test asked for the legacy whole-machine failure (`--inject KIND`).
+        let inject = record[ClusterRecord.inject]
+        let injectKind = FaultInjection.kind(inject)
+        let alone = inject == FaultInjection.none || FaultInjection.namesCluster(inject)
+        KernelGlobals.failAlone = alone
+        // Releasing: our up line is out before a peer that sees the bit may
+        // declare us failed for missing the channel rendezvous.
+        ChannelControl.counter(.clustersUp, control).pointee.bitwiseOr(1 << clusterId, ordering: .releasing)
+        if alone && injectKind != FaultInjection.flood { FaultInjector.run(injectKind, clusterId: Int(clusterId)) }
 
-        FaultInjector.run(record[ClusterRecord.inject])
+        let experiment = ExperimentRequest(words: { record[ClusterRecord.experiment + $0] })
+        ChannelBringUp.run(
+            clusterId: Int(clusterId), clusterCount: Int(clusterCount), control: control, experiment: experiment,
+            flood: injectKind == FaultInjection.flood)
+
+        if !alone { FaultInjector.run(injectKind, clusterId: Int(clusterId)) }
         // With a guest, every cluster that runs one of its vCPUs goes on to
         // it once it counted itself done (below).
-        let runsVCPU = record[ClusterRecord.guest + 7] > clusterId
+        let failed = KernelGlobals.failedClusters
+        let runsVCPU = record[ClusterRecord.guest + 7] > clusterId && failed == 0
         // Counted from here: a boot experiment may have taken a while.
-        let doneDeadline = CPU.counter + bringUpTimeoutSeconds * CPU.counterFrequency
+        let doneDeadline = CPU.counter &+ bringUpTimeoutSeconds * CPU.counterFrequency
 
         // Releasing: our lines are out before the boot cluster may count us.
         ChannelControl.counter(.bootCores, control).pointee.wrappingAdd(UInt64(coreCount), ordering: .relaxed)
-        ChannelControl.counter(.bootDone, control).pointee.wrappingAdd(1, ordering: .releasing)
+        ChannelControl.counter(.bootDone, control).pointee.bitwiseOr(1 << clusterId, ordering: .releasing)
+        KernelGlobals.failAlone = false
 
-        if mask & 1 != 0 {
-            // The boot cluster (it holds core 0) ends the boot.
-            // Acquiring: pairs with every cluster's releasing increment.
+        // The cluster holding core 0 ends the boot; if it failed, the lowest
+        // cluster that did not.
+        let ender = mask & 1 != 0 && failed & 1 == 0
+            || (failed & 1 != 0 && clusterId == UInt64((~failed).trailingZeroBitCount))
+        if ender {
+            let all = ClusterFailures.all(Int(clusterCount))
+            // Acquiring: pairs with every cluster's releasing bitwise-or.
             let done = ChannelControl.counter(.bootDone, control)
-            while done.pointee.load(ordering: .acquiring) != clusterCount {
+            while (done.pointee.load(ordering: .acquiring) | KernelGlobals.failedClusters) & all != all {
                 CPU.relax()
                 if CPU.counter > doneDeadline {
-                    panic("clusters did not report up; clusters done:", decimal: Int(done.pointee.load(ordering: .acquiring)))
+                    ChannelBringUp.declareMissing(done.pointee.load(ordering: .acquiring), all: all, "did not finish its boot")
                 }
             }
+            let failedNow = KernelGlobals.failedClusters
             Console.begin()
-            Console.put("cmk: boot ok clusters=")
-            Console.decimal(clusterCount)
+            if failedNow == 0 {
+                Console.put("cmk: boot ok clusters=")
+                Console.decimal(clusterCount)
+            } else {
+                Console.put("cmk: boot ended clusters=")
+                Console.decimal(clusterCount)
+                Console.put(" failed=")
+                Console.coreList(failedNow)
+            }
             Console.put(" cores=")
             Console.decimal(ChannelControl.counter(.bootCores, control).pointee.load(ordering: .relaxed))
             Console.end()
             // With a guest in the boot information, the boot cluster runs it
             // instead of powering off (`cmk guest`).
-            if runsVCPU { GuestBringUp.start(record: record, coreIndex: 0) }
+            if runsVCPU && failedNow == 0 { GuestBringUp.start(record: record, coreIndex: 0) }
             PSCI.powerOff()
         }
         if runsVCPU { GuestBringUp.start(record: record, coreIndex: 0) }
@@ -232,7 +260,7 @@ enum ClusterBringUp {
 
 /// Provoke the fault a test asked for (BootInfo word 14, `cmk boot --inject`).
 enum FaultInjector {
-    static func run(_ kind: UInt64) {
+    static func run(_ kind: UInt64, clusterId: Int) {
         switch kind {
         case FaultInjection.dataAbort:
             _ = cmk_mmio_read64(0x1000)  // volatile: the load really happens
@@ -242,10 +270,36 @@ enum FaultInjector {
         case FaultInjection.panic:
             panic("injected panic (cmk boot --inject panic)")
         case FaultInjection.hang:
-            idle()
+            // Silent: no report, no last message; a peer notices by its deadline.
+            ClusterFailures.park()
+        case FaultInjection.readOther, FaultInjection.writeOther:
+            // Another cluster's partition, at its physical address, through
+            // our own tables: it must not be mapped, so this faults and the
+            // exception report names the address (FAR).
+            let target = otherPartition(clusterId)
+            if kind == FaultInjection.readOther {
+                _ = cmk_mmio_read64(target)
+            } else {
+                cmk_mmio_write64(target, 0xBAD)
+            }
+            panic("another cluster's partition is mapped here; reached", target)
         default:
             return
         }
+    }
+
+    /// The base of the next cluster's partition (the boot information is
+    /// mapped read-only in every cluster).
+    static func otherPartition(_ me: Int) -> UInt64 {
+        let info: BootInfo
+        do {
+            info = try BootInfo.decode(
+                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
+        } catch {
+            panic(error.message)
+        }
+        guard info.clusterCount > 1 else { panic("--inject read-other/write-other needs two clusters") }
+        return info.clusters[(me + 1) % info.clusterCount].partition.base
     }
 
     /// Not a tail call (it adds after the call), with a frame the optimiser

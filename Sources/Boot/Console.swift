@@ -16,9 +16,28 @@ enum Console {
     /// anyway (the holder may be the core that faulted).
     static let panicLockAttempts = 1_000_000
 
+    /// How long a line waits for the console lock before it writes without
+    /// it (virtual-counter fraction of a second: 1/4 s).
+    static let lockWaitDivisor: UInt64 = 4
+
+    /// Take the console for one line. The lock is the one lock clusters share:
+    /// a cluster that dies holding it must not silence the others, so the wait
+    /// is bounded. Past the bound this cluster prints one urgent line and from
+    /// then on writes without the lock (lines may interleave; none is lost).
     static func begin() {
         guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
-        lock.pointee.acquire()
+        if KernelGlobals.consoleLockAbandoned { startLine(); return }
+        let deadline = CPU.counter &+ CPU.counterFrequency / lockWaitDivisor
+        while !lock.pointee.tryAcquire() {
+            CPU.relax()
+            if CPU.counter > deadline {
+                KernelGlobals.consoleLockAbandoned = true
+                startLine()
+                put("cmk: console lock held for 1/4 s (its holder died?): this cluster writes without it")
+                PL011.write(UInt8(ascii: "\n"))
+                return
+            }
+        }
         startLine()
     }
 
@@ -35,31 +54,50 @@ enum Console {
     /// The guest's console output, as it comes (a prompt without a newline
     /// must reach the terminal at once), under the console lock.
     static func guestOutput(_ drain: ((UInt8) -> Void) -> Void) {
-        let lock = KernelGlobals.consoleLock
-        lock?.pointee.acquire()
+        guard KernelGlobals.mapped, KernelGlobals.consoleLock != nil else { return }
+        lockForLine()
         drain { byte in
             PL011.write(byte)
             KernelGlobals.guestLineOpen = byte != UInt8(ascii: "\n")
         }
-        lock?.pointee.release()
+        unlockAfterLine()
+    }
+
+    /// `begin` without a fresh line.
+    static func lockForLine() {
+        let open = KernelGlobals.guestLineOpen
+        KernelGlobals.guestLineOpen = false
+        begin()
+        KernelGlobals.guestLineOpen = open
+    }
+
+    static func unlockAfterLine() {
+        guard KernelGlobals.mapped, !KernelGlobals.consoleLockAbandoned, let lock = KernelGlobals.consoleLock else { return }
+        lock.pointee.release()
     }
 
     /// Take the console for a report that must get out even if the lock is
     /// never released.
     static func beginUrgent() {
-        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
+        guard KernelGlobals.mapped else { return }
+        KernelGlobals.urgentHeld = false
+        guard !KernelGlobals.consoleLockAbandoned, let lock = KernelGlobals.consoleLock else {
+            startLine()
+            return
+        }
         for _ in 0..<panicLockAttempts where lock.pointee.tryAcquire() {
             KernelGlobals.urgentHeld = true
             startLine()
             return
         }
-        KernelGlobals.urgentHeld = false
+        // The holder never let go: write anyway, and stop waiting for it.
+        KernelGlobals.consoleLockAbandoned = true
+        startLine()
     }
 
     static func end() {
         PL011.write(UInt8(ascii: "\n"))
-        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
-        lock.pointee.release()
+        unlockAfterLine()
     }
 
     static func endUrgent() {

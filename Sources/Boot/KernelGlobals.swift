@@ -20,6 +20,16 @@ enum KernelGlobals {
     nonisolated(unsafe) static var consoleLock: UnsafeMutablePointer<TicketLock>? = nil
     /// Whether a panicking core got the console lock (and must release it).
     nonisolated(unsafe) static var urgentHeld = false
+    /// The console lock was held past the bound (`Console.begin`): this
+    /// cluster writes without it from then on.
+    nonisolated(unsafe) static var consoleLockAbandoned = false
+    /// Peers this cluster knows to have failed (bit c: cluster c), from their
+    /// last message or a missed deadline (`ClusterFailures`).
+    nonisolated(unsafe) static var failedClusters: UInt64 = 0
+    /// A panic or exception on this cluster's first core stops only this
+    /// cluster (and tells the others) instead of the machine: true during
+    /// the boot's channel phase (`ClusterFailures`).
+    nonisolated(unsafe) static var failAlone = false
     /// The guest's last console byte was not a newline. Under the console lock.
     nonisolated(unsafe) static var guestLineOpen = false
     /// Cores of this cluster that entered the kernel. Protected by the big lock.

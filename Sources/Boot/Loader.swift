@@ -104,7 +104,8 @@ enum Loader {
         record[ClusterRecord.privateImageSize] = privateImageSize
         record[ClusterRecord.freeOffset] = layout.freeOffset
         record[ClusterRecord.lockKind] = info.lockKind
-        record[ClusterRecord.inject] = c == info.clusterCount - 1 ? info.inject : FaultInjection.none
+        record[ClusterRecord.inject] =
+            c == FaultInjection.target(info.inject, clusterCount: info.clusterCount) ? info.inject : FaultInjection.none
         if let experiment = info.experiment {
             let words = experiment.words
             for i in 0..<ExperimentRequest.wordCount { record[ClusterRecord.experiment + i] = words[i] }

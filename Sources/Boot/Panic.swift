@@ -1,6 +1,7 @@
 import Arch
 import ArchAsm
 import Cluster
+import InterKernel
 
 /// The end of every failure: report, then end the run with a failure status.
 ///
@@ -8,7 +9,11 @@ import Cluster
 /// without it, PSCI SYSTEM_OFF powers off (status 0, but the report line
 /// `cmk: panic` or `cmk: exception` tells `cmk boot` what happened).
 enum Failure {
-    static func stop() -> Never {
+    /// Stop after a report. During the boot's channel phase a failure of a
+    /// cluster's first core stops only that cluster (`ClusterFailures`);
+    /// otherwise the machine.
+    static func stop(_ reason: ClusterFailureReason = .panic, detail: UInt64 = 0) -> Never {
+        ClusterFailures.stopAlone(reason, detail: detail)
         Semihosting.exit(status: 1)
         PSCI.powerOff()
     }
@@ -97,7 +102,7 @@ func fatalException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Ne
     Console.put(" sp=")
     Console.hex(frame[Int(CMK_FRAME_SP)])
     Console.endUrgent()
-    Failure.stop()
+    Failure.stop(.exception, detail: syndrome.value)
 }
 
 /// Non-fatal vectors: traps from a lower EL and interrupts. A guest's exits

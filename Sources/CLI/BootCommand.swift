@@ -17,7 +17,8 @@ struct BootCommand: ParsableCommand {
             Exit status: 0 every cluster reported up, the private-data checks passed and \
             the kernel printed `cmk: boot ok` and powered off; 1 the kernel panicked, took \
             an exception, or the boot was incomplete; 2 the topology file is invalid; \
-            3 timeout; 4 QEMU missing or the kernel build failed. docs/boot.md lists the \
+            3 timeout; 4 QEMU missing or the kernel build failed; 5 a cluster failed alone \
+            (`cmk: cluster I failed: REASON`) and the others finished. docs/boot.md lists the \
             serial lines.
             """)
 
@@ -39,22 +40,15 @@ struct BootCommand: ParsableCommand {
     @Option(help: "With --gdb: the local TCP port of the gdbstub.")
     var gdbPort: Int = 1234
 
-    @Option(help: ArgumentHelp("Provoke a failure on purpose: data-abort, stack-overflow, panic, hang (tests).", visibility: .hidden))
+    @Option(help: ArgumentHelp("Provoke a failure on purpose (tests): KIND or KIND@CLUSTER, KIND one of data-abort, stack-overflow, panic, hang, flood, read-other, write-other.", visibility: .hidden))
     var inject: String?
 
     func run() throws {
         try withExitCodes {
             let path = file ?? Project.defaultTopology
             let topology = try loadTopology(path)
-            let injection: UInt64
-            switch inject {
-            case nil: injection = FaultInjection.none
-            case "data-abort": injection = FaultInjection.dataAbort
-            case "stack-overflow": injection = FaultInjection.stackOverflow
-            case "panic": injection = FaultInjection.panic
-            case "hang": injection = FaultInjection.hang
-            case let other?: throw ValidationError("unknown --inject `\(other)` (data-abort, stack-overflow, panic, hang)")
-            }
+            let injection = try inject.map { try FailedClusters.injection($0, clusterCount: topology.clusters.count) }
+                ?? FaultInjection.none
             guard Shell.which(QEMUCommand.binary) else {
                 throw CMKFailure.environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
             }
@@ -74,12 +68,26 @@ struct BootCommand: ParsableCommand {
 
             let console = json ? FileHandle.standardError : FileHandle.standardOutput
             var transcript = BootTranscript()
+            var failed = FailedClusters(lines: [])
             let started = Date()
             let run = try QEMURunner.run(command.arguments, timeout: timeout) { line in
                 console.write(Data((line + "\n").utf8))
                 transcript.consume(line)
+                failed.consume(line)
             }
             let seconds = Date().timeIntervalSince(started)
+
+            // Clusters that failed alone: the survivors said so and ended the
+            // run (`cmk: boot ended ...`): exit 5, whatever else the failed
+            // cluster printed (docs/boot.md).
+            if !run.timedOut, !failed.clusters.isEmpty, failed.ended {
+                if json {
+                    print(BootJSON.render(topology: topology, file: path, transcript: transcript, seconds: seconds,
+                                          verdict: .bootFailed(failed.summary), failed: failed))
+                }
+                FileHandle.standardError.write(Data("cmk: \(failed.summary)\n".utf8))
+                throw ExitCode(5)
+            }
 
             var verdict: CMKFailure?
             if run.timedOut {
@@ -105,7 +113,8 @@ struct BootCommand: ParsableCommand {
 enum BootJSON {
     static func hex(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }
 
-    static func render(topology: Topology, file: String, transcript: BootTranscript, seconds: Double, verdict: CMKFailure?) -> String {
+    static func render(topology: Topology, file: String, transcript: BootTranscript, seconds: Double, verdict: CMKFailure?,
+                       failed: FailedClusters? = nil) -> String {
         var clusters: [[String: Any]] = []
         for (i, spec) in topology.clusters.enumerated() {
             var entry: [String: Any] = ["id": i, "cores": spec.cores.sorted()]
@@ -133,6 +142,10 @@ enum BootJSON {
             "clusters": clusters, "cores": topology.coreCount,
         ]
         if let verdict { object["error"] = verdict.description }
+        if let failed, !failed.clusters.isEmpty {
+            object["result"] = "cluster-failed"
+            object["failed"] = failed.clusters.map { ["cluster": $0.cluster, "reason": $0.reason] }
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
@@ -222,5 +235,47 @@ enum QEMURunner {
         let errorText = String(decoding: errData.pending, as: UTF8.self)
         errData.lock.unlock()
         return Result(status: process.terminationStatus, timedOut: timedOut, lastLine: last, errorOutput: errorText)
+    }
+}
+
+/// `cmk: cluster I failed: REASON` lines and the survivors' last line
+/// (`cmk: boot ended ...`), and the `--inject KIND[@CLUSTER]` syntax.
+struct FailedClusters {
+    var clusters: [(cluster: Int, reason: String)] = []
+    var ended = false
+
+    static let kinds: [(String, UInt64)] = [
+        ("data-abort", FaultInjection.dataAbort), ("stack-overflow", FaultInjection.stackOverflow),
+        ("panic", FaultInjection.panic), ("hang", FaultInjection.hang), ("flood", FaultInjection.flood),
+        ("read-other", FaultInjection.readOther), ("write-other", FaultInjection.writeOther),
+    ]
+
+    /// The boot-information word for `KIND` or `KIND@CLUSTER`.
+    static func injection(_ text: String, clusterCount: Int) throws -> UInt64 {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let kind = kinds.first(where: { $0.0 == parts[0] })?.1 else {
+            throw ValidationError("unknown --inject `\(text)` (\(kinds.map(\.0).joined(separator: ", ")), optionally @CLUSTER)")
+        }
+        guard parts.count == 2 else { return FaultInjection.word(kind: kind, cluster: nil) }
+        guard let cluster = Int(parts[1]), cluster >= 0, cluster < clusterCount else {
+            throw ValidationError("--inject \(text): no cluster \(parts[1]) (the topology has \(clusterCount))")
+        }
+        return FaultInjection.word(kind: kind, cluster: cluster)
+    }
+
+    init(lines: [String]) { lines.forEach { consume($0) } }
+
+    mutating func consume(_ line: String) {
+        if line.hasPrefix("cmk: boot ended ") { ended = true }
+        let prefix = "cmk: cluster "
+        guard line.hasPrefix(prefix), let colon = line.range(of: " failed: ") else { return }
+        guard let id = Int(line[line.index(line.startIndex, offsetBy: prefix.count)..<colon.lowerBound]) else { return }
+        if !clusters.contains(where: { $0.cluster == id }) {
+            clusters.append((id, String(line[colon.upperBound...])))
+        }
+    }
+
+    var summary: String {
+        "cluster(s) failed: " + clusters.map { "\($0.cluster) (\($0.reason))" }.joined(separator: ", ")
     }
 }

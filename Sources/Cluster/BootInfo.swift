@@ -76,8 +76,15 @@ public struct BootInfo {
     }
 }
 
-/// Faults `cmk boot --inject` asks the kernel to provoke, once every cluster
-/// reported itself up, on the first core of the last cluster.
+/// Faults `cmk boot --inject KIND[@CLUSTER]` asks the kernel to provoke on
+/// the first core of one cluster (the last, unless the word names one).
+///
+/// The boot-information word: bits 0-7 the kind, bits 8-15 the target cluster
+/// plus one (0: the last cluster, as `--inject KIND` always did), the rest 0.
+/// Without a cluster the fault comes once every cluster reported itself up
+/// and the run ends with it (exit 1); with one (`KIND@CLUSTER`) it comes
+/// before the cluster's channel pings, the cluster stops alone and the others
+/// report it and finish (docs/boot.md, "Clusters that fail alone").
 public enum FaultInjection {
     public static let none: UInt64 = 0
     /// Read an unmapped address: a data abort at EL2.
@@ -86,9 +93,35 @@ public enum FaultInjection {
     public static let stackOverflow: UInt64 = 2
     /// Call the kernel's panic.
     public static let panic: UInt64 = 3
-    /// Stop without reporting: the boot never completes (a timeout).
+    /// Stop without reporting: the boot never completes (a timeout), or,
+    /// with a cluster, the others declare it failed after their deadline.
     public static let hang: UInt64 = 4
-    public static let last = hang
+    /// Flood every outgoing ring with garbage for a while, then behave: every
+    /// receiver drops and counts it and the boot completes.
+    public static let flood: UInt64 = 5
+    /// Read the next cluster's partition through this cluster's own tables:
+    /// a data abort naming the address.
+    public static let readOther: UInt64 = 6
+    /// Write it: a data abort naming the address.
+    public static let writeOther: UInt64 = 7
+    public static let last = writeOther
+
+    /// The word for `kind` on `cluster` (nil: the last cluster, the legacy form).
+    public static func word(kind: UInt64, cluster: Int?) -> UInt64 {
+        kind | UInt64((cluster ?? -1) + 1) << 8
+    }
+    public static func kind(_ word: UInt64) -> UInt64 { word & 0xFF }
+    /// Whether a cluster was named (`KIND@CLUSTER`).
+    public static func namesCluster(_ word: UInt64) -> Bool { (word >> 8) & 0xFF != 0 }
+    /// The cluster the fault is for.
+    public static func target(_ word: UInt64, clusterCount: Int) -> Int {
+        namesCluster(word) ? Int((word >> 8) & 0xFF) - 1 : clusterCount - 1
+    }
+    /// A word the decoder accepts: a known kind, a cluster that exists.
+    public static func isValid(_ word: UInt64, clusterCount: Int) -> Bool {
+        word >> 16 == 0 && kind(word) <= last && (word >> 8) & 0xFF <= UInt64(clusterCount)
+            && (word == none || kind(word) != none)
+    }
 }
 
 /// A physical memory region [base, base + size).

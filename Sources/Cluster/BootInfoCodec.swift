@@ -129,7 +129,7 @@ extension BootInfo {
             throw .badSize
         }
         guard word(3) == checksum(words: word, count: Int(size / 8)) else { throw .badChecksum }
-        guard word(14) <= FaultInjection.last else { throw .badInjection }
+        guard FaultInjection.isValid(word(14), clusterCount: Int(clusterCount)) else { throw .badInjection }
         let coreCount = word(5)
         guard coreCount >= 1, coreCount <= UInt64(Machine.maxCores), coreCount >= clusterCount else {
             throw .badCoreCount

@@ -12,13 +12,20 @@ import Synchronization
 /// | 0x000  | magic          | written by the loader once the page is ready  |
 /// | 0x040  | consoleLock    | serialises whole lines on the shared UART     |
 /// | 0x080  | bootArrived    | clusters that finished the private-data write |
-/// | 0x0C0  | bootDone       | clusters that reported themselves up          |
+/// | 0x0C0  | bootDone       | mask: clusters that finished their boot        |
 /// | 0x100  | bootCores      | cores up, summed over clusters that are done  |
-/// | 0x140  | channelDone    | clusters that finished their boot pings       |
-/// | 0x180  | channelReady   | clusters ready to answer boot pings           |
+/// | 0x140  | channelDone    | mask: clusters that finished their boot pings |
+/// | 0x180  | channelReady   | mask: clusters ready to answer boot pings     |
 /// | 0x1C0  | bootSleeper    | 1 once cluster 0 committed to WFI (boot demo) |
 /// | 0x200  | experimentTurn | boot experiment: the cluster whose pairs run now |
 /// | 0x240  | guestStopped   | clusters whose vCPU stopped and reported, at the guest's end |
+/// | 0x280  | clustersUp     | mask: clusters that printed their `up` line   |
+///
+/// Masks (bit c: cluster c) rather than counts, so a waiting cluster knows
+/// which one is missing and can declare it failed (docs/boot.md). Every
+/// cluster maps this page read-write: a cluster can lie here, which can only
+/// make the others wait until their deadlines or skip a rendezvous early; the
+/// lines they print are their own.
 ///
 /// The message rings of the inter-kernel channel follow this page
 /// (`ChannelControl.size` bytes in).
@@ -32,8 +39,9 @@ public enum ChannelControl {
     /// The page's atomic counters and flags, one cache line each from 0x080
     /// in this order (the table above).
     public enum Counter: Int {
-        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn, guestStopped
-        static let count = 8
+        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn, guestStopped,
+            clustersUp
+        static let count = 9
         var offset: Int { 0x080 + 0x40 * rawValue }
     }
 

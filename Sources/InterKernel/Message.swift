@@ -30,6 +30,9 @@ public enum MessageKind: UInt8, Sendable {
     /// The guest is over (PSCI SYSTEM_OFF/RESET on some vCPU): to the cluster
     /// that ends the run; it answers every cluster with `shutdown`.
     case guestStop = 12
+    /// The sending cluster is stopping alone (a panic or an exception during
+    /// the boot): its last message, so the others stop waiting for it.
+    case clusterFailed = 13
 
     /// Payload words a message of this kind carries; the header's length must match.
     @inlinable
@@ -47,6 +50,7 @@ public enum MessageKind: UInt8, Sendable {
         case .guestDeviceAccess: return 6
         case .guestDeviceReply: return 3
         case .guestStop: return 1
+        case .clusterFailed: return 2
         }
     }
 }
@@ -74,6 +78,19 @@ public enum GuestStopReason: UInt64, Sendable {
 }
 
 /// Why a cluster is asked to shut down (the payload of `shutdown`).
+/// Why a cluster stopped alone (`clusterFailed`).
+public enum ClusterFailureReason: UInt64, Sendable {
+    case panic = 1
+    case exception = 2
+
+    public var name: StaticString {
+        switch self {
+        case .panic: return "panic"
+        case .exception: return "exception"
+        }
+    }
+}
+
 public enum ShutdownReason: UInt64, Sendable {
     /// The whole machine is powering off.
     case powerOff = 1
@@ -104,6 +121,8 @@ public enum InterKernelMessage: Equatable, Sendable {
     /// `refused`: the access gets an external abort in the guest.
     case guestDeviceReply(token: UInt64, refused: Bool, value: UInt64)
     case guestStop(GuestStopReason)
+    /// `detail`: the exception's syndrome (ESR), or 0.
+    case clusterFailed(ClusterFailureReason, detail: UInt64)
 
     @inlinable
     public var kind: MessageKind {
@@ -120,6 +139,7 @@ public enum InterKernelMessage: Equatable, Sendable {
         case .guestDeviceAccess: return .guestDeviceAccess
         case .guestDeviceReply: return .guestDeviceReply
         case .guestStop: return .guestStop
+        case .clusterFailed: return .clusterFailed
         }
     }
 
@@ -142,6 +162,7 @@ public enum InterKernelMessage: Equatable, Sendable {
             return Payload(token, vcpu, ipa, size, isWrite ? 1 : 0, value)
         case let .guestDeviceReply(token, refused, value): return Payload(token, refused ? 1 : 0, value)
         case let .guestStop(reason): return Payload(reason.rawValue)
+        case let .clusterFailed(reason, detail): return Payload(reason.rawValue, detail)
         }
     }
 
@@ -202,6 +223,9 @@ public enum InterKernelMessage: Equatable, Sendable {
         case .guestStop:
             guard let reason = GuestStopReason(rawValue: payload.w0) else { return nil }
             self = .guestStop(reason)
+        case .clusterFailed:
+            guard let reason = ClusterFailureReason(rawValue: payload.w0) else { return nil }
+            self = .clusterFailed(reason, detail: payload.w1)
         }
     }
 

@@ -207,6 +207,18 @@ public struct RingSender {
         return .sent
     }
 
+    /// Fault injection: overwrite slot `index` (any state) with `payload` and
+    /// then `header` (any bits), without touching the cursor, as a kernel
+    /// scribbling on its own outgoing ring would (`cmk boot --inject flood`).
+    public func unsafeScribble(slot index: Int, header word: UInt64, payload: Payload) {
+        let line = ring + (ChannelLayout.ringHeaderSize + Int(truncatingIfNeeded: UInt64(truncatingIfNeeded: index) & mask) &* ChannelLayout.slotSize)
+        for i in 0..<Slot.payloadWords {
+            line.storeBytes(of: payload[i], toByteOffset: i * 8, as: UInt64.self)
+        }
+        // Releasing, as a real header store: a receiver that sees it reads this payload.
+        header(line).pointee.store(word, ordering: .releasing)
+    }
+
     /// The header this sender would write for its next message of `kind`.
     public func nextHeader(kind: UInt8, length: UInt8) -> MessageHeader {
         MessageHeader(kind: kind, sender: cluster, length: length,

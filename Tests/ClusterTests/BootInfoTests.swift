@@ -47,6 +47,24 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         #expect(info.clusters[1].firstCore == 2)
     }
 
+    /// `--inject KIND@CLUSTER`: the word names an existing cluster or none
+    /// (the last, the legacy form); anything else is refused at decode.
+    @Test func faultInjectionNamesAClusterOrNone() throws {
+        var info = sampleInfo()
+        for (kind, cluster, target) in [(FaultInjection.panic, nil, 1), (FaultInjection.hang, 0, 0), (FaultInjection.flood, 1, 1)] as [(UInt64, Int?, Int)] {
+            info.inject = FaultInjection.word(kind: kind, cluster: cluster)
+            let decoded = try decode(words(info))
+            #expect(FaultInjection.kind(decoded.inject) == kind)
+            #expect(FaultInjection.namesCluster(decoded.inject) == (cluster != nil))
+            #expect(FaultInjection.target(decoded.inject, clusterCount: 2) == target)
+        }
+        for bad in [FaultInjection.word(kind: FaultInjection.panic, cluster: 2), FaultInjection.word(kind: 0, cluster: 0),
+                    FaultInjection.last + 1, 1 << 16 | FaultInjection.panic] {
+            info.inject = bad
+            #expect(throws: BootInfoError.badInjection) { try decode(words(info)) }
+        }
+    }
+
     /// Every refusal the kernel makes, each from one corrupted word.
     @Test func corruptBlobsAreRefused() {
         let good = words(sampleInfo())

@@ -17,6 +17,8 @@ import Testing
         .guestDeviceAccess(token: 10, vcpu: 1, ipa: 0x0800_6108, size: 8, isWrite: false, value: 0),
         .guestDeviceReply(token: 9, refused: true, value: 0),
         .guestStop(.reset),
+        .clusterFailed(.panic, detail: 0),
+        .clusterFailed(.exception, detail: 0x9600_0010),
     ]
 
     @Test func everyKindRoundTrips() {
@@ -49,6 +51,8 @@ import Testing
             (.guestDeviceReply, Payload(1, 2, 0)),
             (.guestStop, Payload(0)),
             (.guestStop, Payload(3)),
+            (.clusterFailed, Payload(0, 0)),  // no reason
+            (.clusterFailed, Payload(3, 0)),  // unknown reason
         ]
         for (kind, payload) in bad {
             #expect(InterKernelMessage(kind: kind, payload: payload) == nil, "\(kind) \(payload)")

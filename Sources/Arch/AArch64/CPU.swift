@@ -39,3 +39,25 @@ public enum CPU {
         cmk_dsb_sy()
     }
 }
+
+/// The EL2 physical timer (CNTHP), used for one thing: bounding a WFI, so a
+/// core that waits for a peer which died (and so never rings its doorbell)
+/// still wakes at its deadline. Its interrupt is PPI 26; the core enables it
+/// once (`GICv3.enablePrivateInterrupt`). The guest never sees this timer.
+public enum WakeTimer {
+    public static let interrupt: UInt64 = 26
+
+    /// Fire at virtual-counter value `deadline` (the compare register counts
+    /// the physical counter: add CNTVOFF_EL2).
+    public static func arm(at deadline: UInt64) {
+        cmk_write_cnthp_cval_el2(deadline &+ cmk_read_cntvoff_el2())
+        cmk_write_cnthp_ctl_el2(1)  // ENABLE, not masked
+        cmk_isb()
+    }
+
+    /// Stop it: the level interrupt drops at once, so nothing stays pending.
+    public static func disarm() {
+        cmk_write_cnthp_ctl_el2(0)
+        cmk_isb()
+    }
+}

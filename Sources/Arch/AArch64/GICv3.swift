@@ -85,6 +85,13 @@ public enum GICv3 {
         return true
     }
 
+    /// Stop taking group-1 interrupts on this core (ICC_IGRPEN1_EL1 = 0): a
+    /// core parked for good is not woken by every doorbell peers ring.
+    public static func disableThisCore() {
+        cmk_write_icc_igrpen1_el1(0)
+        cmk_isb()
+    }
+
     // MARK: Interrupts for a guest (docs/guest.md)
 
     static let isenabler: UInt64 = 0x0100

@@ -123,6 +123,108 @@ expect_failure "stack overflow" 1 \
   boot topologies/default.toml --inject stack-overflow
 expect_failure "panic" 1 '^cmk: panic core=2 cluster=1: injected panic' boot topologies/default.toml --inject panic
 expect_failure "hang" 3 '^cmk: timeout: QEMU still running after 3.0 s' boot topologies/default.toml --inject hang --timeout 3
+
+# Clusters that fail alone (docs/boot.md): KIND@CLUSTER stops one cluster; the
+# others report `cmk: cluster I failed: REASON`, print their up lines and the
+# channel lines among themselves, end with `boot ended`, and cmk exits 5 with
+# the cluster named in --json. Read against the topology file (tomllib).
+check_fail_alone() {  # topology kind cluster reason-regex [far-cluster]
+  local file=$1 kind=$2 victim=$3 reason=$4 far=${5:-} rc=0
+  "$cmk" boot "$file" --inject "$kind@$victim" --json --timeout 60 >"$work/fa.json" 2>"$work/fa.txt" || rc=$?
+  if [ "$rc" -ne 5 ]; then
+    fail "$kind@$victim on $file: exit status $rc, expected 5: $(tail -n 3 "$work/fa.txt")"
+    return
+  fi
+  if ! python3 - "$file" "$work/fa.txt" "$work/fa.json" "$victim" "$reason" "$far" <<'PY'
+import json, re, sys, tomllib
+file, out, js, victim, reason, far = sys.argv[1:]
+victim = int(victim)
+topo = tomllib.load(open(file, "rb"))
+n = len(topo["cluster"])
+lines = open(out).read().splitlines()
+problems = []
+survivors = [i for i in range(n) if i != victim]
+failed = [l for l in lines if re.fullmatch(rf"cmk: cluster {victim} failed: {reason}", l)]
+if not failed: problems.append(f"no 'cmk: cluster {victim} failed: {reason}' line")
+if any(re.match(rf"cmk: cluster (?!{victim}\b)\d+ failed", l) for l in lines): problems.append("a survivor was declared failed")
+for i in survivors:
+    if not any(l.startswith(f"cmk: cluster {i} up cores=") for l in lines): problems.append(f"cluster {i}: no up line")
+pairs = {(int(m[1]), int(m[2])) for l in lines if (m := re.fullmatch(r"cmk: channel (\d+)->(\d+) rtt=\d+ ticks", l))}
+want = {(i, j) for i in survivors for j in survivors if i != j}
+if want - pairs: problems.append(f"missing channel lines among survivors: {sorted(want - pairs)[:4]}")
+if any(victim in p for p in pairs - want): problems.append("a channel line with the failed cluster")
+if not any(re.fullmatch(rf"cmk: boot ended clusters={n} failed={victim} cores=\d+", l) for l in lines): problems.append("no 'boot ended' line")
+if far:
+    def size(s):
+        units = {"K": 10, "M": 20, "G": 30}
+        return int(s[:-1]) << units[s[-1]] if s[-1] in units else int(s)
+    base = 0x40000000 + (16 << 20)
+    bases = []
+    for c in topo["cluster"]:
+        bases.append(base)
+        base = (base + size(c["memory"]) + (2 << 20) - 1) & ~((2 << 20) - 1)
+    target = bases[int(far)]
+    if not any(re.match(rf"cmk: exception core=\d+ cluster={victim} .*class=0x25 \(data abort, same EL\) .*far={target:#x} ", l) for l in lines):
+        problems.append(f"no data abort naming {target:#x} on cluster {victim}")
+summary = json.load(open(js))
+if summary.get("result") != "cluster-failed" or [f["cluster"] for f in summary.get("failed", [])] != [victim]:
+    problems.append(f"--json does not name cluster {victim}: {summary.get('result')} {summary.get('failed')}")
+for p in problems: print(f"  {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+  then
+    fail "$kind@$victim on $file: transcript does not match"
+  else
+    echo "ok: $kind@$victim on $file (status 5)" >&2
+  fi
+}
+check_fail_alone topologies/4x1.toml panic 1 'panic'
+check_fail_alone topologies/4x1.toml data-abort 2 'exception'
+check_fail_alone topologies/4x1.toml hang 1 'no answer at the channel rendezvous'
+check_fail_alone topologies/default.toml panic 0 'panic'
+# From one cluster's kernel, another's partition through its own tables: the
+# read and the write both fault, and the report names the address.
+check_fail_alone topologies/default.toml read-other 0 'exception' 1
+check_fail_alone topologies/default.toml write-other 1 'exception' 0
+
+# A cluster floods its outgoing rings with garbage (docs/boot.md): every
+# receiver drops and counts it, keeps its own traffic, the boot completes.
+check_flood() {  # topology cluster
+  local file=$1 flooder=$2 rc=0
+  "$cmk" boot "$file" --inject "flood@$flooder" --timeout 60 >"$work/flood.txt" 2>"$work/flood.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    fail "flood@$flooder on $file: exit status $rc: $(tail -n 3 "$work/flood.txt")"
+    return
+  fi
+  if ! python3 - "$file" "$work/flood.txt" "$flooder" <<'PY'
+import re, sys, tomllib
+n = len(tomllib.load(open(sys.argv[1], "rb"))["cluster"])
+lines = open(sys.argv[2]).read().splitlines()
+flooder = int(sys.argv[3])
+problems = []
+if not any(re.fullmatch(rf"cmk: channel {flooder} flooded lines=[1-9]\d*", l) for l in lines): problems.append("no flooded line")
+counts = {}
+for l in lines:
+    if (m := re.fullmatch(r"cmk: channel (\d+) errors dropped=(\d+) lost=(\d+) refused=(\d+) unanswered=(\d+)", l)):
+        counts[int(m[1])] = tuple(int(x) for x in m.group(2, 3, 4, 5))
+for j in range(n):
+    if j != flooder and (j not in counts or counts[j][0] == 0): problems.append(f"cluster {j} counted no dropped lines")
+pairs = {(int(m[1]), int(m[2])) for l in lines if (m := re.fullmatch(r"cmk: channel (\d+)->(\d+) rtt=\d+ ticks", l))}
+if len(pairs) != n * (n - 1): problems.append(f"channel lines for {len(pairs)} of {n * (n - 1)} pairs")
+if not lines or not lines[-1].startswith(f"cmk: boot ok clusters={n} "): problems.append("no boot ok")
+for p in problems: print(f"  {p}", file=sys.stderr)
+print(" ".join(f"{j}:dropped={c[0]},lost={c[1]},refused={c[2]},unanswered={c[3]}" for j, c in sorted(counts.items())), file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+  then
+    fail "flood@$flooder on $file: transcript does not match"
+  else
+    echo "ok: flood@$flooder on $file" >&2
+  fi
+}
+check_flood topologies/default.toml 1
+check_flood topologies/4x1.toml 2
+
 printf 'name = "bad"\nmemory = "1G"\n[[cluster]]\ncores = [0, 2]\nmemory = "64M"\n[shared]\nchannel = "1M"\n' > "$work/bad.toml"
 expect_failure "invalid topology" 2 "bad.toml:4: core ids must be 0..2 without gaps: 1 is in no cluster" boot "$work/bad.toml"
 if grep -q "cmk: loader" "$work/out.txt"; then fail "invalid topology: QEMU was started"; fi

@@ -68,6 +68,12 @@ enum Loader {
         enter(cluster: home, info: info, privateImageSize: privateImageSize)
     }
 
+    /// The cluster that maps the GIC distributor: the one that owns the
+    /// guest's UART and virtual distributor and routes the UART's interrupt
+    /// (docs/guest.md). The loader programs the distributor before any
+    /// cluster runs; nobody else touches it.
+    static let distributorOwner = 0
+
     static func pointer(_ physical: UInt64) -> UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(bitPattern: UInt(physical))!
     }
@@ -120,9 +126,20 @@ enum Loader {
             poolPhysical: partition.base + layout.tablesOffset,
             pool: base + Int(layout.tablesOffset), size: PartitionLayout.tablePoolSize)
         do {
-            try tables.map(
-                virtual: QemuVirt.deviceWindowBase, physical: QemuVirt.deviceWindowBase,
-                size: QemuVirt.deviceWindowSize, attributes: .device)
+            // Devices: the UART, this cluster's cores' GIC redistributors,
+            // and the distributor only in its owner; nothing that can DMA.
+            try tables.map(virtual: QemuVirt.uart, physical: QemuVirt.uart, size: QemuVirt.uartSize, attributes: .device)
+            if c == distributorOwner {
+                try tables.map(
+                    virtual: QemuVirt.gicDistributor, physical: QemuVirt.gicDistributor,
+                    size: QemuVirt.gicDistributorSize, attributes: .device)
+            }
+            var cores = descriptor.coreMask
+            while cores != 0 {
+                let frame = QemuVirt.redistributor(ofCore: cores.trailingZeroBitCount)
+                cores &= cores - 1
+                try tables.map(virtual: frame, physical: frame, size: QemuVirt.gicRedistributorSize, attributes: .device)
+            }
             try tables.map(
                 virtual: cmk_image_start(), physical: cmk_image_start(),
                 size: cmk_rodata_start() - cmk_image_start(), attributes: .kernelText)
@@ -238,13 +255,13 @@ enum Loader {
 
     /// Every leaf of cluster `c`'s tables must lie in a region the cluster
     /// may see; none may touch another cluster's partition; of the channel
-    /// region only the control page and the cluster's own rings; the image
-    /// and the boot information must be read-only.
+    /// region only the control page and the cluster's own rings; of the
+    /// devices only what `QemuVirt.clusterMayMapDevice` allows, as device
+    /// memory; the image and the boot information must be read-only.
     static func checkIsolation(_ tables: TranslationTables, cluster c: Int, info: BootInfo, channelLayout: ChannelLayout) {
         let own = info.clusters[c].partition
         let image = Region(base: cmk_image_start(), size: cmk_image_ro_end() - cmk_image_start())
         let bootInfo = Region(base: Machine.bootInfoAddress, size: pageAlign(UInt64(info.byteCount)))
-        let devices = Region(base: QemuVirt.deviceWindowBase, size: QemuVirt.deviceWindowSize)
         var violation: UInt64 = 0
         var found = false
         tables.forEachLeaf { leaf in
@@ -258,7 +275,10 @@ enum Loader {
                 || (info.channel.contains(target)
                     && channelLayout.clusterMayMap(c, offset: Int(target.base - info.channel.base), size: Int(target.size)))
                 || (info.guest.size > 0 && info.guest.contains(target))
-                || devices.contains(target)
+                || (leaf.attributes == .device
+                    && QemuVirt.clusterMayMapDevice(
+                        base: target.base, size: target.size, coreMask: info.clusters[c].coreMask,
+                        ownsDistributor: c == distributorOwner))
                 || ((image.contains(target) || bootInfo.contains(target)) && !leaf.attributes.writable)
             if !allowed {
                 if !found { violation = leaf.virtual }

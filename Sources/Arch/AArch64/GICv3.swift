@@ -24,12 +24,10 @@ public enum GICv3 {
     static let ctlrARE: UInt32 = 1 << 4
 
     // Redistributor: RD_base frame, then SGI_base 64 KiB above it.
-    static let frameStride: UInt64 = 0x2_0000
     static let waker: UInt64 = 0x0014
     static let wakerProcessorSleep: UInt32 = 1 << 1
     static let wakerChildrenAsleep: UInt32 = 1 << 2
     static let typer: UInt64 = 0x0008
-    static let typerLast: UInt64 = 1 << 4
     static let sgiBase: UInt64 = 0x1_0000
     static let igroupr0: UInt64 = 0x0080
     static let isenabler0: UInt64 = 0x0100
@@ -48,18 +46,16 @@ public enum GICv3 {
         while cmk_mmio_read32(QemuVirt.gicDistributor + ctlr) & ctlrRWP != 0 {}
     }
 
-    /// The redistributor whose affinity matches `mpidr` (GICR_TYPER[63:32]),
-    /// found by walking the frames up to the one marked Last.
+    /// The redistributor of the core `mpidr`, checked: its GICR_TYPER must
+    /// name that affinity. Computed, not found by walking the frames: a
+    /// cluster maps only its own cores' frames (QEMU virt lays them out in
+    /// CPU order, CPU index = Aff1 * 16 + Aff0, `QemuVirt.mpidr(ofCore:)`).
     public static func redistributor(forMPIDR mpidr: UInt64) -> UInt64? {
         let affinity = ((mpidr >> 32) & 0xFF) << 24 | (mpidr & 0xFF_FFFF)
-        var frame = QemuVirt.gicRedistributors
-        for _ in 0..<512 {
-            let t = cmk_mmio_read64(frame + typer)
-            if t >> 32 == affinity { return frame }
-            if t & typerLast != 0 { return nil }
-            frame += frameStride
-        }
-        return nil
+        let index = Int((mpidr >> 8) & 0xFF) * 16 + Int(mpidr & 0xFF)
+        guard mpidr & 0xFF < 16, mpidr & 0xFF_0000 == 0, index < QemuVirt.gicRedistributorRegionCores else { return nil }
+        let frame = QemuVirt.redistributor(ofCore: index)
+        return cmk_mmio_read64(frame + typer) >> 32 == affinity ? frame : nil
     }
 
     /// Wake this core's redistributor, enable the doorbell SGI as group 1,

@@ -272,6 +272,16 @@ enum FaultInjector {
         case FaultInjection.hang:
             // Silent: no report, no last message; a peer notices by its deadline.
             ClusterFailures.park()
+        case FaultInjection.holdConsole:
+            // Die holding the one lock clusters share.
+            if let lock = KernelGlobals.consoleLock { while !lock.pointee.tryAcquire() { CPU.relax() } }
+            ClusterFailures.park()
+        case FaultInjection.readOtherGICR:
+            let info = bootInfo()
+            let core = info.clusters[(clusterId + 1) % info.clusterCount].firstCore
+            let frame = QemuVirt.redistributor(ofCore: core)
+            _ = cmk_mmio_read64(frame + 8)  // GICR_TYPER
+            panic("another core's redistributor is mapped here; reached", frame)
         case FaultInjection.readOther, FaultInjection.writeOther:
             // Another cluster's partition, at its physical address, through
             // our own tables: it must not be mapped, so this faults and the
@@ -291,6 +301,11 @@ enum FaultInjector {
     /// The base of the next cluster's partition (the boot information is
     /// mapped read-only in every cluster).
     static func otherPartition(_ me: Int) -> UInt64 {
+        let info = bootInfo()
+        return info.clusters[(me + 1) % info.clusterCount].partition.base
+    }
+
+    static func bootInfo() -> BootInfo {
         let info: BootInfo
         do {
             info = try BootInfo.decode(
@@ -298,8 +313,8 @@ enum FaultInjector {
         } catch {
             panic(error.message)
         }
-        guard info.clusterCount > 1 else { panic("--inject read-other/write-other needs two clusters") }
-        return info.clusters[(me + 1) % info.clusterCount].partition.base
+        guard info.clusterCount > 1 else { panic("this --inject kind needs two clusters") }
+        return info
     }
 
     /// Not a tail call (it adds after the call), with a frame the optimiser

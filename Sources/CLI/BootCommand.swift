@@ -40,7 +40,7 @@ struct BootCommand: ParsableCommand {
     @Option(help: "With --gdb: the local TCP port of the gdbstub.")
     var gdbPort: Int = 1234
 
-    @Option(help: ArgumentHelp("Provoke a failure on purpose (tests): KIND or KIND@CLUSTER, KIND one of data-abort, stack-overflow, panic, hang, flood, read-other, write-other.", visibility: .hidden))
+    @Option(help: ArgumentHelp("Provoke a failure on purpose (tests): KIND or KIND@CLUSTER, KIND one of data-abort, stack-overflow, panic, hang, flood, read-other, write-other, hold-console, read-other-gicr.", visibility: .hidden))
     var inject: String?
 
     func run() throws {
@@ -248,6 +248,7 @@ struct FailedClusters {
         ("data-abort", FaultInjection.dataAbort), ("stack-overflow", FaultInjection.stackOverflow),
         ("panic", FaultInjection.panic), ("hang", FaultInjection.hang), ("flood", FaultInjection.flood),
         ("read-other", FaultInjection.readOther), ("write-other", FaultInjection.writeOther),
+        ("hold-console", FaultInjection.holdConsole), ("read-other-gicr", FaultInjection.readOtherGICR),
     ]
 
     /// The boot-information word for `KIND` or `KIND@CLUSTER`.

@@ -104,7 +104,13 @@ public enum FaultInjection {
     public static let readOther: UInt64 = 6
     /// Write it: a data abort naming the address.
     public static let writeOther: UInt64 = 7
-    public static let last = writeOther
+    /// Take the shared console lock and stop holding it: the others must
+    /// still print (a bounded wait, then an urgent line).
+    public static let holdConsole: UInt64 = 8
+    /// Read the next cluster's first core's GIC redistributor: not mapped, a
+    /// data abort naming the address.
+    public static let readOtherGICR: UInt64 = 9
+    public static let last = readOtherGICR
 
     /// The word for `kind` on `cluster` (nil: the last cluster, the legacy form).
     public static func word(kind: UInt64, cluster: Int?) -> UInt64 {

@@ -186,6 +186,15 @@ check_fail_alone topologies/default.toml panic 0 'panic'
 # read and the write both fault, and the report names the address.
 check_fail_alone topologies/default.toml read-other 0 'exception' 1
 check_fail_alone topologies/default.toml write-other 1 'exception' 0
+# Another core's GIC redistributor is not mapped either (4x1: cluster 1 reads
+# core 2's GICR_TYPER at 0x080A0000 + 2 * 0x20000 + 8).
+check_fail_alone topologies/4x1.toml read-other-gicr 1 'exception'
+grep -qE '^cmk: exception core=1 cluster=1 .*class=0x25 .*far=0x80e0008 ' "$work/fa.txt" \
+  || fail "read-other-gicr@1: no data abort naming 0x80e0008"
+# A cluster that dies holding the console lock does not silence the others.
+check_fail_alone topologies/4x1.toml hold-console 1 'no answer at the channel rendezvous'
+grep -q '^cmk: console lock held for 1/4 s (its holder died?): this cluster writes without it$' "$work/fa.txt" \
+  || fail "hold-console@1: no urgent console line"
 
 # A cluster floods its outgoing rings with garbage (docs/boot.md): every
 # receiver drops and counts it, keeps its own traffic, the boot completes.

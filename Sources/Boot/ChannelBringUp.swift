@@ -619,11 +619,43 @@ enum Flood {
             if written % 64 == 0 { ChannelBringUp.ringEveryone(except: me, clusterCount: clusterCount) }
         }
         ChannelBringUp.ringEveryone(except: me, clusterCount: clusterCount)
+
+        // A ping storm: two rings' worth of valid pings to every peer, whose
+        // pongs we do not drain meanwhile. Each peer's ring back to us fills;
+        // it must give up on the rest (bounded, counted `unanswered`), not
+        // wait for us. At most 1/10 s per peer for room on our side.
+        var pings: UInt64 = 0
+        for peer in 0..<clusterCount where peer != me && !ClusterFailures.isFailed(peer) {
+            let until = CPU.counter &+ CPU.counterFrequency / 10
+            var sent = 0
+            while sent < 2 * layout.slotsPerRing && CPU.counter <= until {
+                let token = UInt64(me) << 48 | 0xFFFF << 32 | UInt64(sent)
+                if endpoint.trySend(.ping(token: token, sentAt: CPU.counter), to: peer) == .sent {
+                    sent += 1
+                } else {
+                    _ = endpoint.ringDoorbellIfIdle(peer, doorbell: ChannelBringUp.doorbell)
+                    CPU.relax()
+                }
+            }
+            pings &+= UInt64(sent)
+            ChannelBringUp.doorbell.ring(cluster: peer)
+        }
+        // Behave again: drain what came back (stale pongs are ignored), until
+        // the rings stay empty for a while, at most 1 s.
+        let until = CPU.counter &+ CPU.counterFrequency
+        var quiet = 0
+        while quiet < 2000 && CPU.counter <= until {
+            quiet = ChannelBringUp.serve(endpoint, &state) == 0 ? quiet + 1 : 0
+            CPU.relax()
+        }
+
         Console.begin()
         Console.put("cmk: channel ")
         Console.decimal(me)
         Console.put(" flooded lines=")
         Console.decimal(written)
+        Console.put(" pings=")
+        Console.decimal(pings)
         Console.end()
     }
 }

@@ -87,7 +87,19 @@ for topology in topologies/default.toml topologies/4x1.toml topologies/4x2.toml 
   has "$name" '^cmk: guest power off$' "the guest powered off"
 done
 
-# 5. A guest that reboots: cmk reports it and fails.
+# 5. CPU hot-unplug and plug across clusters: PSCI CPU_OFF on vCPU 1 (its
+#    cluster tells the others it is off; Linux confirms with AFFINITY_INFO on
+#    vCPU 0), then CPU_ON again (a message to cluster 1, which restarts it).
+if run_guest hotplug topologies/default.toml \
+  'echo 0 > /sys/devices/system/cpu/cpu1/online; echo "online after off: $(cat /sys/devices/system/cpu/online)"; echo 1 > /sys/devices/system/cpu/cpu1/online; echo "online after on: $(cat /sys/devices/system/cpu/online)"; cmk-self-check'; then
+  has hotplug '^online after off: 0$' "vCPU 1 went offline"
+  has hotplug '^online after on: 0-1$' "vCPU 1 came back"
+  n=$(grep -c '^cmk: guest vcpu 1 on cluster 1$' "$work/hotplug.out" || true)
+  [ "$n" -eq 2 ] || fail "hotplug: cluster 1 should start vCPU 1 twice, started it $n times"
+  has hotplug '^guest: every cpu took timer ticks and IPIs$' "both CPUs work after the plug"
+fi
+
+# 6. A guest that reboots: cmk reports it and fails.
 set +e
 "$cmk" guest topologies/1x4.toml --run 'reboot -f' --timeout 180 </dev/null >"$work/reset.out" 2>"$work/reset.err"
 status=$?

@@ -65,11 +65,7 @@ struct BootCommand: ParsableCommand {
             if gdb {
                 let stub = GDBStub(port: gdbPort)
                 command.add(stub)
-                FileHandle.standardError.write(Data("""
-                    cmk: QEMU waits for gdb on 127.0.0.1:\(gdbPort), stopped before the first instruction; attach with
-                      \(stub.debuggerShellLine(kernel: Project.kernel.path))
-
-                    """.utf8))
+                FileHandle.standardError.write(Data((stub.attachMessage(kernel: Project.kernel.path) + "\n").utf8))
             }
 
             let console = json ? FileHandle.standardError : FileHandle.standardOutput

@@ -208,9 +208,9 @@ extension GuestBench {
         if let o = options.only { rerun += ["--only", o.rawValue] }
         print("cmk bench guest on \(host)")
         print("guest: \(plan.kernelPath), initramfs \(plan.initrdPath ?? "(none)"), \(plan.vcpuCount) vCPU, \(plan.layout.guest.size >> 20) MiB; topology `\(topology.name)`")
-        print("rerun: \(GuestPlan.shellLine(rerun))")
-        if sides.contains(.cmk) { print("cmk:   \(GuestPlan.shellLine(cmkArguments))") }
-        if sides.contains(.plain) { print("plain: \(GuestPlan.shellLine(plainArguments))") }
+        print("rerun: \(shellLine(rerun))")
+        if sides.contains(.cmk) { print("cmk:   \(shellLine(cmkArguments))") }
+        if sides.contains(.plain) { print("plain: \(shellLine(plainArguments))") }
         say("bench guest: \(options.runs) run(s) per side, \(sides.map(\.rawValue).joined(separator: " then ")) in turn")
 
         var bench = GuestBench()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QEMUBoot
 import Topology
 import Hosted
 import HostedChannel

@@ -3,6 +3,7 @@ import BigLock
 import Foundation
 import Hosted
 import HostedLock
+import QEMUBoot
 import Topology
 
 extension WorkloadKind: ExpressibleByArgument {}

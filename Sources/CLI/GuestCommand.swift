@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestHost
+import QEMUBoot
 import Topology
 
 /// `cmk guest`: parses the arguments and hands them to `GuestHost`.

@@ -95,15 +95,26 @@ public struct GuestBench {
         return lines
     }
 
+    /// QEMU without input or echo, its console watched by `onLine`.
+    static func watch(_ arguments: [String], timeout: Double, onLine: (String, Double) -> Bool)
+        throws(GuestHostError) -> QEMUProcess.Result
+    {
+        var options = QEMUProcess.Options()
+        options.input = .none
+        options.echo = false
+        options.timeout = timeout
+        do {
+            return try QEMUProcess.run(arguments, options: options, onLine: onLine)
+        } catch {
+            throw .environment(error.description)
+        }
+    }
+
     /// One run under cmk: the verdict must be a clean power-off.
     public static func measureCMK(_ arguments: [String], topology: Topology, timeout: Double) throws(GuestHostError) -> Sample {
         var transcript = GuestTranscript()
         var shell: Double?
-        var options = GuestConsole.Options()
-        options.input = .none
-        options.echo = false
-        options.timeout = timeout
-        let result = try GuestConsole.run(arguments, options: options) { line, at in
+        let result = try watch(arguments, timeout: timeout) { line, at in
             transcript.consume(line)
             if shell == nil, transcript.reachedInit { shell = at }
             return transcript.isFinished
@@ -126,11 +137,7 @@ public struct GuestBench {
     public static func measurePlain(_ arguments: [String], timeout: Double) throws(GuestHostError) -> Sample {
         var transcript = GuestTranscript()
         var shell: Double?
-        var options = GuestConsole.Options()
-        options.input = .none
-        options.echo = false
-        options.timeout = timeout
-        let result = try GuestConsole.run(arguments, options: options) { line, at in
+        let result = try watch(arguments, timeout: timeout) { line, at in
             transcript.consume(line)
             if shell == nil, transcript.reachedInit { shell = at }
             return transcript.guestPanicEnded

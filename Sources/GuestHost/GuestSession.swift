@@ -111,14 +111,19 @@ public struct GuestSession {
         if let stub = options.gdb { say(stub.attachMessage(kernel: environment.cmkKernel, vmlinux: options.vmlinux)) }
         say("cmk: guest \(plan.kernelPath) (image_size \(GuestLayout.mib(plan.header.imageSize))) on `\(topology.name)`, 1 vCPU; \(interactive ? "Ctrl-A x stops QEMU" : "console follows")")
 
-        var console = GuestConsole.Options()
+        var console = QEMUProcess.Options()
         console.input = .inherit
         console.hidden = [GuestTranscript.statsPrefix]
         console.timeout = options.timeout ?? (interactive ? nil : defaultTimeout)
         var transcript = GuestTranscript()
-        let result = try GuestConsole.run(arguments, options: console) { line, _ in
-            transcript.consume(line)
-            return transcript.isFinished
+        let result: QEMUProcess.Result
+        do {
+            result = try QEMUProcess.run(arguments, options: console) { line, _ in
+                transcript.consume(line)
+                return transcript.isFinished
+            }
+        } catch {
+            throw .environment(error.description)
         }
         let verdict = transcript.verdict(
             GuestTranscript.Ending(qemuStatus: result.status, timedOut: result.timedOut, interrupted: result.interrupted,

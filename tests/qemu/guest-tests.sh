@@ -117,7 +117,7 @@ check_gdb() {
   local guest=$!
   local attach=""
   for _ in $(seq 1 300); do
-    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-guest.err" || true)
+    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-guest.err" 2>/dev/null || true)
     [ -n "$attach" ] && break
     sleep 0.2
   done

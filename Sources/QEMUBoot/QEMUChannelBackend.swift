@@ -43,7 +43,8 @@ public final class QEMUChannelBackend: ChannelExperimentBackend {
         return Self.row(line, topology: topology, slots: layout.slotsPerRing)
     }
 
-    /// The table row for a kernel line: ticks to ns, stream to msgs/s.
+    /// The table row for a kernel line: ticks to ns, stream to msgs/s; its
+    /// errors count the dropped messages too, as the hosted backend's do.
     static func row(_ line: ChannelExperimentLine, topology: Topology, slots: Int) -> ChannelPairResult {
         ChannelPairResult(
             backend: "qemu", from: line.from, to: line.to,
@@ -51,7 +52,7 @@ public final class QEMUChannelBackend: ChannelExperimentBackend {
             slots: slots, roundTrips: line.trips, unit: "ns",
             rttP50: line.nanoseconds(line.rttP50), rttP99: line.nanoseconds(line.rttP99),
             rttMean: line.nanoseconds(line.rttMean), messages: Int(line.messages),
-            messagesPerSecond: line.messagesPerSecond, errors: line.errors)
+            messagesPerSecond: line.messagesPerSecond, errors: line.errors + line.dropped)
     }
 
     /// Boot the topology with the experiment request; every pair's line.

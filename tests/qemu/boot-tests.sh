@@ -144,6 +144,9 @@ fi
 
 # The channel experiment in the kernel (docs/channel.md): one boot, a row per
 # ordered pair, no errors. default: 2 clusters; 3x4-holes: 3 clusters, 64K channel.
+# The errors column is the kernel's errors plus its dropped messages (a
+# `cmk: channelexp` line without `dropped=` is refused, so the boot fails):
+# 0 means no ping miscounted and no message dropped.
 check_channel_experiment() {  # topology expected-rows
   local file=$1 rows=$2 dir="$work/chq"
   rm -rf "$dir"

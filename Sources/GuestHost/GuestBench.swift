@@ -95,16 +95,24 @@ public struct GuestBench {
         return lines
     }
 
-    /// QEMU without input or echo, its console watched by `onLine`.
-    static func watch(_ arguments: [String], timeout: Double, onLine: (String, Double) -> Bool)
-        throws(GuestHostError) -> QEMUProcess.Result
+    /// QEMU without input or echo, its console read into a transcript until
+    /// `finished(transcript)`; the time `guest: init` came, if it did.
+    static func watch(_ arguments: [String], timeout: Double, finished: (GuestTranscript) -> Bool)
+        throws(GuestHostError) -> (result: QEMUProcess.Result, transcript: GuestTranscript, shell: Double?)
     {
         var options = QEMUProcess.Options()
         options.input = .none
         options.echo = false
         options.timeout = timeout
+        var transcript = GuestTranscript()
+        var shell: Double?
         do {
-            return try QEMUProcess.run(arguments, options: options, onLine: onLine)
+            let result = try QEMUProcess.run(arguments, options: options) { line, at in
+                transcript.consume(line)
+                if shell == nil, transcript.reachedInit { shell = at }
+                return finished(transcript)
+            }
+            return (result, transcript, shell)
         } catch {
             throw .environment(error.description)
         }
@@ -112,13 +120,7 @@ public struct GuestBench {
 
     /// One run under cmk: the verdict must be a clean power-off.
     public static func measureCMK(_ arguments: [String], topology: Topology, timeout: Double) throws(GuestHostError) -> Sample {
-        var transcript = GuestTranscript()
-        var shell: Double?
-        let result = try watch(arguments, timeout: timeout) { line, at in
-            transcript.consume(line)
-            if shell == nil, transcript.reachedInit { shell = at }
-            return transcript.isFinished
-        }
+        let (result, transcript, shell) = try watch(arguments, timeout: timeout) { $0.isFinished }
         let verdict = transcript.verdict(
             GuestTranscript.Ending(qemuStatus: result.status, timedOut: result.timedOut, interrupted: result.interrupted,
                                    timeout: timeout, lastLine: result.lastLine, qemuErrors: result.errors),
@@ -135,13 +137,7 @@ public struct GuestBench {
     /// One run under plain QEMU: `guest: init`, `guest: run exit=0`, no
     /// guest panic, QEMU exit status 0 (PSCI SYSTEM_OFF).
     public static func measurePlain(_ arguments: [String], timeout: Double) throws(GuestHostError) -> Sample {
-        var transcript = GuestTranscript()
-        var shell: Double?
-        let result = try watch(arguments, timeout: timeout) { line, at in
-            transcript.consume(line)
-            if shell == nil, transcript.reachedInit { shell = at }
-            return transcript.guestPanicEnded
-        }
+        let (result, transcript, shell) = try watch(arguments, timeout: timeout) { $0.guestPanicEnded }
         if result.interrupted { throw .environment("interrupted") }
         if let panic = transcript.guestPanic { throw .environment("the plain QEMU guest panicked: \(panic)") }
         if result.timedOut { throw .environment("the plain QEMU run timed out after \(timeout) s; last line: \(result.lastLine ?? "(none)")") }

@@ -266,10 +266,13 @@ func median(_ samples: inout InlineArray<9, UInt64>) -> UInt64 {
 /// `roundTrips` round trips (capped at the sample buffer), then streams
 /// `messages` pings the peer does not answer but the last, and prints
 ///
-///     cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M ticks=T errors=E freq=F
+///     cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M ticks=T errors=E dropped=D freq=F
 ///
 /// (A, B, C, T in CNTVCT ticks, F = CNTFRQ: ticks per second; T from the
-/// first streamed send to the pong of the last).
+/// first streamed send to the pong of the last; E is 1 when the peer counted
+/// a different number of streamed pings than were sent; D the messages this
+/// cluster's rings dropped (`.dropped`, or traffic no experiment sends)
+/// while the pair ran.)
 enum ChannelExperiment {
     /// Ping token flags: a streamed ping (answered only if `last`), and, in
     /// the pong to the last one, the peer's count of streamed pings differed.
@@ -304,6 +307,7 @@ enum ChannelExperiment {
         _ endpoint: ChannelEndpoint, me: Int, peer: Int, roundTrips: UInt64, messages: UInt64, deadline: UInt64,
         state: inout ChannelBringUp.ServeState
     ) {
+        let droppedBefore = state.dropped
         let samples = Scratch.channelSamples
         let trips = Int(min(roundTrips, UInt64(Scratch.channelSampleCapacity)))
         var sum: UInt64 = 0
@@ -363,6 +367,8 @@ enum ChannelExperiment {
         Console.decimal(ticks)
         Console.put(" errors=")
         Console.decimal(state.mismatch ? 1 : 0)
+        Console.put(" dropped=")
+        Console.decimal(state.dropped &- droppedBefore)
         Console.put(" freq=")
         Console.decimal(CPU.counterFrequency)
         Console.end()

@@ -107,6 +107,56 @@ set -e
 [ "$status" -eq 5 ] || fail "reset: expected exit status 5, got $status"
 grep -q '^cmk: guest reset$' "$work/reset.out" || fail "reset: no 'cmk: guest reset' line"
 
+# 6. cmk guest --gdb (docs/guest.md): QEMU's gdbstub, stopped before the first
+#    instruction; the printed command, in batch mode, breaks at the cluster
+#    entry, reads a register, continues, detaches; the guest's run completes.
+check_gdb() {
+  if ! command -v gdb-multiarch >/dev/null; then
+    fail "cmk guest --gdb: gdb-multiarch not installed (scripts/setup.sh installs it)"
+    return
+  fi
+  # --print-command names the attach command, with the vmlinux's symbols.
+  : >"$work/vmlinux"
+  if ! "$cmk" guest topologies/1x4.toml --gdb --gdb-port 4321 --vmlinux "$work/vmlinux" --print-command \
+      </dev/null >"$work/gdb-print.out" 2>"$work/gdb-print.err" \
+      || ! grep -q -- "-gdb tcp:127.0.0.1:4321 -S" "$work/gdb-print.out" \
+      || ! grep -qF "gdb: gdb-multiarch -q $(pwd)/.build-kernel/aarch64-none-none-elf/release/cmk-kernel -ex 'add-symbol-file $work/vmlinux' -ex 'target remote 127.0.0.1:4321'" "$work/gdb-print.out"; then
+    fail "cmk guest --gdb --print-command: no gdbstub options or attach command: $(cat "$work/gdb-print.out" "$work/gdb-print.err" | tail -n 5)"
+  fi
+  local port=$((20000 + RANDOM % 20000)) start=$SECONDS
+  "$cmk" guest topologies/1x4.toml --gdb --gdb-port "$port" --run true --timeout 180 </dev/null \
+    >"$work/gdb-guest.out" 2>"$work/gdb-guest.err" &
+  local guest=$!
+  local attach=""
+  for _ in $(seq 1 300); do
+    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-guest.err" 2>/dev/null || true)
+    [ -n "$attach" ] && break
+    sleep 0.2
+  done
+  if [ -z "$attach" ]; then
+    kill "$guest" 2>/dev/null || true; wait "$guest" 2>/dev/null || true
+    fail "cmk guest --gdb printed no gdb-multiarch command: $(cat "$work/gdb-guest.err")"
+    return
+  fi
+  if ! eval "timeout 60 $attach -batch -nx -ex 'break cmk_cluster_entry' -ex continue -ex 'info registers pc' -ex detach" \
+      >"$work/gdb.txt" 2>&1; then
+    fail "cmk guest --gdb: gdb session failed: $(tail -n 5 "$work/gdb.txt")"
+  fi
+  local status=0
+  wait "$guest" || status=$?
+  tr -d '\r' <"$work/gdb-guest.out" >"$work/gdb-guest.tmp" && mv "$work/gdb-guest.tmp" "$work/gdb-guest.out"
+  if ! grep -q "hit Breakpoint 1, .* in cmk_cluster_entry" "$work/gdb.txt" \
+      || ! grep -qE "^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <cmk_cluster_entry\+[0-9]+>" "$work/gdb.txt" \
+      || ! grep -q "detached" "$work/gdb.txt"; then
+    fail "cmk guest --gdb: no break at cmk_cluster_entry, pc or detach: $(grep -v '^During symbol' "$work/gdb.txt" | tail -n 8)"
+  elif [ "$status" -ne 0 ] || ! grep -q '^guest: run exit=0$' "$work/gdb-guest.out"; then
+    fail "cmk guest --gdb: the guest's run did not complete after gdb detached (status $status): $(tail -n 3 "$work/gdb-guest.out"; tail -n 3 "$work/gdb-guest.err")"
+  else
+    echo "guest test gdb: broke at cmk_cluster_entry, read pc, detached; run exit=0: $((SECONDS - start)) s" >&2
+  fi
+}
+check_gdb
+
 if [ "$failures" -ne 0 ]; then
   echo "guest tests: $failures failure(s)" >&2
   exit 1

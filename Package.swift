@@ -52,10 +52,14 @@ let package = Package(
         // Host only: `cmk bench lock` and `cmk experiment lock` on the hosted
         // runtime: loops, orchestration, rows, CSV, JSON, SVG, tables.
         .target(name: "HostedLock", dependencies: ["Hosted", "BigLock", "Topology", "CHosted", "CLockReference"]),
+        // Host only: the cmk kernel booted in QEMU: the checkout and its kernel
+        // build, `cmk boot`'s run and verdict and its JSON, `cmk bench boot`,
+        // the experiment boots and the QEMU backends of `cmk experiment`.
+        .target(name: "QEMUBoot", dependencies: ["Topology", "Cluster", "Hosted", "HostedLock", "HostedChannel", "InterKernel", "BigLock"]),
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedLock", "HostedChannel", "GuestHost",
+                "Topology", "Cluster", "Kernel", "BigLock", "Hosted", "HostedLock", "HostedChannel", "GuestHost", "QEMUBoot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Host only: the C reference ring for `cmk bench channel` and the hosted
@@ -72,6 +76,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "GuestHostTests", dependencies: ["GuestHost", "Topology", "Cluster"]),
+        .testTarget(name: "QEMUBootTests", dependencies: ["QEMUBoot", "Topology", "Cluster", "HostedLock", "HostedChannel"]),
         .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]
 )

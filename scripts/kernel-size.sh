@@ -10,7 +10,7 @@ bin=$(dirname "$(readlink -f "$(command -v swift)")")
 "$bin/llvm-objdump" -h "$elf" | while read -r _ name size _; do
   case "$name" in .text|.rodata|.data|.bss) printf 'kernel %-8s %8d bytes\n' "$name" "$((16#$size))" ;; esac
 done
-swift_lines=$(find Sources/{Kernel,Cluster,BigLock,InterKernel,Arch,Boot} -name '*.swift' -exec cat {} + | grep -cvE '^\s*(//.*)?$' || true)
+swift_lines=$(find Sources/{Kernel,Cluster,BigLock,InterKernel,Arch,Boot,VMM} -name '*.swift' -exec cat {} + | grep -cvE '^\s*(//.*)?$' || true)
 asm_lines=$(cat Sources/ArchAsm/*.S Sources/ArchAsm/*.c Sources/ArchAsm/include/*.h | grep -cvE '^\s*(//.*)?$' || true)
 echo "kernel source: $swift_lines lines of Swift, $asm_lines lines of assembly/C (non-blank, non-comment)"
 forbidden=$("$bin/llvm-nm" "$elf" | grep -E ' (swift_once|posix_memalign|malloc|free|swift_allocObject|swift_slowAlloc)$' || true)

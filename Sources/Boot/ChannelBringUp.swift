@@ -217,6 +217,9 @@ enum ChannelBringUp {
         var refused: UInt64 = 0
         /// Pings whose pong was not sent: the asker's ring stayed full.
         var unanswered: UInt64 = 0
+        /// Lines dropped by the channel and messages no boot step sends
+        /// (guest traffic): what the channel experiment reports as dropped.
+        var dropped: UInt64 = 0
         /// Peers whose ring back to them was full past the bound (bit c):
         /// further pongs to them are tried once, not waited for.
         var congested: UInt64 = 0
@@ -360,8 +363,11 @@ enum ChannelBringUp {
                 // Guest traffic cannot come before the guest runs (after the
                 // boot): counted, never acted on.
                 state.refused &+= 1
-            case .dropped, .empty:
-                // Dropped lines are counted by the receiver (`report`).
+                state.dropped &+= 1
+            case .dropped:
+                // Also counted by the receiver, per reason (`report`).
+                state.dropped &+= 1
+            case .empty:
                 break
             }
         }
@@ -432,10 +438,13 @@ func median(_ samples: inout InlineArray<9, UInt64>) -> UInt64 {
 /// `roundTrips` round trips (capped at the sample buffer), then streams
 /// `messages` pings the peer does not answer but the last, and prints
 ///
-///     cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M ticks=T errors=E freq=F
+///     cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M ticks=T errors=E dropped=D freq=F
 ///
 /// (A, B, C, T in CNTVCT ticks, F = CNTFRQ: ticks per second; T from the
-/// first streamed send to the pong of the last).
+/// first streamed send to the pong of the last; E is 1 when the peer counted
+/// a different number of streamed pings than were sent; D the messages this
+/// cluster's rings dropped (`.dropped`, or traffic no experiment sends)
+/// while the pair ran.)
 enum ChannelExperiment {
     /// Ping token flags: a streamed ping (answered only if `last`), and, in
     /// the pong to the last one, the peer's count of streamed pings differed.
@@ -470,6 +479,7 @@ enum ChannelExperiment {
         _ endpoint: ChannelEndpoint, me: Int, peer: Int, roundTrips: UInt64, messages: UInt64, deadline: UInt64,
         state: inout ChannelBringUp.ServeState
     ) {
+        let droppedBefore = state.dropped
         let samples = Scratch.channelSamples
         let trips = Int(min(roundTrips, UInt64(Scratch.channelSampleCapacity)))
         var sum: UInt64 = 0
@@ -531,6 +541,8 @@ enum ChannelExperiment {
         Console.decimal(ticks)
         Console.put(" errors=")
         Console.decimal(state.mismatch ? 1 : 0)
+        Console.put(" dropped=")
+        Console.decimal(state.dropped &- droppedBefore)
         Console.put(" freq=")
         Console.decimal(CPU.counterFrequency)
         Console.end()

@@ -70,6 +70,7 @@ enum GuestBringUp {
             image: image, guest: Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize]),
             cluster: cluster, memory: UnsafeMutableRawPointer(bitPattern: kernel.rootSlot(vmmSlot).object)!,
             bytes: 1 << Int(vmmBits))
+        GuestGlobals.coreIndex = coreIndex
         GuestIsolation.check(record)
         guard cluster == 0 else { waitForStart(coreIndex: coreIndex) }
         GuestChannel.running = true

@@ -1,4 +1,5 @@
 import Arch
+import ArchAsm
 import BigLock
 import Cluster
 import Synchronization
@@ -47,8 +48,9 @@ enum LockExperiment {
     nonisolated(unsafe) static var contended: UInt64 = 0
     nonisolated(unsafe) static var finished = 0
 
-    /// Work the optimiser cannot remove: a dependent chain on a value that
-    /// leaves the loop.
+    /// `iterations` steps of a dependent chain (an LCG: no closed form the
+    /// optimiser could substitute). Its result must be `kept`, or the call
+    /// is dead code: a pure function whose value is unused may be deleted.
     @inline(never)
     static func work(_ iterations: UInt64) -> UInt64 {
         var x: UInt64 = iterations
@@ -58,6 +60,19 @@ enum LockExperiment {
             i &+= 1
         }
         return x
+    }
+
+    /// Keeps `value`: a volatile store to this core's stack. The compiler
+    /// must compute the value and must store it before the next counter read
+    /// (volatile accesses and the counter's `asm volatile` keep their
+    /// order), so the work stays inside the window it is timed in. An
+    /// ordinary sink such as `global &+= sink & 0` folds to nothing and
+    /// leaves the work dead. `tests/qemu/boot-tests.sh` proves the work runs:
+    /// under `-icount` the measured hold grows with `--hold`.
+    @inline(__always)
+    static func keep(_ value: UInt64) {
+        var slot: UInt64 = 0
+        withUnsafeMutablePointer(to: &slot) { cmk_mmio_write64(UInt64(UInt(bitPattern: $0)), value) }
     }
 
     /// One core's part. `start` is published by the first core (releasing)
@@ -75,21 +90,20 @@ enum LockExperiment {
         let end = begin + p.durationTicks
         let wait = Scratch.waitHistogram
         let hold = Scratch.holdHistogram
-        var sink: UInt64 = 0
         var mine: UInt64 = 0
         while true {
             let t0 = CPU.counter
             if t0 >= end { break }
             let waited = lock.acquire(core: core)
             let t1 = CPU.counter
-            if p.workload == 1 { sink &+= work(p.hold) }
+            if p.workload == 1 { keep(work(p.hold)) }
             kernelEntries &+= 1
             if waited { contended &+= 1 }
             wait.pointee.record(t1 &- t0)
             hold.pointee.record(CPU.counter &- t1)
             lock.release(core: core)
             mine &+= 1
-            if p.delay > 0 { sink &+= work(p.delay) }
+            if p.delay > 0 { keep(work(p.delay)) }
             // A hint, about free on hardware; in QEMU's single-threaded TCG it
             // hands the host thread to the next vCPU, so the cores interleave
             // entry by entry instead of one running alone for a time slice.
@@ -98,8 +112,6 @@ enum LockExperiment {
         Scratch.lockEntries[core] = mine
         lock.acquire(core: core)
         finished += 1
-        // Keep `sink` alive: it feeds a global the lock protects.
-        kernelEntries &+= sink & 0
         lock.release(core: core)
     }
 

@@ -36,6 +36,9 @@ enum GuestGlobals {
     /// cluster i).
     nonisolated(unsafe) static var cluster = 0
     nonisolated(unsafe) static var vcpuCount = 1
+    /// The core (index in the cluster) that runs this cluster's vCPU: its
+    /// first, which is also the cluster's channel core.
+    nonisolated(unsafe) static var coreIndex = 0
 
     @inline(never)
     static func setUp(image: GuestImage, guest: Region, cluster: Int, memory: UnsafeMutableRawPointer, bytes: Int) {
@@ -196,8 +199,8 @@ enum VCPURun {
                 // that turns it off is over.
                 finish(.powerOff)
             }
-            KernelGlobals.kernel!.lock.release(core: 0)
-            GuestBringUp.waitForStart(coreIndex: 0)
+            KernelGlobals.kernel!.lock.release(core: GuestGlobals.coreIndex)
+            GuestBringUp.waitForStart(coreIndex: GuestGlobals.coreIndex)
         case .cpuOn(let v, let entry, let context):
             GuestChannel.startRemote(vcpu: v, entry: entry, context: context)
         }
@@ -317,7 +320,7 @@ enum VCPURun {
             CPU.relax()
             if CPU.counter > deadline { panic("guest: cluster 0 never ended the guest") }
         }
-        stopSecondary(coreIndex: 0)
+        stopSecondary(coreIndex: GuestGlobals.coreIndex)
     }
 
     /// Not cluster 0: report, count ourselves stopped, and idle.

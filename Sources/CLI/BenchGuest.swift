@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hosted
 import GuestHost
+import QEMUBoot
 
 extension GuestBench.Side: ExpressibleByArgument {}
 

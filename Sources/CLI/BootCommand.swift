@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import QEMUBoot
 import Topology
 
 extension QEMUCommand.Threading: ExpressibleByArgument {}
@@ -49,55 +50,33 @@ struct BootCommand: ParsableCommand {
             let topology = try loadTopology(path)
             let injection = try inject.map { try FailedClusters.injection($0, clusterCount: topology.clusters.count) }
                 ?? FaultInjection.none
-            guard Shell.which(QEMUCommand.binary) else {
-                throw CMKFailure.environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
-            }
-            try Project.buildKernelIfStale()
-            let blob = try Project.writeBootInfo(
-                Layout.bootInfoBytes(Layout.bootInfo(topology, inject: injection)), name: topology.name)
-            var command = QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg)
-            if gdb {
-                let stub = GDBStub(port: gdbPort)
-                command.add(stub)
-                FileHandle.standardError.write(Data("""
-                    cmk: QEMU waits for gdb on 127.0.0.1:\(gdbPort), stopped before the first instruction; attach with
-                      \(stub.debuggerShellLine(kernel: Project.kernel.path))
-
-                    """.utf8))
-            }
-
-            let console = json ? FileHandle.standardError : FileHandle.standardOutput
-            var transcript = BootTranscript()
             var failed = FailedClusters(lines: [])
-            let started = Date()
-            let run = try QEMURunner.run(command.arguments, timeout: timeout) { line in
-                console.write(Data((line + "\n").utf8))
-                transcript.consume(line)
-                failed.consume(line)
-            }
-            let seconds = Date().timeIntervalSince(started)
+            let console = json ? FileHandle.standardError : FileHandle.standardOutput
+            let boot = try KernelBoot.boot(
+                topology, info: Layout.bootInfo(topology, inject: injection), threading: tcg, timeout: timeout,
+                prepare: { command in
+                    guard gdb else { return }
+                    let stub = GDBStub(port: gdbPort)
+                    command.add(stub)
+                    FileHandle.standardError.write(Data((stub.attachMessage(kernel: Project.kernel.path) + "\n").utf8))
+                },
+                onLine: {
+                    console.write(Data(($0 + "\n").utf8))
+                    failed.consume($0)
+                })
+            let (transcript, seconds, verdict) = (boot.transcript, boot.run.seconds, boot.verdict)
 
             // Clusters that failed alone: the survivors said so and ended the
             // run (`cmk: boot ended ...`): exit 5, whatever else the failed
             // cluster printed (docs/boot.md).
-            if !run.timedOut, !failed.clusters.isEmpty, failed.ended {
+            if !boot.run.timedOut, !boot.run.interrupted, !failed.clusters.isEmpty, failed.ended {
                 if json {
-                    print(BootJSON.render(topology: topology, file: path, transcript: transcript, seconds: seconds,
-                                          verdict: .bootFailed(failed.summary), failed: failed))
+                    print(failed.json(BootJSON.render(
+                        topology: topology, file: path, transcript: transcript, seconds: seconds,
+                        verdict: .bootFailed(failed.summary))))
                 }
                 FileHandle.standardError.write(Data("cmk: \(failed.summary)\n".utf8))
                 throw ExitCode(5)
-            }
-
-            var verdict: CMKFailure?
-            if run.timedOut {
-                verdict = .timeout("QEMU still running after \(timeout) s; last line: \(run.lastLine ?? "(none)")")
-            } else if let failure = transcript.failure {
-                verdict = .bootFailed(failure)
-            } else if let problem = transcript.problem(against: topology) {
-                verdict = .bootFailed(problem + (run.status != 0 ? " (QEMU exit status \(run.status); \(run.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines)))" : ""))
-            } else if run.status != 0 {
-                verdict = .bootFailed("QEMU exit status \(run.status): \(run.errorOutput)")
             }
 
             if json {
@@ -107,134 +86,6 @@ struct BootCommand: ParsableCommand {
             }
             if let verdict { throw verdict }
         }
-    }
-}
-
-enum BootJSON {
-    static func hex(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }
-
-    static func render(topology: Topology, file: String, transcript: BootTranscript, seconds: Double, verdict: CMKFailure?,
-                       failed: FailedClusters? = nil) -> String {
-        var clusters: [[String: Any]] = []
-        for (i, spec) in topology.clusters.enumerated() {
-            var entry: [String: Any] = ["id": i, "cores": spec.cores.sorted()]
-            if let up = transcript.ups.first(where: { $0.cluster == i }) {
-                entry["up"] = true
-                entry["data"] = ["low": hex(up.dataLow), "high": hex(up.dataHigh)]
-            } else {
-                entry["up"] = false
-            }
-            if let check = transcript.privates.first(where: { $0.cluster == i }) {
-                entry["private"] = ["va": hex(check.va), "pa": hex(check.pa), "value": check.value]
-            }
-            clusters.append(entry)
-        }
-        let result: String
-        switch verdict {
-        case nil: result = "ok"
-        case .timeout?: result = "timeout"
-        case .bootFailed?:
-            result = transcript.failure?.hasPrefix("cmk: exception") == true ? "exception" : (transcript.failure != nil ? "panic" : "incomplete")
-        default: result = "error"
-        }
-        var object: [String: Any] = [
-            "topology": topology.name, "file": file, "result": result, "seconds": (seconds * 1000).rounded() / 1000,
-            "clusters": clusters, "cores": topology.coreCount,
-        ]
-        if let verdict { object["error"] = verdict.description }
-        if let failed, !failed.clusters.isEmpty {
-            object["result"] = "cluster-failed"
-            object["failed"] = failed.clusters.map { ["cluster": $0.cluster, "reason": $0.reason] }
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-/// Runs QEMU, hands each console line to a callback as it arrives, and
-/// enforces the timeout (SIGTERM, then SIGKILL).
-enum QEMURunner {
-    struct Result {
-        var status: Int32
-        var timedOut: Bool
-        var lastLine: String?
-        var errorOutput: String
-    }
-
-    final class Lines: @unchecked Sendable {
-        let lock = NSLock()
-        var pending = Data()
-        var last: String?
-    }
-
-    static func run(_ arguments: [String], timeout: Double, onLine: (String) -> Void) throws -> Result {
-        let process = Process()
-        guard let executable = Shell.resolve(arguments[0]) else {
-            throw CMKFailure.environment("\(arguments[0]) not found on PATH: run scripts/setup.sh")
-        }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw CMKFailure.environment("cannot start \(arguments[0]): \(error.localizedDescription)")
-        }
-        let errData = Lines()
-        let errThread = Thread {
-            let d = err.fileHandleForReading.readDataToEndOfFile()
-            errData.lock.lock(); errData.pending = d; errData.lock.unlock()
-        }
-        errThread.start()
-
-        let reader = out.fileHandleForReading
-        let deadline = Date().addingTimeInterval(timeout)
-        var buffer = Data()
-        var timedOut = false
-        var last: String?
-        let fd = reader.fileDescriptor
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let remaining = deadline.timeIntervalSinceNow
-            if remaining <= 0 {
-                timedOut = true
-                break
-            }
-            let ready = poll(&poller, 1, Int32(min(remaining, 0.25) * 1000))
-            if ready <= 0 { continue }
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }  // EOF: QEMU closed its console
-            buffer.append(contentsOf: chunk[0..<n])
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                    .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-                buffer.removeSubrange(buffer.startIndex...newline)
-                last = line
-                onLine(line)
-            }
-        }
-        if timedOut {
-            process.terminate()
-            let killAt = Date().addingTimeInterval(2)
-            while process.isRunning && Date() < killAt { usleep(2_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        if !buffer.isEmpty {
-            let line = String(decoding: buffer, as: UTF8.self)
-            last = line
-            onLine(line)
-        }
-        Shell.wait(for: process)
-        while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
-        errData.lock.lock()
-        let errorText = String(decoding: errData.pending, as: UTF8.self)
-        errData.lock.unlock()
-        return Result(status: process.terminationStatus, timedOut: timedOut, lastLine: last, errorOutput: errorText)
     }
 }
 
@@ -274,6 +125,16 @@ struct FailedClusters {
         if !clusters.contains(where: { $0.cluster == id }) {
             clusters.append((id, String(line[colon.upperBound...])))
         }
+    }
+
+    /// `cmk boot --json`'s summary with the failed clusters named:
+    /// `"result": "cluster-failed"`, `"failed": [{"cluster": I, "reason": ...}]`.
+    func json(_ summary: String) -> String {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(summary.utf8))) as? [String: Any] else { return summary }
+        object["result"] = "cluster-failed"
+        object["failed"] = clusters.map { ["cluster": $0.cluster, "reason": $0.reason] as [String: Any] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 
     var summary: String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QEMUBoot
 import Topology
 import Hosted
 import HostedChannel
@@ -78,7 +79,7 @@ struct ExperimentChannel: ParsableCommand {
         print("machine: \(HostMachine.summary); host CPUs used: \(hostCPUs.map(String.init).joined(separator: ","))")
         let rows: [ChannelPairResult]
         do {
-            rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
+            rows = try ChannelPairSweep.run(backend: backend, clusterCount: topology.clusters.count,
                                              roundTrips: trips, messages: messages) { row in
                 print("  \(row.from)->\(row.to) done")
             }
@@ -86,7 +87,7 @@ struct ExperimentChannel: ParsableCommand {
             throw CommandFailure(error.description)
         }
         print("")
-        print(ChannelExperiment.table(rows), terminator: "")
+        print(ChannelPairSweep.table(rows), terminator: "")
         try write(rows, topology: topology.name, clusters: topology.clusters, channelBytes: topology.channelBytes,
                   machine: HostMachine.summary)
     }
@@ -102,11 +103,11 @@ struct ExperimentChannel: ParsableCommand {
         guard trips >= 1 else { throw ValidationError("--round-trips must be at least 1") }
         print("cmk experiment channel --qemu: topology \(topology.name), \(topology.clusters.count) clusters, channel \(topology.channel) bytes, \(backend.layout.slotsPerRing) slots per ring, TCG \(tcg.rawValue)")
         print(ChannelLayoutReport.summary(backend.layout))
-        let rows = try ChannelExperiment.run(backend: backend, clusterCount: topology.clusters.count,
+        let rows = try ChannelPairSweep.run(backend: backend, clusterCount: topology.clusters.count,
                                              roundTrips: trips, messages: messages) { _ in }
         print(String(format: "booted and measured in %.2f s (QEMU wall time)", backend.seconds))
         print("")
-        print(ChannelExperiment.table(rows), terminator: "")
+        print(ChannelPairSweep.table(rows), terminator: "")
         let machine = "QEMU TCG \(tcg.rawValue)-threaded (\(QEMUCommand.binary) -cpu \(QEMUCommand.cpu)) on \(HostMachine.summary)"
         try write(rows, topology: topology.name, clusters: topology.clusters.map(\.cores),
                   channelBytes: Int(topology.channel), machine: machine)
@@ -115,9 +116,9 @@ struct ExperimentChannel: ParsableCommand {
     func write(_ rows: [ChannelPairResult], topology: String, clusters: [[Int]], channelBytes: Int, machine: String) throws {
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try ChannelExperiment.csv(rows).write(to: directory.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        try ChannelPairSweep.csv(rows).write(to: directory.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
         let command = CommandLine.arguments.joined(separator: " ")
-        let document = ChannelExperiment.Document(topology: topology, clusters: clusters,
+        let document = ChannelPairSweep.Document(topology: topology, clusters: clusters,
                                                   channelBytes: channelBytes, machine: machine,
                                                   command: command, rows: rows)
         try JSONEncoder.pretty.encode(document).write(to: directory.appendingPathComponent("results.json"))

@@ -3,12 +3,13 @@ import BigLock
 import Foundation
 import Hosted
 import HostedLock
+import QEMUBoot
 import Topology
 
 extension WorkloadKind: ExpressibleByArgument {}
 
 /// `cmk experiment lock`: how each big lock behaves as a cluster grows
-/// (`HostedLock.LockExperiment`).
+/// (`HostedLock.LockExperimentSweep`).
 struct ExperimentLock: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock",
@@ -75,11 +76,11 @@ struct ExperimentLock: ParsableCommand {
         let kinds = try ClusterLock.Kind.parseList(
             locks ?? topology.flatMap { $0.lockSpecified ? $0.lock.topologyName : nil } ?? "ticket,mcs,clh")
         let points = qemu
-            ? LockExperiment.qemuPoints(topology)
-            : try LockExperiment.hostedPoints(topology, file: file ?? "", allowed: allowedHostCPUs())
+            ? LockExperimentSweep.qemuPoints(topology)
+            : try LockExperimentSweep.hostedPoints(topology, file: file ?? "", allowed: allowedHostCPUs())
         let backend: LockExperimentBackend = qemu ? QEMULockBackend(icount: icount, threading: tcg) : HostedLockBackend()
         let setup = LockExperimentSetup(workload: workload, hold: hold, delay: delay, duration: duration, stride: stride)
-        let experiment = LockExperiment(kinds: kinds, points: points, setup: setup, runs: runs)
+        let experiment = LockExperimentSweep(kinds: kinds, points: points, setup: setup, runs: runs)
         let total = experiment.totalRuns
         print("cmk experiment lock: \(backend.machine)")
         print("locks \(kinds.map(\.topologyName).joined(separator: ",")), workload \(workload.rawValue)\(workload == .cs ? " hold \(hold)" : ""), delay \(delay), \(duration) s x \(runs) runs, \(total) runs in all (~\(Int((Double(total) * duration).rounded(.up))) s)")
@@ -88,7 +89,7 @@ struct ExperimentLock: ParsableCommand {
         let command = (["cmk"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         try experiment.write(rows, to: out, backend: backend, command: command)
         print("")
-        print(LockExperiment.table(rows), terminator: "")
+        print(LockExperimentSweep.table(rows), terminator: "")
         print("medians over \(runs) run(s); every run in \(out)/results.csv, \(out)/results.json; plot \(out)/throughput.svg")
     }
 }

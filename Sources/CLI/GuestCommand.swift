@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import GuestHost
+import QEMUBoot
+import Topology
 
 /// `cmk guest`: parses the arguments and hands them to `GuestHost`.
 struct GuestCommand: ParsableCommand {
@@ -40,11 +42,24 @@ struct GuestCommand: ParsableCommand {
     @Flag(help: "Print the guest's VM exits by kind and their handling time at the end.")
     var stats = false
 
+    @Flag(help: "Start QEMU's gdbstub, stopped before the first instruction, and print the gdb-multiarch command that attaches with the cmk kernel's symbols (and the guest's, with --vmlinux); docs/guest.md. The --timeout still applies.")
+    var gdb = false
+
+    @Option(help: "With --gdb: the local TCP port of the gdbstub.")
+    var gdbPort: Int = 1234
+
+    @Option(help: "With --gdb: the guest kernel's vmlinux (ELF with symbols), added to the printed gdb command.")
+    var vmlinux: String?
+
     @Flag(help: "Print the guest's device tree source and exit.")
     var dts = false
 
     @Flag(help: "Print the QEMU command line and the guest's memory layout and exit (writes the device tree and boot information it names).")
     var printCommand = false
+
+    func validate() throws {
+        if vmlinux != nil && !gdb { throw ValidationError("--vmlinux goes with --gdb") }
+    }
 
     func run() throws {
         try withExitCodes {
@@ -56,6 +71,8 @@ struct GuestCommand: ParsableCommand {
             options.run = script
             options.timeout = timeout
             options.stats = stats
+            if gdb { options.gdb = GDBStub(port: gdbPort) }
+            options.vmlinux = vmlinux
             let environment = GuestEnvironment.project
             do {
                 if dts {

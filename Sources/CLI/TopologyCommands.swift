@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import QEMUBoot
 import Topology
 
 struct TopologyCheck: ParsableCommand {

@@ -95,19 +95,32 @@ public struct GuestBench {
         return lines
     }
 
-    /// One run under cmk: the verdict must be a clean power-off.
-    public static func measureCMK(_ arguments: [String], topology: Topology, timeout: Double) throws(GuestHostError) -> Sample {
-        var transcript = GuestTranscript()
-        var shell: Double?
-        var options = GuestConsole.Options()
+    /// QEMU without input or echo, its console read into a transcript until
+    /// `finished(transcript)`; the time `guest: init` came, if it did.
+    static func watch(_ arguments: [String], timeout: Double, finished: (GuestTranscript) -> Bool)
+        throws(GuestHostError) -> (result: QEMUProcess.Result, transcript: GuestTranscript, shell: Double?)
+    {
+        var options = QEMUProcess.Options()
         options.input = .none
         options.echo = false
         options.timeout = timeout
-        let result = try GuestConsole.run(arguments, options: options) { line, at in
-            transcript.consume(line)
-            if shell == nil, transcript.reachedInit { shell = at }
-            return transcript.isFinished
+        var transcript = GuestTranscript()
+        var shell: Double?
+        do {
+            let result = try QEMUProcess.run(arguments, options: options) { line, at in
+                transcript.consume(line)
+                if shell == nil, transcript.reachedInit { shell = at }
+                return finished(transcript)
+            }
+            return (result, transcript, shell)
+        } catch {
+            throw .environment(error.description)
         }
+    }
+
+    /// One run under cmk: the verdict must be a clean power-off.
+    public static func measureCMK(_ arguments: [String], topology: Topology, timeout: Double) throws(GuestHostError) -> Sample {
+        let (result, transcript, shell) = try watch(arguments, timeout: timeout) { $0.isFinished }
         let verdict = transcript.verdict(
             GuestTranscript.Ending(qemuStatus: result.status, timedOut: result.timedOut, interrupted: result.interrupted,
                                    timeout: timeout, lastLine: result.lastLine, qemuErrors: result.errors),
@@ -124,17 +137,7 @@ public struct GuestBench {
     /// One run under plain QEMU: `guest: init`, `guest: run exit=0`, no
     /// guest panic, QEMU exit status 0 (PSCI SYSTEM_OFF).
     public static func measurePlain(_ arguments: [String], timeout: Double) throws(GuestHostError) -> Sample {
-        var transcript = GuestTranscript()
-        var shell: Double?
-        var options = GuestConsole.Options()
-        options.input = .none
-        options.echo = false
-        options.timeout = timeout
-        let result = try GuestConsole.run(arguments, options: options) { line, at in
-            transcript.consume(line)
-            if shell == nil, transcript.reachedInit { shell = at }
-            return transcript.guestPanicEnded
-        }
+        let (result, transcript, shell) = try watch(arguments, timeout: timeout) { $0.guestPanicEnded }
         if result.interrupted { throw .environment("interrupted") }
         if let panic = transcript.guestPanic { throw .environment("the plain QEMU guest panicked: \(panic)") }
         if result.timedOut { throw .environment("the plain QEMU run timed out after \(timeout) s; last line: \(result.lastLine ?? "(none)")") }
@@ -208,9 +211,9 @@ extension GuestBench {
         if let o = options.only { rerun += ["--only", o.rawValue] }
         print("cmk bench guest on \(host)")
         print("guest: \(plan.kernelPath), initramfs \(plan.initrdPath ?? "(none)"), \(plan.vcpuCount) vCPU, \(plan.layout.guest.size >> 20) MiB; topology `\(topology.name)`")
-        print("rerun: \(GuestPlan.shellLine(rerun))")
-        if sides.contains(.cmk) { print("cmk:   \(GuestPlan.shellLine(cmkArguments))") }
-        if sides.contains(.plain) { print("plain: \(GuestPlan.shellLine(plainArguments))") }
+        print("rerun: \(shellLine(rerun))")
+        if sides.contains(.cmk) { print("cmk:   \(shellLine(cmkArguments))") }
+        if sides.contains(.plain) { print("plain: \(shellLine(plainArguments))") }
         say("bench guest: \(options.runs) run(s) per side, \(sides.map(\.rawValue).joined(separator: " then ")) in turn")
 
         var bench = GuestBench()

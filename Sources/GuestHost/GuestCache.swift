@@ -1,4 +1,5 @@
 import Foundation
+import Topology
 
 /// The default guest, built by scripts/guest-image.sh (from scripts/setup.sh)
 /// into `${XDG_CACHE_HOME:-$HOME/.cache}/cmk/guest/`: the Debian cloud arm64
@@ -51,9 +52,9 @@ public struct GuestCache: Sendable {
             }
             progress("cmk: guest/init changed: rebuilding the initramfs (scripts/guest-image.sh)")
             let script = repository.appendingPathComponent("scripts/guest-image.sh").path
-            let result: GuestProcess.Output
+            let result: Subprocess.Output
             do {
-                result = try GuestProcess.capture(["/bin/bash", script])
+                result = try Subprocess.capture(["/bin/bash", script])
             } catch {
                 throw .environment("cannot run \(script): \(error)")
             }

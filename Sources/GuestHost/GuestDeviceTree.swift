@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Topology
 
 /// The guest's device tree, as `.dts` source text (compiled by `dtc`):
 /// exactly what the guest may use and nothing else. Memory is the
@@ -197,12 +198,12 @@ public struct GuestDeviceTree: Equatable, Sendable {
 
     /// Compile `.dts` text with `dtc` into a blob.
     public static func compile(_ source: String, dtc: String = "dtc") throws(GuestHostError) -> [UInt8] {
-        guard let executable = GuestProcess.resolve(dtc) else {
+        guard let executable = Subprocess.resolve(dtc) else {
             throw .environment("\(dtc) not found: run scripts/setup.sh (installs device-tree-compiler)")
         }
-        let result: GuestProcess.Output
+        let result: Subprocess.Output
         do {
-            result = try GuestProcess.capture([executable, "-q", "-I", "dts", "-O", "dtb", "-o", "-", "-"],
+            result = try Subprocess.capture([executable, "-q", "-I", "dts", "-O", "dtb", "-o", "-", "-"],
                                               input: Data(source.utf8))
         } catch {
             throw .environment("cannot run \(dtc): \(error)")

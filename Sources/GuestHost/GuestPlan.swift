@@ -97,9 +97,12 @@ public struct GuestPlan {
     public static let interactiveConsole = ["-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console"]
 
     /// QEMU under cmk: `cmk boot`'s command for the topology plus the guest's
-    /// Image, initramfs and device tree loaded at their places.
-    public func qemuArguments(cmkKernel: String, files: Files, interactive: Bool) -> [String] {
-        var arguments = QEMUCommand(topology: topology, kernel: cmkKernel, bootInfo: files.bootInfo.path).arguments
+    /// Image, initramfs and device tree loaded at their places; with `gdb`,
+    /// QEMU's gdbstub, stopped before the first instruction.
+    public func qemuArguments(cmkKernel: String, files: Files, interactive: Bool, gdb: GDBStub? = nil) -> [String] {
+        var command = QEMUCommand(topology: topology, kernel: cmkKernel, bootInfo: files.bootInfo.path)
+        if let gdb { command.add(gdb) }
+        var arguments = command.arguments
         if interactive, let i = arguments.firstIndex(of: "-serial"), i + 1 < arguments.count, arguments[i + 1] == "stdio" {
             arguments.replaceSubrange(i...(i + 1), with: Self.interactiveConsole)
         }
@@ -128,12 +131,5 @@ public struct GuestPlan {
         if let initrdPath { arguments += ["-initrd", initrdPath] }
         arguments += ["-append", bootArgs]
         return arguments
-    }
-
-    /// A command as a shell line (arguments quoted where needed).
-    public static func shellLine(_ arguments: [String]) -> String {
-        arguments.map { arg in
-            arg.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@".contains($0) } ? arg : "'\(arg.replacing("'", with: "'\\''"))'"
-        }.joined(separator: " ")
     }
 }

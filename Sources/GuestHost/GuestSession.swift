@@ -53,6 +53,11 @@ public struct GuestSession {
         /// none for an interactive terminal session.
         public var timeout: Double?
         public var stats = false
+        /// QEMU's gdbstub (`--gdb`): QEMU starts stopped before the first
+        /// instruction and waits for gdb.
+        public var gdb: GDBStub?
+        /// The guest's `vmlinux`, whose symbols the printed gdb command adds.
+        public var vmlinux: String?
         public init() {}
     }
 
@@ -61,6 +66,9 @@ public struct GuestSession {
     /// The plan for `topology` (kernel and initramfs resolved).
     public static func plan(topology: Topology, options: Options, environment: GuestEnvironment,
                             progress: (String) -> Void) throws(GuestHostError) -> GuestPlan {
+        if let vmlinux = options.vmlinux, !FileManager.default.isReadableFile(atPath: vmlinux) {
+            throw .badInput("cannot read the guest's vmlinux \(vmlinux)")
+        }
         let files = try environment.guestFiles(kernel: options.kernel, initrd: options.initrd, progress: progress)
         var seed = [UInt8](repeating: 0, count: 32)
         for i in seed.indices { seed[i] = UInt8.random(in: 0...255) }
@@ -69,17 +77,23 @@ public struct GuestSession {
     }
 
     /// What `cmk guest --print-command` shows: the files written, the QEMU
-    /// command line (one line, runnable by hand) and the guest memory layout.
+    /// command line (one line, runnable by hand), the guest memory layout and,
+    /// with `--gdb`, the gdb command that attaches.
     public static func describe(topology: Topology, options: Options, environment: GuestEnvironment,
                                 progress: (String) -> Void) throws(GuestHostError) -> [String] {
         let plan = try plan(topology: topology, options: options, environment: environment, progress: progress)
         let files = try plan.write(to: environment.workDirectory)
         let interactive = options.run == nil && isatty(STDIN_FILENO) == 1
-        return [
-            GuestPlan.shellLine(plan.qemuArguments(cmkKernel: environment.cmkKernel, files: files, interactive: interactive)),
+        var lines = [
+            shellLine(plan.qemuArguments(
+                cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)),
             plan.layout.description,
             "kernel command line: \(plan.bootArgs)",
         ]
+        if let stub = options.gdb {
+            lines.append("gdb: " + stub.debuggerShellLine(kernel: environment.cmkKernel, vmlinux: options.vmlinux))
+        }
+        return lines
     }
 
     /// Boot the topology with the guest; the console streams to stdout,
@@ -92,17 +106,24 @@ public struct GuestSession {
         try environment.ensureKernel()
         let files = try plan.write(to: environment.workDirectory)
         let interactive = options.run == nil && isatty(STDIN_FILENO) == 1
-        let arguments = plan.qemuArguments(cmkKernel: environment.cmkKernel, files: files, interactive: interactive)
+        let arguments = plan.qemuArguments(
+            cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)
+        if let stub = options.gdb { say(stub.attachMessage(kernel: environment.cmkKernel, vmlinux: options.vmlinux)) }
         say("cmk: guest \(plan.kernelPath) (image_size \(GuestLayout.mib(plan.header.imageSize))) on `\(topology.name)`, 1 vCPU; \(interactive ? "Ctrl-A x stops QEMU" : "console follows")")
 
-        var console = GuestConsole.Options()
+        var console = QEMUProcess.Options()
         console.input = .inherit
         console.hidden = [GuestTranscript.statsPrefix]
         console.timeout = options.timeout ?? (interactive ? nil : defaultTimeout)
         var transcript = GuestTranscript()
-        let result = try GuestConsole.run(arguments, options: console) { line, _ in
-            transcript.consume(line)
-            return transcript.isFinished
+        let result: QEMUProcess.Result
+        do {
+            result = try QEMUProcess.run(arguments, options: console) { line, _ in
+                transcript.consume(line)
+                return transcript.isFinished
+            }
+        } catch {
+            throw .environment(error.description)
         }
         let verdict = transcript.verdict(
             GuestTranscript.Ending(qemuStatus: result.status, timedOut: result.timedOut, interrupted: result.interrupted,

@@ -69,18 +69,12 @@ public struct GuestTranscript {
         if line.hasPrefix("guest: run exit="), let n = Int(line.dropFirst("guest: run exit=".count)) { runExit = n }
         guard line.hasPrefix("cmk: ") else { return }
         boot.consume(line)
-        let words = line.split(separator: " ").map(String.init)
-        func field(_ key: String) -> String? {
-            words.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
-        }
-        func hex(_ s: String?) -> UInt64? {
-            guard let s, s.hasPrefix("0x") else { return nil }
-            return UInt64(s.dropFirst(2), radix: 16)
-        }
+        let parsed = ConsoleLine(line)
+        let words = parsed.words
         guard words.count >= 3, words[1] == "guest" else { return }
         switch words[2] {
         case "start":
-            if let n = field("vcpus").flatMap({ Int($0) }), let entry = hex(field("entry")), let dtb = hex(field("dtb")) {
+            if let n = parsed.int("vcpus"), let entry = parsed.hex("entry"), let dtb = parsed.hex("dtb") {
                 started = (n, entry, dtb)
             }
         case "power" where words.count == 4 && words[3] == "off":
@@ -90,12 +84,9 @@ public struct GuestTranscript {
         case "abort":
             aborts.append(line)
         case "stats":
-            if let kind = field("kind"), let exits = field("exits").flatMap({ UInt64($0) }),
-                let us = field("us").flatMap({ UInt64($0) })
-            {
-                let cluster = field("cluster").flatMap { Int($0) } ?? 0
-                stats.append(ExitStat(cluster: cluster, kind: kind, exits: exits, microseconds: us))
-            } else if field("kind") == nil {
+            if let kind = parsed.field("kind"), let exits = parsed.decimal("exits"), let us = parsed.decimal("us") {
+                stats.append(ExitStat(cluster: parsed.int("cluster") ?? 0, kind: kind, exits: exits, microseconds: us))
+            } else if parsed.field("kind") == nil {
                 var group: [(name: String, count: UInt64)] = []
                 for word in words.dropFirst(3) {
                     let kv = word.split(separator: "=", maxSplits: 1)

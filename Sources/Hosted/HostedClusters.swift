@@ -25,12 +25,13 @@ public struct HostedRunSettings: Sendable {
     }
 }
 
-/// What one cluster did in one hosted run.
-public struct HostedClusterResult: Sendable {
+/// One cluster's measurement from one run of one lock, from any backend of
+/// `cmk experiment lock`: this runtime (`HostedRuntime.run`, in host ticks),
+/// or the bare-metal kernel in QEMU (its `cmk: lockexp` line, in counter
+/// ticks). Backends convert their own clock to `waitUnit` with `unitsPerTick`.
+public struct LockClusterMeasurement: Sendable {
     public var cluster: Int
-    public var hostCPUs: [Int]
-    public var placement: String
-    /// From releasing the cores to telling them to stop.
+    public var cores: Int
     public var elapsedSeconds: Double
     /// Kernel entries each core completed.
     public var entriesPerCore: [UInt64]
@@ -38,11 +39,49 @@ public struct HostedClusterResult: Sendable {
     /// equals the sum of `entriesPerCore` unless the lock failed.
     public var kernelEntries: UInt64
     public var contendedEntries: UInt64
-    /// Wait and hold times in host ticks (`HostTicks`), all cores merged.
+    /// Wait and hold times in backend ticks.
     public var wait: LockHistogram
     public var hold: LockHistogram
+    /// Name of the unit reports use ("ns" hosted; "ticks" in QEMU).
+    public var waitUnit: String
+    public var unitsPerTick: Double
+    /// Where the backend put the cluster (e.g. its NUMA placement), for the user.
+    public var note: String
+
+    public init(cluster: Int, cores: Int, elapsedSeconds: Double, entriesPerCore: [UInt64], kernelEntries: UInt64,
+                contendedEntries: UInt64, wait: LockHistogram, hold: LockHistogram, waitUnit: String,
+                unitsPerTick: Double, note: String = "") {
+        self.cluster = cluster; self.cores = cores; self.elapsedSeconds = elapsedSeconds
+        self.entriesPerCore = entriesPerCore; self.kernelEntries = kernelEntries
+        self.contendedEntries = contendedEntries; self.wait = wait; self.hold = hold
+        self.waitUnit = waitUnit; self.unitsPerTick = unitsPerTick; self.note = note
+    }
 }
 
+/// The settings of one experiment, shared by every backend.
+public struct LockExperimentSetup: Sendable {
+    public var workload: WorkloadKind
+    /// Critical-section units (0 unless the workload is `cs`).
+    public var hold: UInt64
+    public var delay: UInt64
+    public var duration: Double
+    public var stride: Int
+
+    public init(workload: WorkloadKind, hold: UInt64, delay: UInt64, duration: Double, stride: Int = BigLockLayout.defaultStride) {
+        self.workload = workload
+        self.hold = workload == .cs ? hold : 0
+        self.delay = delay
+        self.duration = duration
+        self.stride = stride
+    }
+
+    /// "cs hold=100 delay=0" / "null delay=0".
+    public var summary: String {
+        "\(workload.rawValue)\(workload == .cs ? " hold=\(hold)" : "") delay=\(delay)"
+    }
+}
+
+/// One cluster of an experiment point: its size, and where a backend runs it.
 /// The hosted runtime: runs each cluster's kernel entry loop on host threads,
 /// one per core, pinned, with the cluster's lock, kernel data and per-core
 /// statistics in its own partition (`ClusterPartition`).
@@ -52,7 +91,7 @@ public enum HostedRuntime {
     public static func run(
         kind: ClusterLock.Kind, workload: WorkloadKind, hold: UInt64,
         clusters: [HostedClusterPlan], settings: HostedRunSettings
-    ) throws(HostedError) -> [HostedClusterResult] {
+    ) throws(HostedError) -> [LockClusterMeasurement] {
         switch workload {
         case .null: return try run(kind: kind, workload: NullEntry(), clusters: clusters, settings: settings)
         case .cs: return try run(kind: kind, workload: CriticalSection(hold: hold), clusters: clusters, settings: settings)
@@ -62,7 +101,7 @@ public enum HostedRuntime {
     /// The generic form: any `KernelEntryWorkload`.
     public static func run<W: KernelEntryWorkload>(
         kind: ClusterLock.Kind, workload: W, clusters: [HostedClusterPlan], settings: HostedRunSettings
-    ) throws(HostedError) -> [HostedClusterResult] {
+    ) throws(HostedError) -> [LockClusterMeasurement] {
         try kind.visit(Runner(workload: workload, clusters: clusters, settings: settings))
     }
 
@@ -125,7 +164,7 @@ struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
     let clusters: [HostedClusterPlan]
     let settings: HostedRunSettings
 
-    func visit<L: KernelLock & ~Copyable>(_: L.Type) throws(HostedError) -> [HostedClusterResult] {
+    func visit<L: KernelLock & ~Copyable>(_: L.Type) throws(HostedError) -> [LockClusterMeasurement] {
         try HostedRuntime.validate(clusters)
         let stride = settings.stride
         guard BigLockLayout.isValid(stride: stride) else { throw HostedError("invalid lock stride \(stride)") }
@@ -178,7 +217,7 @@ struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
         let seconds = Double(cmk_monotonic_ns() &- start) / 1e9
         running.join()
         // Collect, per cluster.
-        var results: [HostedClusterResult] = []
+        var results: [LockClusterMeasurement] = []
         var next = 0
         for (index, plan) in clusters.enumerated() {
             var merged = LockStatistics<HostTicks>()
@@ -190,10 +229,11 @@ struct Runner<W: KernelEntryWorkload>: LockKindVisitor {
                 next += 1
             }
             let kernel = all[next - 1].pointers.kernel
-            results.append(HostedClusterResult(
-                cluster: index, hostCPUs: plan.hostCPUs, placement: partitions[index].placement,
-                elapsedSeconds: seconds, entriesPerCore: perCore, kernelEntries: kernel[0],
-                contendedEntries: merged.contendedAcquisitions, wait: merged.wait, hold: merged.hold))
+            results.append(LockClusterMeasurement(
+                cluster: index, cores: plan.hostCPUs.count, elapsedSeconds: seconds, entriesPerCore: perCore,
+                kernelEntries: kernel[0], contendedEntries: merged.contendedAcquisitions, wait: merged.wait,
+                hold: merged.hold, waitUnit: "host ticks", unitsPerTick: 1,
+                note: "cluster \(index): \(partitions[index].placement)"))
         }
         withExtendedLifetime(partitions) {}
         return results

@@ -111,8 +111,11 @@ public struct HostedChannelBackend: ChannelExperimentBackend {
     }
 }
 
-/// Runs every ordered pair on a backend and writes the table, CSV and JSON.
-public enum ChannelExperiment {
+/// `cmk experiment channel` on any backend: every ordered pair of clusters
+/// measured, and the table, CSV and JSON of the rows. (The kernel's own part,
+/// under QEMU, is `ChannelExperiment` in Boot; its report is a
+/// `ChannelExperimentLine`.)
+public enum ChannelPairSweep {
     public static func run(backend: ChannelExperimentBackend, clusterCount: Int, roundTrips: Int, messages: Int,
                            progress: (ChannelPairResult) -> Void) throws -> [ChannelPairResult] {
         var rows: [ChannelPairResult] = []

@@ -3,60 +3,6 @@ import Foundation
 import Hosted
 import Topology
 
-/// One cluster's measurement from one run of one lock, from any backend (the
-/// hosted runtime, or the bare-metal kernel in QEMU). Backends convert their
-/// own clock to `waitUnit` with `unitsPerTick`.
-public struct LockClusterMeasurement: Sendable {
-    public var cluster: Int
-    public var cores: Int
-    public var elapsedSeconds: Double
-    public var entriesPerCore: [UInt64]
-    /// The cluster kernel's own count of entries, kept under the lock.
-    public var kernelEntries: UInt64
-    public var contendedEntries: UInt64
-    /// Wait and hold times in backend ticks.
-    public var wait: LockHistogram
-    public var hold: LockHistogram
-    /// Name of the unit reports use ("ns" hosted; "ticks" in QEMU).
-    public var waitUnit: String
-    public var unitsPerTick: Double
-    /// Where the backend put the cluster (e.g. its NUMA placement), for the user.
-    public var note: String
-
-    public init(cluster: Int, cores: Int, elapsedSeconds: Double, entriesPerCore: [UInt64], kernelEntries: UInt64,
-                contendedEntries: UInt64, wait: LockHistogram, hold: LockHistogram, waitUnit: String,
-                unitsPerTick: Double, note: String = "") {
-        self.cluster = cluster; self.cores = cores; self.elapsedSeconds = elapsedSeconds
-        self.entriesPerCore = entriesPerCore; self.kernelEntries = kernelEntries
-        self.contendedEntries = contendedEntries; self.wait = wait; self.hold = hold
-        self.waitUnit = waitUnit; self.unitsPerTick = unitsPerTick; self.note = note
-    }
-}
-
-/// The settings of one experiment, shared by every backend.
-public struct LockExperimentSetup: Sendable {
-    public var workload: WorkloadKind
-    /// Critical-section units (0 unless the workload is `cs`).
-    public var hold: UInt64
-    public var delay: UInt64
-    public var duration: Double
-    public var stride: Int
-
-    public init(workload: WorkloadKind, hold: UInt64, delay: UInt64, duration: Double, stride: Int = BigLockLayout.defaultStride) {
-        self.workload = workload
-        self.hold = workload == .cs ? hold : 0
-        self.delay = delay
-        self.duration = duration
-        self.stride = stride
-    }
-
-    /// "cs hold=100 delay=0" / "null delay=0".
-    public var summary: String {
-        "\(workload.rawValue)\(workload == .cs ? " hold=\(hold)" : "") delay=\(delay)"
-    }
-}
-
-/// One cluster of an experiment point: its size, and where a backend runs it.
 public struct LockClusterSpec: Sendable {
     public var cores: Int
     /// Host CPUs for the hosted backend (ignored by others).

@@ -209,10 +209,3 @@ extension ClusterKernel {
         cap.type == .notification ? NotificationRef(bitPattern: cap.object) : nil
     }
 }
-
-/// A concrete, non-generic entry for the bare-metal build: makes sure every
-/// kernel path is compiled (and checked) in Embedded mode.
-@inline(never)
-public func clusterKernelEntry(_ kernel: ClusterKernel, _ syscall: Syscall, capAddress: Word, core: Int) {
-    kernel.syscall(syscall, capAddress: capAddress, core: core)
-}

@@ -40,47 +40,36 @@ public struct BootTranscript {
     public init() {}
 
     public mutating func consume(_ rawLine: String) {
-        let line = rawLine.trimmed("\r ")
+        let parsed = ConsoleLine(rawLine)
+        let line = parsed.text, words = parsed.words
         guard line.hasPrefix("cmk: ") else { return }
         if failure == nil, line.hasPrefix("cmk: panic") || line.hasPrefix("cmk: exception") {
             failure = line
             return
         }
-        let words = line.split(separator: " ").map(String.init)
-        func field(_ key: String) -> String? {
-            words.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
-        }
-        func hex(_ s: String?) -> UInt64? {
-            guard let s, s.hasPrefix("0x") else { return nil }
-            return UInt64(s.dropFirst(2), radix: 16)
-        }
         if words.count >= 4, words[1] == "cluster", let id = Int(words[2]) {
-            if words[3] == "up", let cores = field("cores"), let data = field("data") {
+            if words[3] == "up", let cores = parsed.field("cores"), let data = parsed.field("data") {
                 let range = data.split(separator: "-").map(String.init)
-                if range.count == 2, let lo = hex(range[0]), let hi = hex(range[1]) {
+                if range.count == 2, let lo = ConsoleLine.hex(range[0]), let hi = ConsoleLine.hex(range[1]) {
                     ups.append(ClusterUp(
                         cluster: id, cores: cores.split(separator: ",").compactMap { Int($0) }, dataLow: lo, dataHigh: hi))
                 }
-            } else if words[3] == "private", words.last == "ok", let va = hex(field("va")), let pa = hex(field("pa")),
-                let value = field("value").flatMap({ Int($0) })
+            } else if words[3] == "private", words.last == "ok", let va = parsed.hex("va"), let pa = parsed.hex("pa"),
+                let value = parsed.int("value")
             {
                 privates.append(PrivateCheck(cluster: id, va: va, pa: pa, value: value))
             }
-        } else if words.count == 5, words[1] == "channel", words[4] == "ticks",
-            let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init) as [String]?, arrow.count == 2,
-            let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let rtt = field("rtt").flatMap({ UInt64($0) })
+        } else if words.count == 5, words[1] == "channel", words[4] == "ticks", let arrow = ConsoleLine.arrow(words[2]),
+            let rtt = parsed.decimal("rtt")
         {
-            channelRTT[Pair(from, to)] = rtt
+            channelRTT[Pair(arrow.from, arrow.to)] = rtt
         } else if words.count >= 3, words[1] == "channelexp" {
-            if let parsed = ChannelExperimentLine(line) { channelExperiments.append(parsed) }
-        } else if words.count >= 4, words[1] == "notify", words.last == "ok",
-            let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init) as [String]?, arrow.count == 2,
-            let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()), let doorbells = field("doorbells").flatMap({ Int($0) })
+            if let experiment = ChannelExperimentLine(line) { channelExperiments.append(experiment) }
+        } else if words.count >= 4, words[1] == "notify", words.last == "ok", let arrow = ConsoleLine.arrow(words[2]),
+            let doorbells = parsed.int("doorbells")
         {
-            notify = (from, to, doorbells)
-        } else if line.hasPrefix("cmk: boot ok"), let c = field("clusters").flatMap({ Int($0) }),
-            let n = field("cores").flatMap({ Int($0) })
-        {
+            notify = (arrow.from, arrow.to, doorbells)
+        } else if line.hasPrefix("cmk: boot ok"), let c = parsed.int("clusters"), let n = parsed.int("cores") {
             bootOK = (c, n)
         }
     }
@@ -130,8 +119,10 @@ public struct BootTranscript {
 }
 
 /// One `cmk: channelexp I->J trips=N rtt_p50=A rtt_p99=B rtt_mean=C stream=M
-/// ticks=T errors=E freq=F` line of the boot channel experiment: times in
-/// generic-timer ticks, `freq` ticks per second.
+/// ticks=T errors=E dropped=D freq=F` line of the boot channel experiment
+/// (Boot/ChannelBringUp.swift): times in generic-timer ticks, `freq` ticks
+/// per second; `errors` the peer's count of streamed pings differed,
+/// `dropped` messages the measuring cluster's rings dropped meanwhile.
 public struct ChannelExperimentLine: Equatable, Sendable {
     public var from: Int
     public var to: Int
@@ -142,10 +133,11 @@ public struct ChannelExperimentLine: Equatable, Sendable {
     public var messages: UInt64
     public var streamTicks: UInt64
     public var errors: UInt64
+    public var dropped: UInt64
     public var frequency: UInt64
 
     public init(from: Int, to: Int, trips: Int, rttP50: UInt64, rttP99: UInt64, rttMean: UInt64, messages: UInt64,
-                streamTicks: UInt64, errors: UInt64, frequency: UInt64) {
+                streamTicks: UInt64, errors: UInt64, dropped: UInt64, frequency: UInt64) {
         self.from = from
         self.to = to
         self.trips = trips
@@ -155,28 +147,29 @@ public struct ChannelExperimentLine: Equatable, Sendable {
         self.messages = messages
         self.streamTicks = streamTicks
         self.errors = errors
+        self.dropped = dropped
         self.frequency = frequency
     }
 
+    /// The fields, in the order the kernel prints them.
+    static let keys = ["trips", "rtt_p50", "rtt_p99", "rtt_mean", "stream", "ticks", "errors", "dropped", "freq"]
+
     /// Parse a console line; nil unless it is a complete, well-formed one.
     public init?(_ rawLine: String) {
-        let words = rawLine.trimmed("\r ").split(separator: " ").map(String.init)
-        guard words.count == 11, words[0] == "cmk:", words[1] == "channelexp" else { return nil }
-        let arrow = words[2].split(separator: "-", maxSplits: 1).map(String.init)
-        guard arrow.count == 2, arrow[1].hasPrefix(">"), let from = Int(arrow[0]), let to = Int(arrow[1].dropFirst()),
-            from != to
+        let line = ConsoleLine(rawLine)
+        let words = line.words
+        guard words.count == 3 + Self.keys.count, words[0] == "cmk:", words[1] == "channelexp",
+            let arrow = ConsoleLine.arrow(words[2]), arrow.from != arrow.to,
+            zip(words.dropFirst(3), Self.keys).allSatisfy({ $0.hasPrefix($1 + "=") })
         else { return nil }
-        func field(_ index: Int, _ key: String) -> UInt64? {
-            let word = words[index]
-            guard word.hasPrefix(key + "=") else { return nil }
-            return UInt64(word.dropFirst(key.count + 1))
-        }
-        guard let trips = field(3, "trips"), trips >= 1, let p50 = field(4, "rtt_p50"), let p99 = field(5, "rtt_p99"),
-            let mean = field(6, "rtt_mean"), let messages = field(7, "stream"), messages >= 1,
-            let ticks = field(8, "ticks"), let errors = field(9, "errors"), let freq = field(10, "freq"), freq > 0
+        guard let trips = line.decimal("trips"), trips >= 1, let p50 = line.decimal("rtt_p50"),
+            let p99 = line.decimal("rtt_p99"), let mean = line.decimal("rtt_mean"),
+            let messages = line.decimal("stream"), messages >= 1, let ticks = line.decimal("ticks"),
+            let errors = line.decimal("errors"), let dropped = line.decimal("dropped"),
+            let freq = line.decimal("freq"), freq > 0
         else { return nil }
-        self.init(from: from, to: to, trips: Int(trips), rttP50: p50, rttP99: p99, rttMean: mean, messages: messages,
-                  streamTicks: ticks, errors: errors, frequency: freq)
+        self.init(from: arrow.from, to: arrow.to, trips: Int(trips), rttP50: p50, rttP99: p99, rttMean: mean,
+                  messages: messages, streamTicks: ticks, errors: errors, dropped: dropped, frequency: freq)
     }
 
     /// Ticks to nanoseconds.

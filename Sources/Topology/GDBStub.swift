@@ -1,4 +1,4 @@
-/// QEMU's gdbstub for `cmk boot --gdb`: QEMU starts with every vCPU stopped
+/// QEMU's gdbstub for `cmk boot --gdb` and `cmk guest --gdb`: QEMU starts with every vCPU stopped
 /// before its first instruction (`-S`) and waits for gdb on a local TCP port.
 public struct GDBStub: Equatable, Sendable {
     public var port: Int
@@ -21,6 +21,15 @@ public struct GDBStub: Equatable, Sendable {
     public func debuggerShellLine(kernel: String, vmlinux: String? = nil) -> String {
         debuggerCommand(kernel: kernel, vmlinux: vmlinux).map(shellQuoted).joined(separator: " ")
     }
+
+    /// What `cmk boot --gdb` and `cmk guest --gdb` print on stderr before
+    /// QEMU starts: where QEMU waits and the exact command that attaches.
+    public func attachMessage(kernel: String, vmlinux: String? = nil) -> String {
+        """
+        cmk: QEMU waits for gdb on 127.0.0.1:\(port), stopped before the first instruction; attach with
+          \(debuggerShellLine(kernel: kernel, vmlinux: vmlinux))
+        """
+    }
 }
 
 extension QEMUCommand {
@@ -30,7 +39,12 @@ extension QEMUCommand {
     }
 }
 
+/// A command as a POSIX shell line, each argument quoted where needed.
+public func shellLine(_ arguments: [String]) -> String {
+    arguments.map(shellQuoted).joined(separator: " ")
+}
+
 /// `arg`, quoted for a POSIX shell where needed.
-func shellQuoted(_ arg: String) -> String {
+public func shellQuoted(_ arg: String) -> String {
     arg.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@".contains($0) } ? arg : "'\(arg.replacing("'", with: "'\\''"))'"
 }

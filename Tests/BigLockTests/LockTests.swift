@@ -156,20 +156,6 @@ struct SequentialCheck: LockKindVisitor {
         lock.release()
         #expect(first && !second && !whileHeld && afterRelease)
     }
-
-    @Test func bareMetalEntryPointsWork() {
-        let m = LockMemory(kind: .clh, cores: 2)
-        let stats = UnsafeMutablePointer<LockStatistics<CallCountingTicks>>.allocate(capacity: 1)
-        defer { stats.deallocate() }
-        stats.initialize(to: LockStatistics())
-        formatCLHLock(m.base, cores: 2)
-        #expect(exerciseCLHLock(m.base, cores: 2, core: 1, stats: stats) == false)
-        formatMCSLock(m.base, cores: 2)
-        #expect(exerciseMCSLock(m.base, cores: 2, core: 0, stats: stats) == false)
-        formatTicketBigLock(m.base, cores: 2)
-        #expect(exerciseTicketBigLock(m.base, cores: 2, core: 1, stats: stats) == false)
-        #expect(stats.pointee.acquisitions == 3)
-    }
 }
 
 /// A clock that advances by one on every reading (atomically: tests run in parallel).

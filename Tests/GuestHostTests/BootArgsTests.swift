@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Topology
 
 @testable import GuestHost
 
@@ -53,12 +54,12 @@ import Testing
         let encoded = GuestBootArgs.encode(script: script)
         #expect(encoded.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+/=".contains($0)) })
         #expect(Data(base64Encoded: encoded) == Data(script.utf8))
-        guard let base64 = GuestProcess.resolve("base64") else {
+        guard let base64 = Subprocess.resolve("base64") else {
             print("NOTE: no base64 tool on PATH: the decode check is skipped")
             return
         }
         // The shell's echo adds a newline, as in guest/init.
-        let decoded = try GuestProcess.capture([base64, "-d"], input: Data((encoded + "\n").utf8))
+        let decoded = try Subprocess.capture([base64, "-d"], input: Data((encoded + "\n").utf8))
         #expect(decoded.status == 0)
         #expect(decoded.stdout == Data(script.utf8))
     }

@@ -1,11 +1,12 @@
 import Cluster
 import Foundation
 import Testing
+import Topology
 
 @testable import GuestHost
 
 /// Whether a tool is on PATH (tests that need it skip with a note otherwise).
-func toolAvailable(_ tool: String) -> Bool { GuestProcess.resolve(tool) != nil }
+func toolAvailable(_ tool: String) -> Bool { Subprocess.resolve(tool) != nil }
 
 @Suite struct DeviceTreeTests {
     let guest = Region(base: 0x5120_0000, size: 256 << 20)
@@ -135,7 +136,7 @@ func toolAvailable(_ tool: String) -> Bool { GuestProcess.resolve(tool) != nil }
         let total = blob[4..<8].reduce(0) { $0 << 8 | Int($1) }
         #expect(total == blob.count)
         // And decompiled, it still says what we wrote.
-        let back = try GuestProcess.capture([GuestProcess.resolve("dtc")!, "-q", "-I", "dtb", "-O", "dts", "-"], input: Data(blob))
+        let back = try Subprocess.capture([Subprocess.resolve("dtc")!, "-q", "-I", "dtb", "-O", "dts", "-"], input: Data(blob))
         let text = String(decoding: back.stdout, as: UTF8.self)
         #expect(text.contains("method = \"hvc\""))
         #expect(text.contains("reg = <0x00 0x51200000 0x00 0x10000000>"))

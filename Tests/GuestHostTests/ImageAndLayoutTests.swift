@@ -180,6 +180,9 @@ func temporaryFile(_ bytes: [UInt8], name: String = "Image") throws -> String {
         #expect(!interactive.contains("stdio"))
         #expect(interactive.contains("stdio,id=console,mux=on,signal=off"))
         #expect(interactive.contains("chardev:console"))
+        let debugged = plan.qemuArguments(cmkKernel: "/k/cmk-kernel", files: files, interactive: false,
+                                          gdb: GDBStub(port: 4321))
+        #expect(debugged == [args[0], "-gdb", "tcp:127.0.0.1:4321", "-S"] + args.dropFirst())
 
         let plain = plan.plainQEMUArguments()
         #expect(plain.contains("virt,gic-version=3"))

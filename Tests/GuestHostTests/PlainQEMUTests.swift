@@ -44,11 +44,11 @@ import Topology
         ]
         var transcript = GuestTranscript()
         var lines: [String] = []
-        var options = GuestConsole.Options()
+        var options = QEMUProcess.Options()
         options.input = .none
         options.echo = false
         options.timeout = 120
-        let result = try GuestConsole.run(arguments, options: options) { line, _ in
+        let result = try QEMUProcess.run(arguments, options: options) { line, _ in
             lines.append(line)
             transcript.consume(line)
             return transcript.guestPanicEnded

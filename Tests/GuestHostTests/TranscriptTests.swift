@@ -152,55 +152,6 @@ import Topology
     }
 }
 
-@Suite struct ConsoleStreamTests {
-    func run(_ chunks: [String], hiding: [String] = [GuestTranscript.statsPrefix]) -> (shown: String, lines: [String]) {
-        var s = ConsoleStream(hiding: hiding)
-        var shown: [UInt8] = []
-        var lines: [String] = []
-        for c in chunks {
-            let (b, l) = s.feed(Array(c.utf8))
-            shown += b
-            lines += l
-        }
-        let (tail, last) = s.finish()
-        shown += tail
-        if let last { lines.append(last) }
-        return (String(decoding: shown, as: UTF8.self), lines)
-    }
-
-    @Test func aPromptAppearsAtOnce() {
-        var s = ConsoleStream(hiding: [GuestTranscript.statsPrefix])
-        #expect(s.feed(Array("guest# ".utf8)).show == Array("guest# ".utf8))
-        // Typed "cat" echoed on the prompt's line: shown as it comes.
-        #expect(s.feed(Array("c".utf8)).show == Array("c".utf8))
-        _ = s.feed(Array("\n".utf8))
-        // At a line's start, "c" could begin a hidden line: held back, then
-        // shown once the line departs from the prefix.
-        #expect(s.feed(Array("c".utf8)).show.isEmpty)
-        #expect(s.feed(Array("at".utf8)).show == Array("cat".utf8))
-    }
-
-    @Test func statsLinesAreHiddenButWatched() {
-        let (shown, lines) = run(["cmk: boot ok\n", "cmk: guest st", "ats kind=hvc exits=1 us=2\r\n", "cmk: guest power off\n"])
-        #expect(shown == "cmk: boot ok\ncmk: guest power off\n")
-        #expect(lines == ["cmk: boot ok", "cmk: guest stats kind=hvc exits=1 us=2", "cmk: guest power off"])
-        // With --stats nothing is hidden here (the table comes at the end).
-        #expect(run(["cmk: guest stats kind=hvc exits=1 us=2\n"], hiding: []).shown == "cmk: guest stats kind=hvc exits=1 us=2\n")
-    }
-
-    @Test func byteByByte() {
-        let text = "a\ncmk: guest stats kind=x exits=1 us=1\ncmk: guest start vcpus=1\nguest# "
-        let (shown, lines) = run(text.map { String($0) })
-        #expect(shown == "a\ncmk: guest start vcpus=1\nguest# ")
-        #expect(lines == ["a", "cmk: guest stats kind=x exits=1 us=1", "cmk: guest start vcpus=1", "guest# "])
-    }
-
-    @Test func anUnfinishedPrefixAtTheEndIsShown() {
-        #expect(run(["cmk: gue"]).shown == "cmk: gue")
-        #expect(run(["cmk: guest stats kind"]).shown == "")
-    }
-}
-
 @Suite struct SMPStatsTests {
     /// Two clusters' lines: the table sums each kind and shows each
     /// cluster's exits; every cluster's refusal line is kept.

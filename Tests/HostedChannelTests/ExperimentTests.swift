@@ -17,10 +17,10 @@ import Testing
 
     @Test func experimentRowsCoverEveryOrderedPair() throws {
         let backend = try HostedChannelBackend(topology: .flat(clusters: 3), cpus: allowedHostCPUs())
-        let rows = try ChannelExperiment.run(backend: backend, clusterCount: 3, roundTrips: 200, messages: 2000) { _ in }
+        let rows = try ChannelPairSweep.run(backend: backend, clusterCount: 3, roundTrips: 200, messages: 2000) { _ in }
         #expect(rows.map { "\($0.from)->\($0.to)" } == ["0->1", "0->2", "1->0", "1->2", "2->0", "2->1"])
         #expect(rows.allSatisfy { $0.errors == 0 && $0.rttP50 > 0 && $0.messagesPerSecond > 0 })
-        #expect(ChannelExperiment.csv(rows).split(separator: "\n").count == 7)
+        #expect(ChannelPairSweep.csv(rows).split(separator: "\n").count == 7)
     }
 }
 

@@ -41,7 +41,7 @@ func measurement(cluster: Int = 0, entries: [UInt64], kernel: UInt64? = nil) -> 
         let rows = [[100, 100], [300, 300], [200, 200]].enumerated().map { run, entries in
             LockResultRow(backend: "hosted", lock: .clh, setup: setup, run: run + 1, m: measurement(entries: entries.map(UInt64.init)))
         }
-        let lines = LockExperiment.table(rows).split(separator: "\n")
+        let lines = LockExperimentSweep.table(rows).split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines[0].hasPrefix("lock  cluster  cores  entries/s  wait mean ns"))
         #expect(lines[2].hasPrefix("clh"))
@@ -51,7 +51,7 @@ func measurement(cluster: Int = 0, entries: [UInt64], kernel: UInt64? = nil) -> 
     @Test func jsonRecordsCommandMachineAndTypedFields() throws {
         let setup = LockExperimentSetup(workload: .cs, hold: 7, delay: 0, duration: 2)
         let row = LockResultRow(backend: "hosted", lock: .ticket, setup: setup, run: 1, m: measurement(entries: [4]))
-        let data = try LockExperiment.json([row], command: "cmk experiment lock", machine: "test machine")
+        let data = try LockExperimentSweep.json([row], command: "cmk experiment lock", machine: "test machine")
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(object["machine"] as? String == "test machine")
         let rows = try #require(object["rows"] as? [[String: Any]])
@@ -62,10 +62,10 @@ func measurement(cluster: Int = 0, entries: [UInt64], kernel: UInt64? = nil) -> 
 
 @Suite struct LockExperimentPointTests {
     @Test func withoutAFileTheSweepGrowsOneCluster() throws {
-        let points = try LockExperiment.hostedPoints(nil, allowed: [4, 6])
+        let points = try LockExperimentSweep.hostedPoints(nil, allowed: [4, 6])
         #expect(points.map { $0.map(\.cores) } == [[1], [2]])
         #expect(points[1][0].hostCPUs == [4, 6])
-        #expect(LockExperiment.qemuPoints(nil).map { $0[0].cores } == [1, 2, 4, 8])
+        #expect(LockExperimentSweep.qemuPoints(nil).map { $0[0].cores } == [1, 2, 4, 8])
     }
 
     @Test func aFileNeedsAHostCPUPerCore() throws {
@@ -83,11 +83,11 @@ func measurement(cluster: Int = 0, entries: [UInt64], kernel: UInt64? = nil) -> 
             [shared]
             channel = "1M"
             """, file: "t.toml")
-        let points = try LockExperiment.hostedPoints(topology, file: "t.toml", allowed: [0, 1, 2])
+        let points = try LockExperimentSweep.hostedPoints(topology, file: "t.toml", allowed: [0, 1, 2])
         #expect(points.count == 1)
         #expect(points[0].map(\.hostCPUs) == [[0, 1], [9]])
         #expect(points[0].map(\.node) == [0, 1])
-        #expect(throws: HostedError.self) { try LockExperiment.hostedPoints(topology, file: "t.toml", allowed: [0, 1]) }
+        #expect(throws: HostedError.self) { try LockExperimentSweep.hostedPoints(topology, file: "t.toml", allowed: [0, 1]) }
     }
 }
 

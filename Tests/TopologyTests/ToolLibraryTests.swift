@@ -81,5 +81,10 @@ import Testing
         #expect(stub.debuggerShellLine(kernel: "/k/cmk-kernel") == "gdb-multiarch -q /k/cmk-kernel -ex 'target remote 127.0.0.1:4321'")
         #expect(stub.debuggerShellLine(kernel: "k", vmlinux: "/g/vmlinux")
                 == "gdb-multiarch -q k -ex 'add-symbol-file /g/vmlinux' -ex 'target remote 127.0.0.1:4321'")
+        #expect(stub.attachMessage(kernel: "k", vmlinux: "/g/vmlinux") == """
+            cmk: QEMU waits for gdb on 127.0.0.1:4321, stopped before the first instruction; attach with
+              gdb-multiarch -q k -ex 'add-symbol-file /g/vmlinux' -ex 'target remote 127.0.0.1:4321'
+            """)
+        #expect(shellLine(["a b", "it's", "-x=1,2"]) == "'a b' 'it'\\''s' -x=1,2")
     }
 }

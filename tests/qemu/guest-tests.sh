@@ -87,13 +87,75 @@ for topology in topologies/default.toml topologies/4x1.toml topologies/4x2.toml 
   has "$name" '^cmk: guest power off$' "the guest powered off"
 done
 
-# 5. A guest that reboots: cmk reports it and fails.
+# 5. CPU hot-unplug and plug across clusters: PSCI CPU_OFF on vCPU 1 (its
+#    cluster tells the others it is off; Linux confirms with AFFINITY_INFO on
+#    vCPU 0), then CPU_ON again (a message to cluster 1, which restarts it).
+if run_guest hotplug topologies/default.toml \
+  'echo 0 > /sys/devices/system/cpu/cpu1/online; echo "online after off: $(cat /sys/devices/system/cpu/online)"; echo 1 > /sys/devices/system/cpu/cpu1/online; echo "online after on: $(cat /sys/devices/system/cpu/online)"; cmk-self-check'; then
+  has hotplug '^online after off: 0$' "vCPU 1 went offline"
+  has hotplug '^online after on: 0-1$' "vCPU 1 came back"
+  n=$(grep -c '^cmk: guest vcpu 1 on cluster 1$' "$work/hotplug.out" || true)
+  [ "$n" -eq 2 ] || fail "hotplug: cluster 1 should start vCPU 1 twice, started it $n times"
+  has hotplug '^guest: every cpu took timer ticks and IPIs$' "both CPUs work after the plug"
+fi
+
+# 6. A guest that reboots: cmk reports it and fails.
 set +e
 "$cmk" guest topologies/1x4.toml --run 'reboot -f' --timeout 180 </dev/null >"$work/reset.out" 2>"$work/reset.err"
 status=$?
 set -e
 [ "$status" -eq 5 ] || fail "reset: expected exit status 5, got $status"
 grep -q '^cmk: guest reset$' "$work/reset.out" || fail "reset: no 'cmk: guest reset' line"
+
+# 6. cmk guest --gdb (docs/guest.md): QEMU's gdbstub, stopped before the first
+#    instruction; the printed command, in batch mode, breaks at the cluster
+#    entry, reads a register, continues, detaches; the guest's run completes.
+check_gdb() {
+  if ! command -v gdb-multiarch >/dev/null; then
+    fail "cmk guest --gdb: gdb-multiarch not installed (scripts/setup.sh installs it)"
+    return
+  fi
+  # --print-command names the attach command, with the vmlinux's symbols.
+  : >"$work/vmlinux"
+  if ! "$cmk" guest topologies/1x4.toml --gdb --gdb-port 4321 --vmlinux "$work/vmlinux" --print-command \
+      </dev/null >"$work/gdb-print.out" 2>"$work/gdb-print.err" \
+      || ! grep -q -- "-gdb tcp:127.0.0.1:4321 -S" "$work/gdb-print.out" \
+      || ! grep -qF "gdb: gdb-multiarch -q $(pwd)/.build-kernel/aarch64-none-none-elf/release/cmk-kernel -ex 'add-symbol-file $work/vmlinux' -ex 'target remote 127.0.0.1:4321'" "$work/gdb-print.out"; then
+    fail "cmk guest --gdb --print-command: no gdbstub options or attach command: $(cat "$work/gdb-print.out" "$work/gdb-print.err" | tail -n 5)"
+  fi
+  local port=$((20000 + RANDOM % 20000)) start=$SECONDS
+  "$cmk" guest topologies/1x4.toml --gdb --gdb-port "$port" --run true --timeout 180 </dev/null \
+    >"$work/gdb-guest.out" 2>"$work/gdb-guest.err" &
+  local guest=$!
+  local attach=""
+  for _ in $(seq 1 300); do
+    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-guest.err" 2>/dev/null || true)
+    [ -n "$attach" ] && break
+    sleep 0.2
+  done
+  if [ -z "$attach" ]; then
+    kill "$guest" 2>/dev/null || true; wait "$guest" 2>/dev/null || true
+    fail "cmk guest --gdb printed no gdb-multiarch command: $(cat "$work/gdb-guest.err")"
+    return
+  fi
+  if ! eval "timeout 60 $attach -batch -nx -ex 'break cmk_cluster_entry' -ex continue -ex 'info registers pc' -ex detach" \
+      >"$work/gdb.txt" 2>&1; then
+    fail "cmk guest --gdb: gdb session failed: $(tail -n 5 "$work/gdb.txt")"
+  fi
+  local status=0
+  wait "$guest" || status=$?
+  tr -d '\r' <"$work/gdb-guest.out" >"$work/gdb-guest.tmp" && mv "$work/gdb-guest.tmp" "$work/gdb-guest.out"
+  if ! grep -q "hit Breakpoint 1, .* in cmk_cluster_entry" "$work/gdb.txt" \
+      || ! grep -qE "^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <cmk_cluster_entry\+[0-9]+>" "$work/gdb.txt" \
+      || ! grep -q "detached" "$work/gdb.txt"; then
+    fail "cmk guest --gdb: no break at cmk_cluster_entry, pc or detach: $(grep -v '^During symbol' "$work/gdb.txt" | tail -n 8)"
+  elif [ "$status" -ne 0 ] || ! grep -q '^guest: run exit=0$' "$work/gdb-guest.out"; then
+    fail "cmk guest --gdb: the guest's run did not complete after gdb detached (status $status): $(tail -n 3 "$work/gdb-guest.out"; tail -n 3 "$work/gdb-guest.err")"
+  else
+    echo "guest test gdb: broke at cmk_cluster_entry, read pc, detached; run exit=0: $((SECONDS - start)) s" >&2
+  fi
+}
+check_gdb
 
 if [ "$failures" -ne 0 ]; then
   echo "guest tests: $failures failure(s)" >&2

@@ -9,19 +9,19 @@ import Topology
 /// experiment, docs/channel.md) and prints `cmk: channelexp` lines; this
 /// backend boots once, on first use, and answers each pair from those lines
 /// (ticks converted to ns with the kernel's CNTFRQ).
-final class QEMUChannelBackend: ChannelExperimentBackend {
+public final class QEMUChannelBackend: ChannelExperimentBackend {
     let topology: Topology
     let file: String
     let threading: QEMUCommand.Threading
     let timeout: Double
-    let layout: ChannelLayout
-    var name: String { "qemu" }
+    public let layout: ChannelLayout
+    public var name: String { "qemu" }
     private var lines: [BootTranscript.Pair: ChannelExperimentLine]?
     private var booted: (roundTrips: Int, messages: Int)?
     /// Boot wall time, seconds.
-    private(set) var seconds: Double = 0
+    public private(set) var seconds: Double = 0
 
-    init(topology: Topology, file: String, threading: QEMUCommand.Threading = .single, timeout: Double) throws {
+    public init(topology: Topology, file: String, threading: QEMUCommand.Threading = .single, timeout: Double) throws {
         guard let layout = ChannelLayout(clusterCount: topology.clusters.count, regionSize: Int(topology.channel)) else {
             throw ChannelSetupError("the channel region (\(topology.channel) bytes) cannot hold 2-slot rings for \(topology.clusters.count) clusters")
         }
@@ -32,7 +32,7 @@ final class QEMUChannelBackend: ChannelExperimentBackend {
         self.layout = layout
     }
 
-    func measure(from: Int, to: Int, roundTrips: Int, messages: Int) throws -> ChannelPairResult {
+    public func measure(from: Int, to: Int, roundTrips: Int, messages: Int) throws -> ChannelPairResult {
         if lines == nil || booted! != (roundTrips, messages) {
             lines = try boot(roundTrips: roundTrips, messages: messages)
             booted = (roundTrips, messages)
@@ -43,7 +43,8 @@ final class QEMUChannelBackend: ChannelExperimentBackend {
         return Self.row(line, topology: topology, slots: layout.slotsPerRing)
     }
 
-    /// The table row for a kernel line: ticks to ns, stream to msgs/s.
+    /// The table row for a kernel line: ticks to ns, stream to msgs/s; its
+    /// errors count the dropped messages too, as the hosted backend's do.
     static func row(_ line: ChannelExperimentLine, topology: Topology, slots: Int) -> ChannelPairResult {
         ChannelPairResult(
             backend: "qemu", from: line.from, to: line.to,
@@ -51,7 +52,7 @@ final class QEMUChannelBackend: ChannelExperimentBackend {
             slots: slots, roundTrips: line.trips, unit: "ns",
             rttP50: line.nanoseconds(line.rttP50), rttP99: line.nanoseconds(line.rttP99),
             rttMean: line.nanoseconds(line.rttMean), messages: Int(line.messages),
-            messagesPerSecond: line.messagesPerSecond, errors: line.errors)
+            messagesPerSecond: line.messagesPerSecond, errors: line.errors + line.dropped)
     }
 
     /// Boot the topology with the experiment request; every pair's line.

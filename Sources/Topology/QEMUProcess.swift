@@ -1,17 +1,19 @@
 import Foundation
 
-/// Runs QEMU with the guest's console on the user's terminal: QEMU's serial
-/// output is shown as it comes (unbuffered: a prompt without a newline
-/// appears at once) and watched line by line; stdin is QEMU's (typed input
-/// reaches the guest). When stdin is a terminal QEMU switches it to raw
+/// The one way `cmk` runs QEMU (`cmk boot`, the experiment boots, `cmk
+/// guest`, `cmk bench guest`): its serial console is watched line by line
+/// and, with `echo`, shown as it comes (unbuffered: a prompt without a
+/// newline appears at once); with `.inherit` input, stdin is QEMU's (typed
+/// input reaches the guest). When stdin is a terminal QEMU switches it to raw
 /// mode; its settings are saved first and restored on every way out (QEMU's
-/// exit, the timeout, Ctrl-C or SIGTERM/SIGHUP to cmk, QEMU killed).
-public enum GuestConsole {
+/// exit, the timeout, Ctrl-C or SIGTERM/SIGHUP to cmk, QEMU killed). QEMU
+/// stays in cmk's process group (see `Child`).
+public enum QEMUProcess {
     public struct Options: Sendable {
         public enum Input: Sendable {
             /// QEMU reads the user's stdin (`cmk guest`).
             case inherit
-            /// QEMU reads nothing (benchmarks).
+            /// QEMU reads nothing (`cmk boot`, benchmarks).
             case none
         }
         public var input: Input = .inherit
@@ -53,9 +55,9 @@ public enum GuestConsole {
     /// QEMU started)` sees every console line and returns true once the run
     /// is over as far as the console can tell.
     public static func run(_ arguments: [String], options: Options,
-                           onLine: (String, Double) -> Bool) throws(GuestHostError) -> Result {
-        guard let executable = GuestProcess.resolve(arguments[0]) else {
-            throw .environment("\(arguments[0]) not found: run scripts/setup.sh (installs qemu-system-arm)")
+                           onLine: (String, Double) -> Bool) throws(Subprocess.Failure) -> Result {
+        guard let executable = Subprocess.resolve(arguments[0]) else {
+            throw Subprocess.Failure("\(arguments[0]) not found: run scripts/setup.sh (installs qemu-system-arm)")
         }
         let terminal = options.input == .inherit && isatty(STDIN_FILENO) == 1
         var saved = termios()
@@ -166,10 +168,10 @@ public enum GuestConsole {
         var output: Int32
         var errors: Int32
 
-        static func spawn(_ path: String, arguments: [String], nullInput: Bool) throws(GuestHostError) -> Child {
+        static func spawn(_ path: String, arguments: [String], nullInput: Bool) throws(Subprocess.Failure) -> Child {
             var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
             guard pipe(&out) == 0, pipe(&err) == 0 else {
-                throw .environment("cannot create pipes for \(path): \(String(cString: strerror(errno)))")
+                throw Subprocess.Failure("cannot create pipes for \(path): \(String(cString: strerror(errno)))")
             }
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
@@ -186,7 +188,7 @@ public enum GuestConsole {
             close(err[1])
             guard rc == 0 else {
                 close(out[0]); close(err[0])
-                throw .environment("cannot start \(path): \(String(cString: strerror(rc)))")
+                throw Subprocess.Failure("cannot start \(path): \(String(cString: strerror(rc)))")
             }
             _ = fcntl(out[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(err[0], F_SETFD, FD_CLOEXEC)

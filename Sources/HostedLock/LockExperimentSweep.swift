@@ -3,10 +3,11 @@ import Foundation
 import Hosted
 import Topology
 
-/// `cmk experiment lock`: the points to measure, the runs (interleaved over
-/// locks), the rows, and the files they are written to. The command only
+/// `cmk experiment lock` on any backend: the points to measure, the runs
+/// (interleaved over locks), the rows, and the files they are written to.
+/// (The kernel's own part, under QEMU, is `LockExperiment` in Boot.) The command only
 /// parses its arguments and prints what this returns.
-public struct LockExperiment {
+public struct LockExperimentSweep {
     public var kinds: [ClusterLock.Kind]
     /// Each point is one list of clusters run at once.
     public var points: [[LockClusterSpec]]
@@ -132,12 +133,12 @@ public struct HostedLockBackend: LockExperimentBackend {
             kind: lock, workload: setup.workload, hold: setup.hold,
             clusters: clusters.map { HostedClusterPlan(hostCPUs: $0.hostCPUs, node: $0.node) },
             settings: HostedRunSettings(delay: setup.delay, duration: setup.duration, stride: setup.stride))
+        // Host ticks to nanoseconds.
         return results.map { r in
-            LockClusterMeasurement(
-                cluster: r.cluster, cores: r.hostCPUs.count, elapsedSeconds: r.elapsedSeconds,
-                entriesPerCore: r.entriesPerCore, kernelEntries: r.kernelEntries, contendedEntries: r.contendedEntries,
-                wait: r.wait, hold: r.hold, waitUnit: "ns", unitsPerTick: 1 / calibration.ticksPerNanosecond,
-                note: "cluster \(r.cluster): \(r.placement)")
+            var m = r
+            m.waitUnit = "ns"
+            m.unitsPerTick = 1 / calibration.ticksPerNanosecond
+            return m
         }
     }
 }

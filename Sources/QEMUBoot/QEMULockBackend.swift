@@ -15,20 +15,25 @@ import Topology
 /// the figures are deterministic counts, not host time. Without it, ticks
 /// follow host time under single-threaded TCG (vCPUs interleaved on one host
 /// thread): the lock's cost in emulation, not on hardware.
-struct QEMULockBackend: LockExperimentBackend {
-    var icount: Bool
-    var threading: QEMUCommand.Threading
+public struct QEMULockBackend: LockExperimentBackend {
+    public var icount: Bool
+    public var threading: QEMUCommand.Threading
 
-    var name: String { icount ? "qemu-icount" : "qemu-\(threading.rawValue)" }
-    var machine: String {
-        "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(qemuVersion), on \(HostMachine.summary)"
+    public init(icount: Bool, threading: QEMUCommand.Threading) {
+        self.icount = icount
+        self.threading = threading
+    }
+
+    public var name: String { icount ? "qemu-icount" : "qemu-\(threading.rawValue)" }
+    public var machine: String {
+        "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(QEMUCommand.installedVersion), on \(HostMachine.summary)"
     }
 
     /// QEMU virt's generic timer runs at 62.5 MHz (QEMU 7.2); the kernel
     /// reports the real frequency and the rows use that.
     static let assumedCounterFrequency = 62_500_000.0
 
-    func run(lock kind: ClusterLock.Kind, setup: LockExperimentSetup, clusters: [LockClusterSpec]) throws -> [LockClusterMeasurement] {
+    public func run(lock kind: ClusterLock.Kind, setup: LockExperimentSetup, clusters: [LockClusterSpec]) throws -> [LockClusterMeasurement] {
         // One cluster per spec, core ids in order, small partitions.
         var next = 0
         let partition: UInt64 = 32 << 20
@@ -46,9 +51,15 @@ struct QEMULockBackend: LockExperimentBackend {
             workload: setup.workload == .cs ? 1 : 0, hold: setup.hold, delay: setup.delay, durationTicks: ticks)
         let lines = try ExperimentBoot.run(
             topology, request: request, icount: icount, threading: threading, timeout: setup.duration * 20 + 60)
-        let results = lines.lines.compactMap(LockExperimentLine.parse)
-        guard results.count == clusters.count else {
-            throw CommandFailure("the kernel reported \(results.count) of \(clusters.count) clusters' lock results")
+        return try Self.measurements(lines.lines, clusters: clusters.count)
+    }
+
+    /// One measurement per cluster from the kernel's `cmk: lockexp` lines,
+    /// in cluster order; an error unless every cluster reported.
+    public static func measurements(_ lines: [String], clusters: Int) throws(CMKFailure) -> [LockClusterMeasurement] {
+        let results = lines.compactMap(LockExperimentLine.parse)
+        guard results.count == clusters else {
+            throw .bootFailed("the kernel reported \(results.count) of \(clusters) clusters' lock results")
         }
         return results.sorted { $0.cluster < $1.cluster }.map { r in
             LockClusterMeasurement(

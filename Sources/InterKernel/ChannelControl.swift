@@ -60,10 +60,6 @@ public enum ChannelControl {
         page.storeBytes(of: magic, toByteOffset: magicOffset, as: UInt64.self)
     }
 
-    public static func isFormatted(_ page: UnsafeRawPointer) -> Bool {
-        page.load(fromByteOffset: magicOffset, as: UInt64.self) == magic
-    }
-
     public static func consoleLock(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<TicketLock> {
         (page + consoleLockOffset).assumingMemoryBound(to: TicketLock.self)
     }

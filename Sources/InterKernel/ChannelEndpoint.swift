@@ -204,13 +204,6 @@ public struct ChannelEndpoint {
         return true
     }
 
-    /// Whether `peer` announced it is about to sleep (its wake flag is set).
-    /// A hint only (relaxed): it may change right after the load. Boot uses
-    /// it to make sure a doorbell demonstration really finds a sleeper.
-    public func peerIsSleeping(_ peer: Int) -> Bool {
-        wakeFlag(from: cluster, to: peer).pointee.load(ordering: .relaxed) != 0
-    }
-
     /// Clear the wake flag after sleeping. Relaxed: a sender that still sees
     /// 1 only rings a doorbell we did not need (a spurious wake-up).
     public func finishSleep() {

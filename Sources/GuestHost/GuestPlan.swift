@@ -114,7 +114,9 @@ public struct GuestPlan {
 
     /// The reference of `cmk bench guest`: the same Image, initramfs,
     /// command line, vCPU count and guest memory size under plain QEMU, Linux
-    /// at EL1 on QEMU's own device tree, same CPU model and TCG threading.
+    /// at EL1 on QEMU's own device tree, same CPU model and TCG threading,
+    /// and the same NUMA shape as cmk's guest (a node per vCPU with the same
+    /// memory slices and distances), so both kernels do the same work.
     public func plainQEMUArguments() -> [String] {
         var arguments = [
             QEMUCommand.binary,
@@ -130,6 +132,26 @@ public struct GuestPlan {
         ]
         if let initrdPath { arguments += ["-initrd", initrdPath] }
         arguments += ["-append", bootArgs]
+        arguments += plainNUMAArguments()
+        return arguments
+    }
+
+    /// `-object memory-backend-ram` and `-numa` for each of the device tree's
+    /// memory nodes (none for a guest without NUMA).
+    func plainNUMAArguments() -> [String] {
+        guard let distances = deviceTree.distances else { return [] }
+        var arguments: [String] = []
+        for (i, m) in deviceTree.memory.enumerated() {
+            let node = m.numaNode ?? i
+            let cpus = deviceTree.vcpus.filter { $0.numaNode == node }.map { "\($0.index)" }
+            arguments += ["-object", "memory-backend-ram,id=ram\(node),size=\(m.region.size >> 20)M"]
+            arguments += ["-numa", "node,nodeid=\(node),memdev=ram\(node)" + cpus.map { ",cpus=\($0)" }.joined()]
+        }
+        for (i, row) in distances.enumerated() {
+            for (j, d) in row.enumerated() where i < j {
+                arguments += ["-numa", "dist,src=\(i),dst=\(j),val=\(d)"]
+            }
+        }
         return arguments
     }
 }

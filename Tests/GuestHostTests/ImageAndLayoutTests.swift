@@ -195,6 +195,47 @@ func temporaryFile(_ bytes: [UInt8], name: String = "Image") throws -> String {
         #expect(plan.bootArgs.hasSuffix("cmk.run=" + GuestBootArgs.encode(script: "true\n")))
     }
 
+    /// The SMP guest: a vCPU and a NUMA node per cluster in cmk's device
+    /// tree, and the same shape on plain QEMU's command line.
+    @Test func smpGuestHasANodePerClusterOnBothSides() throws {
+        let kernel = try temporaryFile(imageHeader(extra: 1000))
+        let three = try TopologyLoader.load(text: """
+            name = "three"
+            memory = "1G"
+            [[cluster]]
+            cores = [0]
+            memory = "64M"
+            [[cluster]]
+            cores = [1]
+            memory = "64M"
+            [[cluster]]
+            cores = [2]
+            memory = "64M"
+            [shared]
+            channel = "1M"
+            guest = "256M"
+            """, file: "three.toml")
+        let plan = try GuestPlan(topology: three, kernel: kernel, initrd: nil, bootArgs: GuestBootArgs(run: "true"),
+                                 compile: fakeCompile)
+        #expect(plan.vcpuCount == 3 && plan.bootInfo.guestImage?.vcpuCount == 3)
+        let dts = plan.deviceTree.source
+        for i in 0..<3 { #expect(dts.contains("numa-node-id = <\(i)>;")) }
+        #expect(dts.contains("numa-distance-map-v1"))
+        // Memory slices: 2 MiB aligned, covering the guest region exactly.
+        let memory = plan.deviceTree.memory.map(\.region)
+        #expect(memory.count == 3 && memory.allSatisfy { $0.base % (2 << 20) == 0 })
+        #expect(memory.reduce(0) { $0 + $1.size } == 256 << 20)
+        let plain = plan.plainQEMUArguments()
+        #expect(plain[plain.firstIndex(of: "-smp")! + 1] == "3")
+        let sizes = memory.map { "\($0.size >> 20)M" }
+        for i in 0..<3 {
+            #expect(plain.contains("memory-backend-ram,id=ram\(i),size=\(sizes[i])"))
+            #expect(plain.contains("node,nodeid=\(i),memdev=ram\(i),cpus=\(i)"))
+        }
+        #expect(plain.contains("dist,src=0,dst=2,val=20"))
+        #expect(!plain.contains("dist,src=2,dst=0,val=20"))  // QEMU mirrors one direction
+    }
+
     @Test func refusals() throws {
         let kernel = try temporaryFile(imageHeader(extra: 1000))
         #expect {

@@ -45,12 +45,72 @@ public struct Topology: Equatable {
     }
 }
 
+extension Topology {
+    /// The most cores a topology may have (cmk's limit).
+    public static var maxCores: Int { Machine.maxCores }
+
+    /// Sizes for a topology a tool writes (`cmk topology detect`) that the
+    /// checks accept, and what had to give for that.
+    public struct Sizing: Equatable, Sendable {
+        public var partition: UInt64
+        public var guest: UInt64
+        /// The machine memory: what the layout needs (`Layout.bytesNeeded`:
+        /// the boot region, each region on its 2M boundary), rounded up to
+        /// a power of two of at least 1G, at most cmk's maximum.
+        public var memory: UInt64
+        public var notes: [String] = []
+    }
+
+    /// Fits `clusters` partitions of `partition` bytes, the channel and the
+    /// guest region into the machine: the partition is rounded up to a
+    /// multiple of 2M and to the minimum partition; when the total would
+    /// exceed cmk's maximum memory, the guest region goes, then the
+    /// partitions shrink to fit.
+    public static func sizing(clusters: Int, partition requested: UInt64, channel: UInt64, guest requestedGuest: UInt64) -> Sizing {
+        let granule = Machine.partitionGranule
+        var notes: [String] = []
+        var partition = max((min(requested, Machine.maxRAM) + granule - 1) / granule * granule, Machine.minPartitionSize)
+        if partition != requested {
+            notes.append("partition \(formatSize(requested)) rounded to \(formatSize(partition)) (a multiple of 2M, at least \(formatSize(Machine.minPartitionSize)))")
+        }
+        var guest = requestedGuest
+        func needed() -> UInt64 {
+            Layout.bytesNeeded(partitions: Array(repeating: partition, count: clusters), channel: channel, guest: guest)
+        }
+        if needed() > Machine.maxRAM, guest != 0 {
+            guest = 0
+            notes.append("no guest region: the partitions need the whole of cmk's maximum memory (\(formatSize(Machine.maxRAM)))")
+        }
+        if needed() > Machine.maxRAM {
+            let fixed = Layout.bytesNeeded(partitions: [], channel: channel, guest: 0)
+            let shrunk = (Machine.maxRAM - fixed) / UInt64(max(clusters, 1)) / granule * granule
+            notes.append("partitions of \(formatSize(partition)) do not fit in \(formatSize(Machine.maxRAM)); each is \(formatSize(shrunk))")
+            partition = shrunk
+        }
+        var memory: UInt64 = 1 << 30
+        while memory < needed() { memory <<= 1 }
+        return Sizing(partition: partition, guest: guest, memory: min(memory, Machine.maxRAM), notes: notes)
+    }
+}
+
 /// One problem in a topology file: rendered `FILE:LINE: message`.
 public struct TopologyDiagnostic: Error, Equatable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var message: String
-    public var description: String { "\(file):\(line): \(message)" }
+    /// One line, whatever the message quotes from the file (a key or string
+    /// with a newline in it is shown escaped).
+    public var description: String {
+        var shown = ""
+        for scalar in message.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                shown += scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                shown.unicodeScalars.append(scalar)
+            }
+        }
+        return "\(file):\(line): \(shown)"
+    }
 }
 
 /// Every problem found in one file (at least one).
@@ -291,12 +351,16 @@ public enum TopologyLoader {
                     problem(line, "`channel` (\(formatSize(bytes))) must be a multiple of 4K")
                 } else if bytes < Machine.minChannelSize {
                     problem(line, "`channel` (\(formatSize(bytes))) is below the minimum of \(formatSize(Machine.minChannelSize))")
+                } else if bytes > Machine.maxRAM {
+                    problem(line, "`channel` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
                 }
             }
             if let (bytes, line) = size(shared, "guest", " in [shared]", required: false) {
                 guest = bytes
                 if bytes % Machine.regionAlignment != 0 {
                     problem(line, "`guest` (\(formatSize(bytes))) must be a multiple of 2M (0 for no guest region)")
+                } else if bytes > Machine.maxRAM {
+                    problem(line, "`guest` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
                 }
             }
         } else if root["shared"] == nil {
@@ -335,6 +399,8 @@ public enum TopologyLoader {
             problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) must be a multiple of 2M")
         } else if bytes < Machine.minPartitionSize {
             problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) is below the minimum partition of \(formatSize(Machine.minPartitionSize))")
+        } else if bytes > Machine.maxRAM {
+            problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
         }
     }
 }

@@ -73,6 +73,9 @@ let badFiles: [BadFile] = [
     BadFile(kind: "host_cpus of the wrong length", text: replacing(7, with: "host_cpus = [0]"), line: 7, message: "host_cpus has 1 entries for the cluster's 2 cores"),
     BadFile(kind: "host CPU used twice", text: replacing(7, with: "host_cpus = [0, 1]").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"128M\"\nhost_cpus = [1, 2]\n\n[shared]"), line: 11, message: "host CPU 1 is already used by cluster 0"),
     BadFile(kind: "node not a number", text: replacing(7, with: "node = \"zero\""), line: 7, message: "`node` must be a NUMA node number"),
+    // Found by the fuzz test: the sum of two huge partitions overflowed (a trap in `cmk topology check`).
+    BadFile(kind: "partition beyond the machine", text: replacing(6, with: "memory = \"8388608T\"").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"8388608T\"\n\n[shared]"), line: 6, message: "cluster 0 `memory` (8388608T) exceeds cmk's maximum memory of 8G"),
+    BadFile(kind: "a newline in a key stays escaped", text: replacing(3, with: "\"a\\nb\" = 1"), line: 3, message: "unknown key `a\nb`"),
     // Valid TOML that is not a topology: a topology error on its line, never "malformed TOML".
     BadFile(kind: "dotted key making an unknown table", text: replacing(3, with: "a.b = 1"), line: 3, message: "unknown table `[a]`"),
     BadFile(kind: "float size", text: replacing(6, with: "memory = 1.5e8"), line: 6, message: "must be a size like \"128M\", not a float"),

@@ -118,38 +118,64 @@ extension HostTopology {
     /// cluster per detected cluster (cores numbered in order, with their
     /// `host_cpus` and `node`), each with a `clusterMemory` partition, the
     /// default shared regions, and the machine memory the physical layout
-    /// needs (`Layout.bytesNeeded`) rounded up to a power of two of at least 1G.
+    /// needs (`Layout.bytesNeeded`: the boot region, each region on its 2M
+    /// boundary) rounded up to a power of two of at least 1G.
+    ///
+    /// The file always passes `cmk topology check`; what had to give for
+    /// that is said in a `# note:` line: CPUs beyond cmk's core limit are
+    /// left out, and `Topology.sizing` rounds the partition and, if need
+    /// be, drops the guest region and shrinks the partitions.
     public func topologyFile(
         name: String, lock: ClusterLock.Kind, clusterMemory: UInt64, sharing cache: SharedCache, machine: String
     ) -> String {
-        let channel: UInt64 = 1 << 20, guest: UInt64 = 256 << 20
-        let needed = Layout.bytesNeeded(partitions: Array(repeating: clusterMemory, count: clusters.count),
-                                        channel: channel, guest: guest)
-        var memory: UInt64 = 1 << 30
-        while memory < needed { memory <<= 1 }
+        var notes = self.notes
+        let channel: UInt64 = 1 << 20
+
+        // Cores: at most cmk's limit, in detection order.
+        var kept: [Cluster] = []
+        var cores = 0
+        for c in clusters where cores < Topology.maxCores {
+            var c = c
+            c.hostCPUs = Array(c.hostCPUs.prefix(Topology.maxCores - cores))
+            cores += c.hostCPUs.count
+            kept.append(c)
+        }
+        let detected = clusters.reduce(0) { $0 + $1.hostCPUs.count }
+        if detected > cores {
+            notes.append("\(detected) CPUs detected; cmk runs at most \(Topology.maxCores) cores, so \(detected - cores) are left out")
+        }
+
+        let sizing = Topology.sizing(clusters: kept.count, partition: clusterMemory, channel: channel, guest: 256 << 20)
+        notes += sizing.notes
+        let (partition, guest, memory) = (sizing.partition, sizing.guest, sizing.memory)
+
+        // Comments stay comments: one line each.
+        func oneLine(_ s: String) -> String {
+            String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        }
         var text = """
-        # Detected by `cmk topology detect --share \(cache.rawValue)` on \(machine).
+        # Detected by `cmk topology detect --share \(cache.rawValue)` on \(oneLine(machine)).
         # Clusters: CPUs sharing the \(cache == .llc ? "last-level" : "L2") cache, split by NUMA node (\(nodeCount) node(s)).
         # host_cpus and node are read by the hosted runtime (cmk experiment lock);
         # lock is the big lock kind of every cluster (ticket, mcs or clh).
 
         """
-        for note in notes { text += "# note: \(note)\n" }
+        for note in notes { text += "# note: \(oneLine(note))\n" }
         text += """
-        name = "\(name)"
+        name = \(TOMLParser.quoted(name))
         memory = "\(formatSize(memory))"
         lock = "\(lock.topologyName)"
 
         """
         var next = 0
-        for c in clusters {
+        for c in kept {
             let cores = (next..<(next + c.hostCPUs.count)).map(String.init).joined(separator: ", ")
             next += c.hostCPUs.count
             text += """
 
             [[cluster]]
             cores = [\(cores)]
-            memory = "\(formatSize(clusterMemory))"
+            memory = "\(formatSize(partition))"
             host_cpus = [\(c.hostCPUs.map(String.init).joined(separator: ", "))]
             node = \(c.node)
 

@@ -45,12 +45,72 @@ public struct Topology: Equatable {
     }
 }
 
+extension Topology {
+    /// The most cores a topology may have (cmk's limit).
+    public static var maxCores: Int { Machine.maxCores }
+
+    /// Sizes for a topology a tool writes (`cmk topology detect`) that the
+    /// checks accept, and what had to give for that.
+    public struct Sizing: Equatable, Sendable {
+        public var partition: UInt64
+        public var guest: UInt64
+        /// The machine memory: what the layout needs (`Layout.bytesNeeded`:
+        /// the boot region, each region on its 2M boundary), rounded up to
+        /// a power of two of at least 1G, at most cmk's maximum.
+        public var memory: UInt64
+        public var notes: [String] = []
+    }
+
+    /// Fits `clusters` partitions of `partition` bytes, the channel and the
+    /// guest region into the machine: the partition is rounded up to a
+    /// multiple of 2M and to the minimum partition; when the total would
+    /// exceed cmk's maximum memory, the guest region goes, then the
+    /// partitions shrink to fit.
+    public static func sizing(clusters: Int, partition requested: UInt64, channel: UInt64, guest requestedGuest: UInt64) -> Sizing {
+        let granule = Machine.partitionGranule
+        var notes: [String] = []
+        var partition = max((min(requested, Machine.maxRAM) + granule - 1) / granule * granule, Machine.minPartitionSize)
+        if partition != requested {
+            notes.append("partition \(formatSize(requested)) rounded to \(formatSize(partition)) (a multiple of 2M, at least \(formatSize(Machine.minPartitionSize)))")
+        }
+        var guest = requestedGuest
+        func needed() -> UInt64 {
+            Layout.bytesNeeded(partitions: Array(repeating: partition, count: clusters), channel: channel, guest: guest)
+        }
+        if needed() > Machine.maxRAM, guest != 0 {
+            guest = 0
+            notes.append("no guest region: the partitions need the whole of cmk's maximum memory (\(formatSize(Machine.maxRAM)))")
+        }
+        if needed() > Machine.maxRAM {
+            let fixed = Layout.bytesNeeded(partitions: [], channel: channel, guest: 0)
+            let shrunk = (Machine.maxRAM - fixed) / UInt64(max(clusters, 1)) / granule * granule
+            notes.append("partitions of \(formatSize(partition)) do not fit in \(formatSize(Machine.maxRAM)); each is \(formatSize(shrunk))")
+            partition = shrunk
+        }
+        var memory: UInt64 = 1 << 30
+        while memory < needed() { memory <<= 1 }
+        return Sizing(partition: partition, guest: guest, memory: min(memory, Machine.maxRAM), notes: notes)
+    }
+}
+
 /// One problem in a topology file: rendered `FILE:LINE: message`.
 public struct TopologyDiagnostic: Error, Equatable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var message: String
-    public var description: String { "\(file):\(line): \(message)" }
+    /// One line, whatever the message quotes from the file (a key or string
+    /// with a newline in it is shown escaped).
+    public var description: String {
+        var shown = ""
+        for scalar in message.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                shown += scalar == "\n" ? "\\n" : scalar == "\t" ? "\\t" : "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                shown.unicodeScalars.append(scalar)
+            }
+        }
+        return "\(file):\(line): \(shown)"
+    }
 }
 
 /// Every problem found in one file (at least one).
@@ -75,11 +135,20 @@ public enum TopologyLoader {
     static let sharedKeys: Set<String> = ["channel", "guest"]
 
     /// Read and validate a topology. On failure, every problem found is
-    /// reported (syntax errors stop the reading at the first one).
+    /// reported (syntax errors stop the reading at the first one). Any TOML
+    /// 1.0 spelling of a topology is accepted (dotted keys, inline tables,
+    /// `cluster = [{...}, ...]`, any string or integer form); what is valid
+    /// TOML but not a topology is a topology error on its line, never
+    /// "malformed TOML".
     public static func load(text: String, file: String) throws(TopologyErrors) -> Topology {
+        try load(bytes: Array(text.utf8), file: file)
+    }
+
+    /// The same, from a file's bytes (which must be UTF-8).
+    public static func load(bytes: [UInt8], file: String) throws(TopologyErrors) -> Topology {
         let doc: TOMLDocument
         do {
-            doc = try TOMLParser.parse(text)
+            doc = try TOMLParser.parse(bytes: bytes)
         } catch {
             throw TopologyErrors(diagnostics: [
                 TopologyDiagnostic(file: file, line: error.line, message: "malformed TOML: \(error.message)")
@@ -89,25 +158,25 @@ public enum TopologyLoader {
         func problem(_ line: Int, _ message: String) {
             problems.append(TopologyDiagnostic(file: file, line: line, message: message))
         }
+        let root = doc.root
 
         // Unknown keys and tables.
-        for entry in doc.root.entries where !rootKeys.contains(entry.key) {
-            problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables [[cluster]], [shared])")
-        }
-        for table in doc.tables where table.name != "shared" && table.name != "cluster" {
-            problem(table.line, "unknown table `[\(table.name)]` (known: [[cluster]], [shared])")
-        }
-        for table in doc.arrayTables where table.name != "cluster" {
-            problem(table.line, "unknown table `[[\(table.name)]]` (known: [[cluster]], [shared])")
-        }
-        if doc.tables.contains(where: { $0.name == "cluster" }) {
-            problem(doc.tables.first { $0.name == "cluster" }!.line, "`[cluster]` must be `[[cluster]]` (one per cluster)")
+        for entry in root.entries where !rootKeys.contains(entry.key) && entry.key != "cluster" && entry.key != "shared" {
+            switch entry.value.kind {
+            case .table:
+                problem(entry.line, "unknown table `[\(entry.key)]` (known: [[cluster]], [shared])")
+            case .array where entry.value.typeName == "an array of tables":
+                problem(entry.line, "unknown table `[[\(entry.key)]]` (known: [[cluster]], [shared])")
+            default:
+                problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables [[cluster]], [shared])")
+            }
         }
 
-        // Typed getters that report what is wrong.
-        func string(_ table: TOMLTable, _ key: String, required: Bool) -> (String, Int)? {
+        // Typed getters that report what is wrong; `context` says where
+        // (" in [shared]"), for a missing key.
+        func string(_ table: TOMLTable, _ key: String, _ context: String, required: Bool) -> (String, Int)? {
             guard let entry = table[key] else {
-                if required { problem(table.line, "missing key `\(key)`\(where_(table))") }
+                if required { problem(table.line, "missing key `\(key)`\(context)") }
                 return nil
             }
             guard case .string(let s) = entry.value.kind else {
@@ -116,15 +185,15 @@ public enum TopologyLoader {
             }
             return (s, entry.line)
         }
-        func size(_ table: TOMLTable, _ key: String, required: Bool) -> (UInt64, Int)? {
+        func size(_ table: TOMLTable, _ key: String, _ context: String, required: Bool) -> (UInt64, Int)? {
             guard let entry = table[key] else {
-                if required { problem(table.line, "missing key `\(key)`\(where_(table))") }
+                if required { problem(table.line, "missing key `\(key)`\(context)") }
                 return nil
             }
             switch entry.value.kind {
             case .string(let s):
                 guard let bytes = parseSize(s) else {
-                    problem(entry.line, "`\(key)` = \"\(s)\" is not a size (use e.g. \"64K\", \"128M\", \"1G\")")
+                    problem(entry.line, "`\(key)` = \(TOMLParser.quoted(s)) is not a size (use e.g. \"64K\", \"128M\", \"1G\")")
                     return nil
                 }
                 return (bytes, entry.line)
@@ -139,15 +208,12 @@ public enum TopologyLoader {
                 return nil
             }
         }
-        func where_(_ table: TOMLTable) -> String {
-            table.name.isEmpty ? "" : (table.name == "cluster" ? " in this [[cluster]]" : " in [\(table.name)]")
-        }
 
-        let name = string(doc.root, "name", required: true)
-        let memory = size(doc.root, "memory", required: true)
+        let name = string(root, "name", "", required: true)
+        let memory = size(root, "memory", "", required: true)
         var lock = ClusterLock.Kind.ticket
-        let lockSpecified = doc.root["lock"] != nil
-        if let (l, line) = string(doc.root, "lock", required: false) {
+        let lockSpecified = root["lock"] != nil
+        if let (l, line) = string(root, "lock", "", required: false) {
             if let kind = ClusterLock.Kind(topologyName: l) {
                 lock = kind
             } else {
@@ -156,8 +222,26 @@ public enum TopologyLoader {
         }
 
         // Clusters.
-        let clusterTables = doc.arrayTables.filter { $0.name == "cluster" }
-        if clusterTables.isEmpty { problem(1, "no `[[cluster]]`: a topology needs at least one cluster") }
+        // `[[cluster]]` headers, or any other array of tables: `cluster = [{...}, {...}]`.
+        var clusterTables: [TOMLTable] = []
+        if let entry = root["cluster"] {
+            switch entry.value.kind {
+            case .table(let t):
+                problem(t.line, "`[cluster]` must be `[[cluster]]` (one per cluster)")
+            case .array(let items):
+                for item in items {
+                    if let t = item.table {
+                        clusterTables.append(t)
+                    } else {
+                        problem(item.line, "each cluster must be a table (`[[cluster]]` or `{ cores = [...], memory = ... }`), not \(item.typeName)")
+                    }
+                }
+                if items.isEmpty { problem(entry.line, "`cluster` is an empty array: a topology needs at least one cluster") }
+            default:
+                problem(entry.line, "`cluster` must be `[[cluster]]` tables, not \(entry.value.typeName)")
+            }
+        }
+        if root["cluster"] == nil { problem(1, "no `[[cluster]]`: a topology needs at least one cluster") }
         var clusters: [Topology.ClusterSpec] = []
         var owner: [Int: Int] = [:]  // core -> cluster index
         var hostCPUOwner: [Int: Int] = [:]  // host CPU -> cluster index
@@ -196,7 +280,7 @@ public enum TopologyLoader {
                 problem(table.line, "missing key `cores` in this [[cluster]]")
             }
             var partition: UInt64 = 0
-            if let (bytes, line) = size(table, "memory", required: true) {
+            if let (bytes, line) = size(table, "memory", " in this [[cluster]]", required: true) {
                 partition = bytes
                 checkPartition(bytes, line: line, cluster: index, problem: problem)
             }
@@ -245,14 +329,21 @@ public enum TopologyLoader {
         }
 
         // Shared regions.
-        let shared = doc.tables.first { $0.name == "shared" }
+        var shared: TOMLTable?
+        if let entry = root["shared"] {
+            if let t = entry.value.table {
+                shared = t
+            } else {
+                problem(entry.line, "`shared` must be the table `[shared]`, not \(entry.value.typeName)")
+            }
+        }
         var channel: UInt64 = 0
         var guest: UInt64 = 0
         if let shared {
             for entry in shared.entries where !sharedKeys.contains(entry.key) {
                 problem(entry.line, "unknown key `\(entry.key)` in [shared] (known: channel, guest)")
             }
-            if let (bytes, line) = size(shared, "channel", required: true) {
+            if let (bytes, line) = size(shared, "channel", " in [shared]", required: true) {
                 channel = bytes
                 if bytes == 0 {
                     problem(line, "`channel` is zero: the clusters need a channel region")
@@ -260,15 +351,19 @@ public enum TopologyLoader {
                     problem(line, "`channel` (\(formatSize(bytes))) must be a multiple of 4K")
                 } else if bytes < Machine.minChannelSize {
                     problem(line, "`channel` (\(formatSize(bytes))) is below the minimum of \(formatSize(Machine.minChannelSize))")
+                } else if bytes > Machine.maxRAM {
+                    problem(line, "`channel` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
                 }
             }
-            if let (bytes, line) = size(shared, "guest", required: false) {
+            if let (bytes, line) = size(shared, "guest", " in [shared]", required: false) {
                 guest = bytes
                 if bytes % Machine.regionAlignment != 0 {
                     problem(line, "`guest` (\(formatSize(bytes))) must be a multiple of 2M (0 for no guest region)")
+                } else if bytes > Machine.maxRAM {
+                    problem(line, "`guest` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
                 }
             }
-        } else {
+        } else if root["shared"] == nil {
             problem(1, "missing table `[shared]` (it declares the `channel` region)")
         }
 
@@ -304,6 +399,8 @@ public enum TopologyLoader {
             problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) must be a multiple of 2M")
         } else if bytes < Machine.minPartitionSize {
             problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) is below the minimum partition of \(formatSize(Machine.minPartitionSize))")
+        } else if bytes > Machine.maxRAM {
+            problem(line, "cluster \(cluster) `memory` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
         }
     }
 }

@@ -73,7 +73,29 @@ let badFiles: [BadFile] = [
     BadFile(kind: "host_cpus of the wrong length", text: replacing(7, with: "host_cpus = [0]"), line: 7, message: "host_cpus has 1 entries for the cluster's 2 cores"),
     BadFile(kind: "host CPU used twice", text: replacing(7, with: "host_cpus = [0, 1]").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"128M\"\nhost_cpus = [1, 2]\n\n[shared]"), line: 11, message: "host CPU 1 is already used by cluster 0"),
     BadFile(kind: "node not a number", text: replacing(7, with: "node = \"zero\""), line: 7, message: "`node` must be a NUMA node number"),
-    BadFile(kind: "dotted key", text: replacing(3, with: "a.b = 1"), line: 3, message: "dotted keys are not supported"),
+    // Found by the fuzz test: the sum of two huge partitions overflowed (a trap in `cmk topology check`).
+    BadFile(kind: "partition beyond the machine", text: replacing(6, with: "memory = \"8388608T\"").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"8388608T\"\n\n[shared]"), line: 6, message: "cluster 0 `memory` (8388608T) exceeds cmk's maximum memory of 8G"),
+    BadFile(kind: "a newline in a key stays escaped", text: replacing(3, with: "\"a\\nb\" = 1"), line: 3, message: "unknown key `a\nb`"),
+    // Valid TOML that is not a topology: a topology error on its line, never "malformed TOML".
+    BadFile(kind: "dotted key making an unknown table", text: replacing(3, with: "a.b = 1"), line: 3, message: "unknown table `[a]`"),
+    BadFile(kind: "float size", text: replacing(6, with: "memory = 1.5e8"), line: 6, message: "must be a size like \"128M\", not a float"),
+    BadFile(kind: "date as a size", text: replacing(13, with: "channel = 1979-05-27"), line: 13, message: "not a local date"),
+    BadFile(kind: "offset date-time as a name", text: replacing(1, with: "name = 1979-05-27T07:32:00Z"), line: 1, message: "`name` must be a string, not an offset date-time"),
+    BadFile(kind: "shared as a string", text: "shared = \"1M\"\n" + String(validTopology.split(separator: "[shared]")[0]), line: 1, message: "`shared` must be the table `[shared]`, not a string"),
+    BadFile(kind: "cluster as an array of integers", text: "name = \"t\"\nmemory = \"1G\"\ncluster = [1, 2]\n[shared]\nchannel = \"1M\"", line: 3, message: "each cluster must be a table"),
+    BadFile(kind: "cluster inline table with a bad core", text: "name = \"t\"\nmemory = \"1G\"\ncluster = [\n  { cores = [0], memory = \"64M\" },\n  { cores = [2], memory = \"64M\" },\n]\n[shared]\nchannel = \"1M\"", line: 5, message: "core ids must be 0..2 without gaps"),
+    BadFile(kind: "unknown key in an inline cluster", text: "name = \"t\"\nmemory = \"1G\"\ncluster = [{ cores = [0], memory = \"64M\", numa = 0 }]\n[shared]\nchannel = \"1M\"", line: 3, message: "unknown key `numa` in [[cluster]]"),
+    BadFile(kind: "dotted key inside [shared]", text: validTopology + "\nextra.size = \"1M\"", line: 15, message: "unknown key `extra` in [shared]"),
+    // Invalid TOML: malformed, on its line.
+    BadFile(kind: "malformed TOML: table defined twice", text: validTopology + "\n[shared]", line: 15, message: "malformed TOML: table `[shared]` is defined twice (first on line 12)"),
+    BadFile(kind: "malformed TOML: a header after dotted keys", text: "name = \"t\"\nshared.channel = \"1M\"\n[shared]\nguest = \"0\"", line: 3, message: "malformed TOML: table `[shared]` is already defined by dotted keys on line 2"),
+    BadFile(kind: "malformed TOML: inline table extended", text: "name = \"t\"\nshared = { channel = \"1M\" }\n[shared]", line: 3, message: "malformed TOML: table `[shared]` cannot be defined: it is already the inline table of line 2"),
+    BadFile(kind: "malformed TOML: integer beyond 64 bits", text: replacing(5, with: "cores = [0, 99999999999999999999]"), line: 5, message: "does not fit in 64 bits"),
+    BadFile(kind: "malformed TOML: leading zero", text: replacing(5, with: "cores = [00, 1]"), line: 5, message: "malformed TOML: expected `,` or `]`"),
+    BadFile(kind: "malformed TOML: bad escape", text: replacing(1, with: "name = \"a\\qb\""), line: 1, message: "unknown escape `\\q`"),
+    BadFile(kind: "malformed TOML: February 30", text: replacing(3, with: "when = 2023-02-30"), line: 3, message: "is not a date (2/2023 has 28 days)"),
+    BadFile(kind: "malformed TOML: unclosed multi-line string", text: replacing(1, with: "name = \"\"\"t"), line: 1, message: "multi-line string opened here is never closed"),
+    BadFile(kind: "malformed TOML: newline in an inline table", text: replacing(12, with: "shared = { channel = \"1M\",\n guest = \"0\" }"), line: 12, message: "must stay on one line"),
 ]
 
 @Suite struct TopologyCheckTests {

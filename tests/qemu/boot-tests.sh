@@ -242,6 +242,76 @@ expect_failure "invalid topology" 2 "bad.toml:4: core ids must be 0..2 without g
 if grep -q "cmk: loader" "$work/out.txt"; then fail "invalid topology: QEMU was started"; fi
 expect_failure "check of a bad file" 2 "bad.toml:4:" topology check "$work/bad.toml"
 
+# Mutated topology files (docs/topology.md, "Tests"): shipped files changed
+# at random (sizes, core ids, lines, TOML respellings: dotted keys, inline
+# tables, other integer and string forms); the first 3 that `cmk topology
+# check` accepts are booted and read against tomllib like the files above.
+check_mutated_boots() {
+  local dir="$work/mutated" n=0 tries=0 f
+  mkdir -p "$dir"
+  while [ "$n" -lt 3 ] && [ "$tries" -lt 200 ]; do
+    tries=$((tries + 1))
+    f="$dir/m$tries.toml"
+    python3 - "$tries" "$f" topologies/*.toml 2>/dev/null <<'PY' || continue
+import random, re, sys, tomllib
+r = random.Random(int(sys.argv[1]) * 7919)
+text = open(r.choice(sys.argv[3:])).read()
+def respell(t):
+    lines = t.split("\n")
+    k = r.randrange(7)
+    if k == 0:  # a size changed
+        m = r.choice(list(re.finditer(r'"(\d+)M"', t)))
+        return t[:m.start()] + '"%dM"' % max(2, int(m[1]) + r.choice([-64, -2, 2, 64, 128])) + t[m.end():]
+    if k == 1 and "[shared]" in lines:  # [shared] as dotted keys at the top
+        s = lines.index("[shared]")
+        body = ["shared." + l for l in lines[s + 1:] if "=" in l]
+        rest = lines[:s]
+        first = next(i for i, l in enumerate(rest) if l.startswith("["))
+        return "\n".join(rest[:first] + body + rest[first:])
+    if k == 2:  # every [[cluster]] as an inline table
+        out, inline, i = [], [], 0
+        while i < len(lines):
+            if lines[i] == "[[cluster]]":
+                i += 1
+                fields = []
+                while i < len(lines) and lines[i] and not lines[i].startswith("["):
+                    code = lines[i].split("#")[0].strip()
+                    if "=" in code: fields.append(code)
+                    i += 1
+                inline.append("  { " + ", ".join(fields) + " },")
+            else:
+                out.append(lines[i])
+                i += 1
+        first = next((i for i, l in enumerate(out) if l.startswith("[")), len(out))
+        return "\n".join(out[:first] + ["cluster = ["] + inline + ["]"] + out[first:])
+    if k == 3:  # core ids in hex, a comment inside the array
+        return re.sub(r"cores = \[(\d+)", lambda m: "cores = [ # ids\n  0x%x" % int(m[1]), t, count=1)
+    if k == 4:  # a line duplicated or deleted
+        i = r.randrange(len(lines))
+        if r.random() < 0.5: lines.insert(i, lines[i])
+        else: lines.pop(i)
+        return "\n".join(lines)
+    if k == 5:  # literal and multi-line strings
+        return t.replace('"1M"', "'1M'").replace('"1G"', '"""1G"""').replace('"2G"', "'''\n2G'''")
+    return re.sub(r'^name = "(.*)"', r'"name" = "\1-m"', t, flags=re.M)
+for _ in range(r.randrange(1, 4)):
+    text = respell(text)
+# The console oracle above reads sizes with K/M/G units: keep to files it can read.
+topo = tomllib.loads(text)
+assert all(isinstance(c["memory"], str) and re.fullmatch(r"\d+[KMG]?", c["memory"]) for c in topo["cluster"])
+open(sys.argv[2], "w").write(text)
+PY
+    touch "$dir/seen"
+    if "$cmk" topology check "$f" >/dev/null 2>&1 && ! grep -qxF "$(md5sum <"$f")" "$dir/seen"; then
+      n=$((n + 1))
+      md5sum <"$f" >>"$dir/seen"
+      check_boot "$f"
+    fi
+  done
+  [ "$n" -eq 3 ] || fail "mutated topologies: only $n of 3 accepted in $tries tries"
+}
+check_mutated_boots
+
 # The lock experiment in the booted kernel (issue 3's QEMU half): every lock
 # kind on a 2x4 topology, single-threaded TCG with -icount, short windows.
 if "$cmk" experiment lock topologies/2x4.toml --qemu --icount --workload cs --hold 20 \

@@ -11,6 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+. tests/qemu/gdb-session.sh
 
 # Extra topologies the shipped set does not cover (and the MCS and CLH locks).
 cat > "$work/3x4-holes.toml" <<'T'
@@ -400,28 +401,12 @@ check_gdb() {
   fi
   local port=$((20000 + RANDOM % 20000))
   "$cmk" boot --gdb --gdb-port "$port" --timeout 120 >"$work/gdb-boot.txt" 2>"$work/gdb-boot.err" &
-  local boot=$!
-  local attach=""
-  for _ in $(seq 1 100); do
-    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-boot.err" || true)
-    [ -n "$attach" ] && break
-    sleep 0.2
-  done
-  if [ -z "$attach" ]; then
-    kill "$boot" 2>/dev/null || true; wait "$boot" 2>/dev/null || true
+  local boot=$! result=0
+  gdb_session "$boot" "$work/gdb-boot.err" "pc x0" "$work/gdb.txt" || result=$?
+  local status=$gdb_run_status
+  if [ "$result" -eq 1 ]; then
     fail "cmk boot --gdb printed no gdb-multiarch command: $(cat "$work/gdb-boot.err")"
-    return
-  fi
-  # The printed command, in batch mode, with the session's steps.
-  if ! eval "timeout 60 $attach -batch -nx -ex 'break cmk_cluster_entry' -ex continue -ex 'info registers pc x0' -ex detach" \
-      >"$work/gdb.txt" 2>&1; then
-    fail "gdb session failed: $(tail -n 5 "$work/gdb.txt")"
-  fi
-  local status=0
-  wait "$boot" || status=$?
-  if ! grep -q "hit Breakpoint 1, .* in cmk_cluster_entry" "$work/gdb.txt" \
-      || ! grep -qE "^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <cmk_cluster_entry\+[0-9]+>" "$work/gdb.txt" \
-      || ! grep -qE "^x0 +0x[0-9a-f]+" "$work/gdb.txt" || ! grep -q "detached" "$work/gdb.txt"; then
+  elif [ "$result" -ne 0 ] || ! grep -qE "^x0 +0x[0-9a-f]+" "$work/gdb.txt"; then
     fail "gdb session: no break at cmk_cluster_entry, registers or detach: $(grep -v '^During symbol' "$work/gdb.txt" | tail -n 8)"
   elif [ "$status" -ne 0 ] || ! grep -q "^cmk: boot ok" "$work/gdb-boot.txt"; then
     fail "cmk boot --gdb: the boot did not complete after gdb detached (status $status): $(tail -n 3 "$work/gdb-boot.txt")"

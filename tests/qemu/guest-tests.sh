@@ -10,6 +10,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+. tests/qemu/gdb-session.sh
 
 # run NAME TOPOLOGY 'GUEST COMMANDS' [cmk guest options...]: output in $work/NAME.out
 run_guest() {
@@ -126,28 +127,13 @@ check_gdb() {
   local port=$((20000 + RANDOM % 20000)) start=$SECONDS
   "$cmk" guest topologies/1x4.toml --gdb --gdb-port "$port" --run true --timeout 180 </dev/null \
     >"$work/gdb-guest.out" 2>"$work/gdb-guest.err" &
-  local guest=$!
-  local attach=""
-  for _ in $(seq 1 300); do
-    attach=$(grep -o "gdb-multiarch -q .*" "$work/gdb-guest.err" 2>/dev/null || true)
-    [ -n "$attach" ] && break
-    sleep 0.2
-  done
-  if [ -z "$attach" ]; then
-    kill "$guest" 2>/dev/null || true; wait "$guest" 2>/dev/null || true
-    fail "cmk guest --gdb printed no gdb-multiarch command: $(cat "$work/gdb-guest.err")"
-    return
-  fi
-  if ! eval "timeout 60 $attach -batch -nx -ex 'break cmk_cluster_entry' -ex continue -ex 'info registers pc' -ex detach" \
-      >"$work/gdb.txt" 2>&1; then
-    fail "cmk guest --gdb: gdb session failed: $(tail -n 5 "$work/gdb.txt")"
-  fi
-  local status=0
-  wait "$guest" || status=$?
+  local guest=$! result=0
+  gdb_session "$guest" "$work/gdb-guest.err" "pc" "$work/gdb.txt" || result=$?
+  local status=$gdb_run_status
   tr -d '\r' <"$work/gdb-guest.out" >"$work/gdb-guest.tmp" && mv "$work/gdb-guest.tmp" "$work/gdb-guest.out"
-  if ! grep -q "hit Breakpoint 1, .* in cmk_cluster_entry" "$work/gdb.txt" \
-      || ! grep -qE "^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <cmk_cluster_entry\+[0-9]+>" "$work/gdb.txt" \
-      || ! grep -q "detached" "$work/gdb.txt"; then
+  if [ "$result" -eq 1 ]; then
+    fail "cmk guest --gdb printed no gdb-multiarch command: $(cat "$work/gdb-guest.err")"
+  elif [ "$result" -ne 0 ]; then
     fail "cmk guest --gdb: no break at cmk_cluster_entry, pc or detach: $(grep -v '^During symbol' "$work/gdb.txt" | tail -n 8)"
   elif [ "$status" -ne 0 ] || ! grep -q '^guest: run exit=0$' "$work/gdb-guest.out"; then
     fail "cmk guest --gdb: the guest's run did not complete after gdb detached (status $status): $(tail -n 3 "$work/gdb-guest.out"; tail -n 3 "$work/gdb-guest.err")"

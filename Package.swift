@@ -39,7 +39,7 @@ let package = Package(
             name: "Boot",
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM"]),
         // Host only: the topology tool and the command-line front end.
-        .target(name: "Topology", dependencies: ["Cluster", "BigLock"]),
+        .target(name: "Topology", dependencies: ["Cluster", "BigLock", "InterKernel"]),
         // Host only: `cmk guest` and `cmk bench guest`: the guest's device
         // tree, memory layout, command line, console and benchmark.
         .target(name: "GuestHost", dependencies: ["Topology", "Cluster", "VMM"]),

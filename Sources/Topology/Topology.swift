@@ -1,5 +1,6 @@
 import BigLock
 import Cluster
+import InterKernel
 
 /// A cluster topology, as declared by a topology file (docs/topology.md).
 public struct Topology: Equatable {
@@ -353,6 +354,11 @@ public enum TopologyLoader {
                     problem(line, "`channel` (\(formatSize(bytes))) is below the minimum of \(formatSize(Machine.minChannelSize))")
                 } else if bytes > Machine.maxRAM {
                     problem(line, "`channel` (\(formatSize(bytes))) exceeds cmk's maximum memory of \(formatSize(Machine.maxRAM))")
+                } else if clusters.count > 1, ChannelLayout(clusterCount: clusters.count, regionSize: Int(bytes)) == nil {
+                    // Every ring spans whole pages (each cluster maps only its
+                    // own): the kernel would refuse the region at boot.
+                    let least = UInt64(ChannelLayout.requiredSize(clusterCount: clusters.count, slotsPerRing: ChannelLayout.minSlotsPerRing))
+                    problem(line, "`channel` (\(formatSize(bytes))) is too small for the rings of \(clusters.count) clusters: at least \(formatSize((least + Machine.pageSize - 1) / Machine.pageSize * Machine.pageSize))")
                 }
             }
             if let (bytes, line) = size(shared, "guest", " in [shared]", required: false) {

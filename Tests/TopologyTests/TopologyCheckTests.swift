@@ -160,3 +160,26 @@ let badFiles: [BadFile] = [
         #expect(formatSize(100) == "100")
     }
 }
+
+/// Rings span whole pages (each cluster maps only its own), so the channel
+/// region must hold 2n(n-1) pages plus the control page: the checker says so
+/// on the `channel` line instead of the kernel refusing the region at boot.
+@Suite struct ChannelRegionSizeTests {
+    func eightClusters(channel: String) -> String {
+        var text = "name = \"t\"\nmemory = \"1G\"\n"
+        for c in 0..<8 { text += "[[cluster]]\ncores = [\(c)]\nmemory = \"16M\"\n" }
+        return text + "[shared]\nchannel = \"\(channel)\"\n"
+    }
+
+    @Test func tooSmallForTheRingsIsRefusedOnItsLine() throws {
+        let lines = eightClusters(channel: "64K").split(separator: "\n")
+        let channelLine = lines.firstIndex { $0.hasPrefix("channel") }! + 1
+        #expect {
+            try TopologyLoader.load(text: eightClusters(channel: "64K"), file: "t.toml")
+        } throws: { error in
+            "\(error)".contains("t.toml:\(channelLine): `channel` (64K) is too small for the rings of 8 clusters: at least 228K")
+        }
+        #expect(throws: (any Error).self) { try TopologyLoader.load(text: eightClusters(channel: "224K"), file: "t.toml") }
+        _ = try TopologyLoader.load(text: eightClusters(channel: "228K"), file: "t.toml")
+    }
+}

@@ -129,7 +129,6 @@ extension HostTopology {
         name: String, lock: ClusterLock.Kind, clusterMemory: UInt64, sharing cache: SharedCache, machine: String
     ) -> String {
         var notes = self.notes
-        let channel: UInt64 = 1 << 20
 
         // Cores: at most cmk's limit, in detection order.
         var kept: [Cluster] = []
@@ -145,6 +144,7 @@ extension HostTopology {
             notes.append("\(detected) CPUs detected; cmk runs at most \(Topology.maxCores) cores, so \(detected - cores) are left out")
         }
 
+        let channel = Topology.channelSize(clusters: kept.count)
         let sizing = Topology.sizing(clusters: kept.count, partition: clusterMemory, channel: channel, guest: 256 << 20)
         notes += sizing.notes
         let (partition, guest, memory) = (sizing.partition, sizing.guest, sizing.memory)

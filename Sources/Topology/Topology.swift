@@ -62,6 +62,15 @@ extension Topology {
         public var notes: [String] = []
     }
 
+    /// A channel region for `clusters` clusters: 1M, or more when their
+    /// page-aligned rings need more (a multiple of 1M, so the check's
+    /// 4K granule and the layout's 2M slots both hold).
+    public static func channelSize(clusters: Int) -> UInt64 {
+        let needed = UInt64(ChannelLayout.requiredSize(clusterCount: max(clusters, 1), slotsPerRing: ChannelLayout.minSlotsPerRing))
+        let mib: UInt64 = 1 << 20
+        return max(mib, (needed + mib - 1) / mib * mib)
+    }
+
     /// Fits `clusters` partitions of `partition` bytes, the channel and the
     /// guest region into the machine: the partition is rounded up to a
     /// multiple of 2M and to the minimum partition; when the total would

@@ -29,8 +29,8 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         // First core, before any other core of the cluster runs: set up the
         // cluster's globals that need run-time values.
         Scratch.format()
-        KernelGlobals.consoleLock = ChannelControl.consoleLock(
-            UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!)
+        KernelGlobals.controlPage = UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!
+        KernelGlobals.consoleLock = ChannelControl.consoleLock(KernelGlobals.controlPage!)
         // The cluster's big lock, of the topology's kind, in the private area.
         guard let kind = ClusterLock.Kind(rawValue: record[ClusterRecord.lockKind]) else {
             panic("unknown big-lock kind", record[ClusterRecord.lockKind])

@@ -20,25 +20,51 @@ enum Console {
     /// it (virtual-counter fraction of a second: 1/4 s).
     static let lockWaitDivisor: UInt64 = 4
 
-    /// Take the console for one line. The lock is the one lock clusters share:
+    /// Take the console for one line. The console lock is the one lock clusters share:
     /// a cluster that dies holding it must not silence the others, so the wait
-    /// is bounded. Past the bound this cluster prints one urgent line and from
-    /// then on writes without the lock (lines may interleave; none is lost).
+    /// is bounded. Past the bound this cluster prints one urgent line and moves
+    /// to the next console lock in the control page (`ChannelControl
+    /// .consoleLock(_:level:)`), where the other survivors meet it, so their
+    /// lines stay whole. Past the last level it writes without a lock (lines
+    /// may then interleave; none is lost).
     static func begin() {
-        guard KernelGlobals.mapped, let lock = KernelGlobals.consoleLock else { return }
-        if KernelGlobals.consoleLockAbandoned { startLine(); return }
-        let deadline = CPU.counter &+ CPU.counterFrequency / lockWaitDivisor
-        while !lock.pointee.tryAcquire() {
-            CPU.relax()
-            if CPU.counter > deadline {
-                KernelGlobals.consoleLockAbandoned = true
-                startLine()
-                put("cmk: console lock held for 1/4 s (its holder died?): this cluster writes without it")
-                PL011.write(UInt8(ascii: "\n"))
-                return
-            }
+        guard KernelGlobals.mapped, KernelGlobals.consoleLock != nil else { return }
+        var gaveUp = false
+        while !KernelGlobals.consoleLockAbandoned {
+            if acquire(KernelGlobals.consoleLock!, within: CPU.counterFrequency / lockWaitDivisor) { break }
+            giveUpConsoleLock()
+            gaveUp = true
         }
         startLine()
+        if gaveUp {
+            // Under the next lock (if any), so it too stays a whole line.
+            put(KernelGlobals.consoleLockAbandoned
+                ? "cmk: console lock held for 1/4 s (its holder died?): this cluster writes without it"
+                : "cmk: console lock held for 1/4 s (its holder died?): this cluster moves to the next console lock")
+            PL011.write(UInt8(ascii: "\n"))
+        }
+    }
+
+    /// Take `lock`, giving up after `ticks` of the virtual counter.
+    static func acquire(_ lock: UnsafeMutablePointer<TicketLock>, within ticks: UInt64) -> Bool {
+        let deadline = CPU.counter &+ ticks
+        while !lock.pointee.tryAcquire() {
+            CPU.relax()
+            if CPU.counter > deadline { return false }
+        }
+        return true
+    }
+
+    /// The holder of this cluster's console lock seems to have died: move to
+    /// the next lock level (no lock at all after the last).
+    static func giveUpConsoleLock() {
+        let next = KernelGlobals.consoleLockLevel + 1
+        if let page = KernelGlobals.controlPage, next < ChannelControl.consoleLockLevels {
+            KernelGlobals.consoleLockLevel = next
+            KernelGlobals.consoleLock = ChannelControl.consoleLock(page, level: next)
+        } else {
+            KernelGlobals.consoleLockAbandoned = true
+        }
     }
 
     /// A kernel line never continues a guest's unfinished line: it starts

@@ -20,9 +20,14 @@ enum KernelGlobals {
     nonisolated(unsafe) static var consoleLock: UnsafeMutablePointer<TicketLock>? = nil
     /// Whether a panicking core got the console lock (and must release it).
     nonisolated(unsafe) static var urgentHeld = false
-    /// The console lock was held past the bound (`Console.begin`): this
-    /// cluster writes without it from then on.
+    /// Every console lock level was held past the bound (`Console.begin`):
+    /// this cluster writes without a lock from then on.
     nonisolated(unsafe) static var consoleLockAbandoned = false
+    /// Which console lock this cluster uses (`ChannelControl.consoleLock(_:level:)`):
+    /// it moves to the next when the holder of its lock seems to have died.
+    nonisolated(unsafe) static var consoleLockLevel = 0
+    /// The channel control page (for the console locks' levels).
+    nonisolated(unsafe) static var controlPage: UnsafeMutableRawPointer? = nil
     /// Peers this cluster knows to have failed (bit c: cluster c), from their
     /// last message or a missed deadline (`ClusterFailures`).
     nonisolated(unsafe) static var failedClusters: UInt64 = 0

@@ -11,6 +11,7 @@ import Synchronization
 /// |--------|----------------|----------------------------------------------|
 /// | 0x000  | magic          | written by the loader once the page is ready  |
 /// | 0x040  | consoleLock    | serialises whole lines on the shared UART     |
+/// | 0x2C0+ | consoleLock 1..3 | the next console locks, one line each: a cluster that gave up on a lock whose holder died moves to the next |
 /// | 0x080  | bootArrived    | clusters that finished the private-data write |
 /// | 0x0C0  | bootDone       | mask: clusters that finished their boot        |
 /// | 0x100  | bootCores      | cores up, summed over clusters that are done  |
@@ -53,6 +54,10 @@ public enum ChannelControl {
         }
         (page + consoleLockOffset).bindMemory(to: TicketLock.self, capacity: 1)
             .initialize(to: TicketLock())
+        for level in 1..<consoleLockLevels {
+            (page + fallbackConsoleLockOffset(level)).bindMemory(to: TicketLock.self, capacity: 1)
+                .initialize(to: TicketLock())
+        }
         for index in 0..<Counter.count {
             (page + Counter(rawValue: index)!.offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
                 .initialize(to: Atomic(0))
@@ -62,6 +67,18 @@ public enum ChannelControl {
 
     public static func consoleLock(_ page: UnsafeMutableRawPointer) -> UnsafeMutablePointer<TicketLock> {
         (page + consoleLockOffset).assumingMemoryBound(to: TicketLock.self)
+    }
+
+    /// Console locks after the first, for clusters that gave up on the one
+    /// before (its holder died holding it): the survivors move on together
+    /// and their lines stay whole. Levels 1..<consoleLockLevels.
+    public static let consoleLockLevels = 4
+    static func fallbackConsoleLockOffset(_ level: Int) -> Int { 0x2C0 + 0x40 * (level - 1) }
+
+    /// The console lock of `level` (0 is `consoleLock`).
+    public static func consoleLock(_ page: UnsafeMutableRawPointer, level: Int) -> UnsafeMutablePointer<TicketLock> {
+        precondition(level >= 0 && level < consoleLockLevels)
+        return (page + (level == 0 ? consoleLockOffset : fallbackConsoleLockOffset(level))).assumingMemoryBound(to: TicketLock.self)
     }
 
     /// One of the page's counters, as an atomic word.

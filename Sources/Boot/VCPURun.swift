@@ -74,7 +74,6 @@ enum VCPURun {
         v.pointee.context[Int(CMK_VCPU_FRAME) + Frame.pc] = entry
         v.pointee.context[Int(CMK_VCPU_FRAME) + Frame.pstate] = UInt64(CMK_SPSR_EL1H_MASKED)
         v.pointee.context[Int(CMK_VCPU_EL1) + Int(CMK_VCPU_EL1_SCTLR)] = UInt64(CMK_SCTLR_EL1_RESET)
-        v.pointee.loaded = false
     }
 
     /// The top of this core's kernel stack, where every trap frame lands.
@@ -89,10 +88,8 @@ enum VCPURun {
         if GuestGlobals.loadedVCPU == v { return }
         if let old = GuestGlobals.loadedVCPU {
             old.pointee.context.withUnsafeMutableWords { Virtualization.saveEL1($0 + Int(CMK_VCPU_EL1)) }
-            old.pointee.loaded = false
         }
         v.pointee.context.withUnsafeMutableWords { Virtualization.restoreEL1($0 + Int(CMK_VCPU_EL1)) }
-        v.pointee.loaded = true
         GuestGlobals.loadedVCPU = v
     }
 

@@ -30,10 +30,9 @@ public enum GuestMachine {
     public static let commandLineSize = 2048
 
     /// The MPIDR of vCPU `index` as the guest sees it (VMPIDR_EL2, the cpu
-    /// node's `reg`, GICR_TYPER's affinity): Aff0 = index % 16, Aff1 =
-    /// index / 16, like QEMU virt's CPUs with GICv3.
+    /// node's `reg`, GICR_TYPER's affinity): the VMM's one definition.
     public static func mpidr(ofVCPU index: Int) -> UInt64 {
-        (UInt64(index / 16) << 8) | UInt64(index % 16)
+        GuestPSCI.affinity(ofVCPU: index)
     }
 }
 

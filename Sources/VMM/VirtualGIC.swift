@@ -137,7 +137,7 @@ public struct VCPUTopology {
         self.count = min(max(count, 1), VirtualGIC.maxVCPUs)
         mpidrs = InlineArray(repeating: 0)
         for i in 0..<self.count {
-            mpidrs[i] = UInt64(i % 16) | (UInt64(i / 16) << 8)
+            mpidrs[i] = GuestPSCI.affinity(ofVCPU: i)
         }
     }
 

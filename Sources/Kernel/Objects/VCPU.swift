@@ -36,9 +36,6 @@ public struct VCPU {
     /// The guest's CPU number (its MPIDR as the guest sees it is derived
     /// from it by the architecture layer).
     public internal(set) var guestIndex: Word = 0
-    /// The state has been loaded into the hardware since it was last saved:
-    /// the architecture layer's own flag, kept here so it dies with the object.
-    public var loaded = false
     /// The saved state (see `contextWords`).
     public var context = VCPUContext()
 

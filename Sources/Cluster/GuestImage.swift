@@ -79,3 +79,81 @@ public struct GuestImage: Equatable, Sendable {
         return true
     }
 }
+
+/// Where each vCPU of the guest runs: the one definition the loader, the
+/// kernel and the host's device tree share (docs/guest.md, "Placement").
+///
+/// vCPUs are numbered cluster by cluster, and inside a cluster core by core:
+///   `.cluster`: vCPU c runs on the first core of cluster c (c < vcpuCount);
+///   `.core`:    cluster c runs vCPUs first(c) ..< first(c) + cores(c), vCPU
+///               first(c) + j on its core j (j-th in increasing core id).
+/// Either way every vCPU belongs to one NUMA node: its cluster.
+///
+/// - Invariant: `init` accepts only maps where every vCPU 0..<vcpuCount has
+///   exactly one home, and `.core` covers every core of every cluster.
+/// Fixed size, no heap: the kernel builds one from its boot information.
+public struct GuestVCPUMap: Equatable, Sendable {
+    public static let maxClusters = 64
+    public let placement: GuestImage.Placement
+    public let vcpuCount: Int
+    public let clusterCount: Int
+    /// Cores per cluster (cluster placement: 1 for each cluster that runs a vCPU).
+    private var vcpusPerCluster: InlineArray<64, UInt8>
+
+    /// `coresIn(c)`: how many cores cluster c has (1...64).
+    public init?(placement: GuestImage.Placement, vcpuCount: Int, clusterCount: Int, coresIn: (Int) -> Int) {
+        guard clusterCount >= 1, clusterCount <= Self.maxClusters, vcpuCount >= 1, vcpuCount <= Machine.maxCores else {
+            return nil
+        }
+        var table = InlineArray<64, UInt8>(repeating: 0)
+        var total = 0
+        for c in 0..<clusterCount {
+            let cores = coresIn(c)
+            guard cores >= 1, cores <= Machine.maxCores else { return nil }
+            let n = placement == .core ? cores : (c < vcpuCount ? 1 : 0)
+            table[c] = UInt8(n)
+            total += n
+        }
+        guard total == vcpuCount else { return nil }
+        self.placement = placement
+        self.vcpuCount = vcpuCount
+        self.clusterCount = clusterCount
+        self.vcpusPerCluster = table
+    }
+
+    public static func == (a: GuestVCPUMap, b: GuestVCPUMap) -> Bool {
+        guard a.placement == b.placement, a.vcpuCount == b.vcpuCount, a.clusterCount == b.clusterCount else {
+            return false
+        }
+        for c in 0..<a.clusterCount where a.vcpusPerCluster[c] != b.vcpusPerCluster[c] { return false }
+        return true
+    }
+
+    /// The vCPUs cluster `c` runs (empty if none, or c out of range).
+    public func vcpus(inCluster c: Int) -> Range<Int> {
+        guard c >= 0, c < clusterCount else { return 0..<0 }
+        var first = 0
+        for i in 0..<c { first += Int(vcpusPerCluster[i]) }
+        return first..<(first + Int(vcpusPerCluster[c]))
+    }
+
+    /// vCPU `v`'s cluster and core (index in the cluster), or nil if no such vCPU.
+    public func home(ofVCPU v: Int) -> (cluster: Int, core: Int)? {
+        guard v >= 0, v < vcpuCount else { return nil }
+        var first = 0
+        for c in 0..<clusterCount {
+            let n = Int(vcpusPerCluster[c])
+            if v < first + n { return (c, v - first) }
+            first += n
+        }
+        return nil
+    }
+
+    /// The vCPU count a placement gives (cluster: one per cluster; core: one per core).
+    public static func vcpuCount(placement: GuestImage.Placement, clusterCount: Int, coresIn: (Int) -> Int) -> Int {
+        guard placement == .core else { return clusterCount }
+        var total = 0
+        for c in 0..<clusterCount { total += coresIn(c) }
+        return total
+    }
+}

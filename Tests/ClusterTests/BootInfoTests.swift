@@ -197,3 +197,41 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         }
     }
 }
+
+@Suite struct GuestVCPUMapTests {
+    @Test func clusterPlacementIsOneVCPUPerClusterOnItsFirstCore() throws {
+        let cores = [4, 4, 2]
+        let map = try #require(GuestVCPUMap(placement: .cluster, vcpuCount: 3, clusterCount: 3, coresIn: { cores[$0] }))
+        #expect(map.vcpus(inCluster: 1) == 1..<2)
+        #expect(map.home(ofVCPU: 2)! == (cluster: 2, core: 0))
+        #expect(map.home(ofVCPU: 3) == nil)
+        #expect(map.home(ofVCPU: -1) == nil)
+        // Fewer vCPUs than clusters: the last clusters run none.
+        let two = try #require(GuestVCPUMap(placement: .cluster, vcpuCount: 2, clusterCount: 3, coresIn: { cores[$0] }))
+        #expect(two.vcpus(inCluster: 2).isEmpty)
+        #expect(GuestVCPUMap(placement: .cluster, vcpuCount: 4, clusterCount: 3, coresIn: { cores[$0] }) == nil)
+    }
+
+    @Test func corePlacementNumbersVCPUsClusterByCluster() throws {
+        let cores = [2, 3, 1]
+        let count = GuestVCPUMap.vcpuCount(placement: .core, clusterCount: 3, coresIn: { cores[$0] })
+        #expect(count == 6)
+        let map = try #require(GuestVCPUMap(placement: .core, vcpuCount: count, clusterCount: 3, coresIn: { cores[$0] }))
+        #expect(map.vcpus(inCluster: 0) == 0..<2)
+        #expect(map.vcpus(inCluster: 1) == 2..<5)
+        #expect(map.vcpus(inCluster: 2) == 5..<6)
+        #expect(map.vcpus(inCluster: 3).isEmpty)
+        var seen: [Int] = []
+        for v in 0..<count {
+            let h = try #require(map.home(ofVCPU: v))
+            #expect(map.vcpus(inCluster: h.cluster).contains(v))
+            #expect(map.vcpus(inCluster: h.cluster).lowerBound + h.core == v)
+            seen.append(h.cluster)
+        }
+        #expect(seen == [0, 0, 1, 1, 1, 2])
+        // The count must cover every core exactly.
+        #expect(GuestVCPUMap(placement: .core, vcpuCount: 5, clusterCount: 3, coresIn: { cores[$0] }) == nil)
+        #expect(GuestVCPUMap(placement: .core, vcpuCount: 6, clusterCount: 3, coresIn: { _ in 0 }) == nil)
+        #expect(GuestVCPUMap(placement: .core, vcpuCount: 65, clusterCount: 1, coresIn: { _ in 65 }) == nil)
+    }
+}

@@ -131,9 +131,9 @@ extension ClusterKernel {
 
     // MARK: - Fast paths (seL4's fastpath_call / fastpath_reply_recv)
 
-    /// Call on an endpoint with a receiver waiting on this core, no
-    /// capabilities to move, and a receiver we may switch to directly. Otherwise false: the slow
-    /// path handles it with the same outcome.
+    /// Call on an endpoint with a receiver waiting, of this core, no
+    /// capabilities to move, and a receiver we may switch to directly.
+    /// Otherwise false: the slow path handles it with the same outcome.
     @inline(__always)
     func fastpathCall(_ thread: TCBRef, _ capAddress: Word) -> Bool {
         let info = thread.pointee.messageInfo
@@ -167,8 +167,8 @@ extension ClusterKernel {
         return true
     }
 
-    /// ReplyRecv with a caller on this core to answer of at least our priority, nothing
-    /// pending on the endpoint, and no capabilities to move.
+    /// ReplyRecv with a caller of this core to answer, of at least our
+    /// priority, nothing pending on the endpoint, no capabilities to move.
     @inline(__always)
     func fastpathReplyRecv(_ thread: TCBRef, _ capAddress: Word) -> Bool {
         let info = thread.pointee.messageInfo

@@ -7,19 +7,26 @@ import BigLock
 /// (big lock, scheduler, the derivation tree's root), then Untyped memory
 /// from which every object is retyped. There is no kernel heap.
 ///
-/// Every entry (`syscall`, `timerTick`, `remoteSignal`) takes the cluster's
+/// Every entry (`syscall`, `timerTick`, `remoteSignal`, `reschedule`) takes the cluster's
 /// big lock first and releases it last, so the kernel body never runs
 /// concurrently with itself (seL4's big-lock SMP design). The lock's kind
 /// (ticket, MCS, CLH) is the topology's choice; entries name the core (its
 /// index in the cluster) because MCS and CLH keep per-core queue state.
+///
+/// Each core of the cluster is a scheduling node (seL4's SMP nodes): its own
+/// current thread, scheduler action and ready queues (Scheduler.swift). An
+/// entry acts on the node of the core that makes it (`KernelState.core`,
+/// recorded under the lock).
 public struct ClusterKernel {
     /// The cluster's big lock. Every kernel entry takes it; so does every
     /// core that enters the kernel at boot (Boot's cluster bring-up).
     public let lock: ClusterLock
     let state: UnsafeMutablePointer<KernelState>
-    /// Bit p set iff ready queue p is non-empty (4 words, 256 priorities).
-    let bitmap: UnsafeMutablePointer<UInt64>
-    let readyQueues: UnsafeMutablePointer<ReadyQueue>
+    /// The scheduling nodes, one per core, `nodeStride` bytes apart: each a
+    /// `SchedulerNode`, its 4-word ready bitmap and its 256 ready queues.
+    let nodes: UnsafeMutableRawPointer
+    /// Cores of the cluster (1...64), each scheduled separately.
+    public let cores: Int
     /// Head of the derivation tree: a null capability that precedes every
     /// boot capability. Never deleted.
     let root: SlotRef
@@ -29,8 +36,11 @@ public struct ClusterKernel {
 }
 
 struct KernelState {
-    var current: TCBRef? = nil
-    var action: SchedulerAction = .resumeCurrent
+    /// The core executing the current entry (the last entry's between entries).
+    var core = 0
+    /// Bit c: core c's action was set to `.chooseNew` by another core; it
+    /// needs an IPI (`takeRescheduleRequests`).
+    var rescheduleMask: UInt64 = 0
     /// Preemption budget left in this entry, and the budget per entry.
     var workLeft = 0
     var workPerEntry = 0
@@ -49,50 +59,68 @@ public enum RootSlot {
 }
 
 extension ClusterKernel {
-    /// Bytes of the fixed kernel state at the start of the partition:
-    /// scheduler state, bitmap, 256 ready queues, the tree root and the
-    /// original capabilities of the boot Untyped blocks; then, at
-    /// `defaultLockOffset`, a ticket lock if the caller brings no lock.
-    static var fixedStateBytes: Int { 12288 }
-    static var defaultLockOffset: Int { 8192 }
+    // Fixed kernel state at the start of the partition (offsets in bytes):
+    //   64: KernelState; 960 + c * nodeStride: core c's node (SchedulerNode,
+    //   bitmap at +32, ready queues at +64); then 3 KiB for the tree root and
+    //   the originals of the boot Untyped blocks; then, at `defaultLockOffset`
+    //   (4 KiB aligned), 4 KiB for a ticket lock if the caller brings no lock.
+    // With one core: node 960, queues 1024, root 5120, lock 8192, end 12288
+    // (the single-core layout of before).
+    static var nodesOffset: Int { 960 }
+    static var nodeStride: Int { 64 + 16 * priorityCount }
+    static func rootOffset(cores: Int) -> Int { nodesOffset + cores * nodeStride }
+    static func defaultLockOffset(cores: Int) -> Int { (rootOffset(cores: cores) + 3072 + 4095) & ~4095 }
+    /// Bytes of the fixed kernel state; grows with the cores (one node each).
+    static func fixedStateBytes(cores: Int) -> Int { defaultLockOffset(cores: cores) + 4096 }
     /// Most boot Untyped blocks (their originals live in the fixed state).
     static var bootUntypedLimit: Int { 32 }
 
     /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
-    /// Creates the root thread (priority 255, running) with a CNode of
-    /// 2^`rootRadix` slots addressed by plain slot numbers, and gives it the
-    /// rest of the partition as Untyped capabilities. `workPerEntry` is the
-    /// preemption budget (steps of delete/revoke per entry). `lock` is the
+    /// Creates the root thread (priority 255, running on core 0) with a CNode
+    /// of 2^`rootRadix` slots addressed by plain slot numbers, and gives it
+    /// the rest of the partition as Untyped capabilities. `workPerEntry` is
+    /// the preemption budget (steps of delete/revoke per entry). `lock` is the
     /// cluster's big lock, already formatted in memory outside `memory`; nil
-    /// makes a ticket lock in the kernel's fixed state.
+    /// makes a ticket lock in the kernel's fixed state. `cores` (1...64) is
+    /// the number of cores, each a scheduling node; nil if out of range.
     public static func boot(
         memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100,
-        lock suppliedLock: ClusterLock? = nil
+        lock suppliedLock: ClusterLock? = nil, cores: Int = 1
     ) -> ClusterKernel? {
         let base = UInt(bitPattern: memory)
-        guard base & 4095 == 0, size >= fixedStateBytes + 8192, rootRadix >= 2, rootRadix <= 16,
-            workPerEntry >= 1
+        guard cores >= 1, cores <= BigLockLayout.maxCores else { return nil }
+        let fixedBytes = fixedStateBytes(cores: cores)
+        guard base & 4095 == 0, size >= fixedBytes + 8192, rootRadix >= 2, rootRadix <= 16,
+            workPerEntry >= 1,
+            // The layout's reservations hold what they are for.
+            MemoryLayout<KernelState>.size <= nodesOffset - 64, MemoryLayout<SchedulerNode>.size <= 32,
+            (1 + bootUntypedLimit) * MemoryLayout<CTE>.stride <= 3072,
+            ClusterLock.byteCount(.ticket, cores: BigLockLayout.maxCores) <= 4096
         else { return nil }
         let raw = memory
         let lock = suppliedLock
-            ?? ClusterLock(formatting: raw + defaultLockOffset, kind: .ticket, cores: BigLockLayout.maxCores)
+            ?? ClusterLock(formatting: raw + defaultLockOffset(cores: cores), kind: .ticket, cores: BigLockLayout.maxCores)
         let state = (raw + 64).bindMemory(to: KernelState.self, capacity: 1)
         state.initialize(to: KernelState())
         state.pointee.workPerEntry = workPerEntry
-        let bitmap = (raw + 512).bindMemory(to: UInt64.self, capacity: 4)
-        bitmap.initialize(repeating: 0, count: 4)
-        let queues = (raw + 1024).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
-        queues.initialize(repeating: ReadyQueue(), count: priorityCount)
-        let root = (raw + 1024 + 16 * priorityCount).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
+        let nodes = raw + nodesOffset
+        for c in 0..<cores {
+            let n = nodes + c * nodeStride
+            n.bindMemory(to: SchedulerNode.self, capacity: 1).initialize(to: SchedulerNode())
+            (n + 32).bindMemory(to: UInt64.self, capacity: 4).initialize(repeating: 0, count: 4)
+            (n + 64).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
+                .initialize(repeating: ReadyQueue(), count: priorityCount)
+        }
+        let root = (raw + rootOffset(cores: cores)).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
         // Every fixed slot starts empty (the checker reads them all).
         root.initialize(repeating: CTE(), count: 1 + bootUntypedLimit)
         let kernel = ClusterKernel(
-            lock: lock, state: state, bitmap: bitmap, readyQueues: queues, root: root,
+            lock: lock, state: state, nodes: nodes, cores: cores, root: root,
             memoryBase: base, memoryEnd: base + UInt(size))
 
         // Boot objects: the root CNode and root thread, right after the
         // fixed state (like seL4's root-server objects, not from Untyped).
-        var cursor = base + UInt(fixedStateBytes)
+        var cursor = base + UInt(fixedBytes)
         let cnodeBits = rootRadix + slotSizeBits
         cursor = (cursor + (UInt(1) << UInt(cnodeBits)) - 1) & ~((UInt(1) << UInt(cnodeBits)) - 1)
         let cnodeCap = kernel.createObject(.cnode, at: cursor, sizeBits: cnodeBits)
@@ -139,28 +167,65 @@ extension ClusterKernel {
         thread.pointee.priority = 255
         thread.pointee.maxPriority = 255
         thread.pointee.state = .running
-        state.pointee.current = thread
+        kernel.node(0).pointee.current = thread
         state.pointee.rootThread = thread
         return kernel
     }
 
     // MARK: Entry points (each under the big lock)
 
-    /// The current thread makes a system call with its registers as arguments.
+    /// Record the core that executes this entry (the lock is held): every
+    /// scheduling decision of the entry is for that core's node.
+    @inline(__always)
+    func enter(_ core: Int) {
+        precondition(UInt(bitPattern: core) < UInt(bitPattern: cores))
+        state.pointee.core = core
+    }
+
+    /// The current thread of `core` makes a system call with its registers
+    /// as arguments.
     @inline(never)
     public func syscall(_ syscall: Syscall, capAddress: Word, core: Int = 0) {
         lock.acquire(core: core)
+        enter(core)
         handleSyscall(syscall, capAddress: capAddress)
         lock.release(core: core)
     }
 
-    /// A timer interrupt.
+    /// A timer interrupt on `core`: round-robin within that core's level.
     @inline(never)
     public func timerTick(core: Int = 0) {
         lock.acquire(core: core)
+        enter(core)
         tick()
         schedule()
         lock.release(core: core)
+    }
+
+    /// The reschedule IPI: another core changed this core's scheduling
+    /// (`takeRescheduleRequests`); carry out its pending choice.
+    @inline(never)
+    public func reschedule(core: Int) {
+        lock.acquire(core: core)
+        enter(core)
+        schedule()
+        lock.release(core: core)
+    }
+
+    /// Return and clear the cores that need a reschedule IPI (bit c: core c).
+    /// An entry sets bit c when it makes core c (not itself) choose again: a
+    /// higher thread woke on core c, or core c's current thread stopped. The
+    /// caller sends each such core an IPI, on which it calls
+    /// `reschedule(core:)`; a core that enters the kernel first reschedules
+    /// then anyway, so an IPI that arrives late does nothing.
+    ///
+    /// Call it holding the big lock (`lock.acquire(core:)`), or where no
+    /// entry can run concurrently (tests): entries on other cores write the
+    /// mask under the lock.
+    public func takeRescheduleRequests() -> UInt64 {
+        let m = state.pointee.rescheduleMask
+        state.pointee.rescheduleMask = 0
+        return m
     }
 
     /// An inter-kernel entry: a message from another cluster asks this kernel
@@ -175,6 +240,7 @@ extension ClusterKernel {
     public func remoteSignal(slot: Word, badge: Word, core: Int = 0) -> KernelError? {
         lock.acquire(core: core)
         defer { lock.release(core: core) }
+        enter(core)
         let slots = Word(1) << Word(state.pointee.rootCNodeRadix)
         guard slot < slots else { return .range(min: 0, max: slots - 1) }
         guard badge != 0 else { return .invalidArgument(index: 1) }
@@ -189,8 +255,12 @@ extension ClusterKernel {
 
     // MARK: Observation (for drivers and tests)
 
-    /// The thread the kernel runs now (nil: idle).
-    public var currentThread: TCBRef? { state.pointee.current }
+    /// The thread the kernel runs now on core 0 (nil: idle).
+    public var currentThread: TCBRef? { node(0).pointee.current }
+    /// The thread the kernel runs now on `core` (nil: idle, or no such core).
+    public func currentThread(core: Int) -> TCBRef? {
+        core >= 0 && core < cores ? node(core).pointee.current : nil
+    }
     public var rootThread: TCBRef { state.pointee.rootThread! }
     /// The root thread's CNode capability (slots addressed by number).
     public var rootCNode: Capability { cnodeSlot(.cnode(state.pointee.rootCNode, radix: 0), RootSlot.cnode).pointee.cap }

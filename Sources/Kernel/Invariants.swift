@@ -13,9 +13,14 @@
 ///    queued thread blocked on that object; bindings symmetric.
 /// 3. Threads: blocked threads are in their object's queue; reply and caller
 ///    slots hold what they should.
-/// 4. Scheduler (Benno): runnable threads are exactly the current thread plus
-///    the ready queues; queues, flags and the bitmap agree; no pending action;
-///    the current thread has the highest priority among runnable threads.
+/// 4. Scheduler (Benno, per core): the runnable threads of affinity c are
+///    exactly core c's current thread plus core c's ready queues; queues,
+///    flags and the bitmaps agree; every queued thread is in its affinity's
+///    queues and core c's current thread has affinity c. The executing core
+///    (the last entry's) has no pending action, a runnable current thread of
+///    the highest priority there; every other core has the same, or a pending
+///    `.chooseNew` (a reschedule request outstanding: its current thread may
+///    be stopped or queued until it reschedules).
 /// 5. Containers (issue 11): every derivation-tree node lies in a live
 ///    container (a slot of a CNode or TCB that a capability or Zombie in the
 ///    tree names, or the fixed root state), and every non-null slot of a live
@@ -57,14 +62,16 @@ extension ClusterKernel {
     private func fail(_ m: StaticString, _ a: UInt) -> InvariantViolation { InvariantViolation(message: m, address: a) }
 
     private func checkAll() throws(InvariantViolation) {
-        let fixedEnd = memoryBase + UInt(ClusterKernel.fixedStateBytes)
+        let fixedEnd = memoryBase + UInt(ClusterKernel.fixedStateBytes(cores: cores))
         let bootEnd = state.pointee.bootObjectsEnd
         let maxNodes = Int((memoryEnd - memoryBase) >> UInt(slotSizeBits)) + 2
         // Open Untyped ancestors: base, top, allocated top, lowest child base.
         var stack = InlineArray<64, (UInt, UInt, UInt, UInt)>(repeating: (0, 0, 0, 0))
         var depth = 0
-        var runnableSeen = 0, queuedSeen = 0
-        var currentSeen = state.pointee.current == nil
+        // Per core: runnable threads of that affinity, queued ones; the cores
+        // whose current thread was found among the live TCBs.
+        var runnableSeen = InlineArray<64, Int>(repeating: 0), queuedSeen = InlineArray<64, Int>(repeating: 0)
+        var currentSeen: UInt64 = 0
         var tally = ReferenceTally()
         // Non-null slots of live containers and of the fixed state, reply
         // capabilities excepted (they are not in the tree): as many as nodes.
@@ -162,9 +169,14 @@ extension ClusterKernel {
                         tally.vcpuThreads += 1
                     }
                     try checkThread(t, &tally)
-                    if t.pointee.state.isRunnable { runnableSeen += 1 }
-                    if t.pointee.inReadyQueue { queuedSeen += 1 }
-                    if t == state.pointee.current { currentSeen = true }
+                    let a = Int(t.pointee.affinity)
+                    if a >= cores { throw fail("thread affinity names no core", UInt(bitPattern: t)) }
+                    if t.pointee.state.isRunnable { runnableSeen[a] += 1 }
+                    if t.pointee.inReadyQueue { queuedSeen[a] += 1 }
+                    for c in 0..<cores where self.node(c).pointee.current == t {
+                        if c != a { throw fail("current thread of a core has another core's affinity", UInt(bitPattern: t)) }
+                        currentSeen |= 1 << UInt64(c)
+                    }
                 default: break
                 }
                 liveSlots += try checkContainerSlots(cap)
@@ -331,7 +343,7 @@ extension ClusterKernel {
         }
         if z.small == 1 {
             let t = tcbRef(object: z.object)
-            if t.pointee.state != .inactive || t.pointee.inReadyQueue || t == state.pointee.current
+            if t.pointee.state != .inactive || t.pointee.inReadyQueue || isCurrentOnSomeCore(t)
                 || t.pointee.boundNotification != nil
             {
                 throw fail("dying thread still scheduled, blocked or bound", z.object)
@@ -447,38 +459,67 @@ extension ClusterKernel {
         return m.type == .reply && m.small == 1 && m.object == tcbObject(t)
     }
 
-    private func checkScheduler(runnable: Int, queued: Int, currentSeen: Bool) throws(InvariantViolation) {
-        if state.pointee.action != .resumeCurrent { throw fail("scheduler action pending between entries", 0) }
-        if !currentSeen { throw fail("current thread is not a live TCB", 0) }
-        var inQueues = 0
-        for p in 0..<priorityCount {
-            let q = queue(UInt8(p)).pointee
-            let bit = bitmap[p >> 6] & (1 << UInt64(p & 63)) != 0
-            if bit != (q.head != nil) || (q.head == nil) != (q.tail == nil) { throw fail("ready bitmap disagrees", UInt(p)) }
-            var t = q.head, prev: TCBRef? = nil
-            while let x = t {
-                inQueues += 1
-                if inQueues > 1 << 20 { throw fail("ready queue cycle", UInt(p)) }
-                let tcb = x.pointee
-                if tcb.readyPrev != prev || !tcb.inReadyQueue || Int(tcb.priority) != p || !tcb.state.isRunnable {
-                    throw fail("ready queue entry inconsistent", UInt(bitPattern: x))
-                }
-                prev = x
-                t = tcb.readyNext
+    private func isCurrentOnSomeCore(_ t: TCBRef) -> Bool {
+        for c in 0..<cores where node(c).pointee.current == t { return true }
+        return false
+    }
+
+    private func checkScheduler(
+        runnable: InlineArray<64, Int>, queued: InlineArray<64, Int>, currentSeen: UInt64
+    ) throws(InvariantViolation) {
+        if state.pointee.core >= cores { throw fail("executing core out of range", UInt(state.pointee.core)) }
+        if cores < 64 && state.pointee.rescheduleMask >> UInt64(cores) != 0 {
+            throw fail("reschedule request for no core", 0)
+        }
+        for core in 0..<cores {
+            let n = node(core).pointee
+            // Another core may have a choice pending (its IPI outstanding).
+            let pending: Bool
+            switch n.action {
+            case .resumeCurrent: pending = false
+            case .chooseNew where core != state.pointee.core: pending = true
+            default: throw fail("scheduler action pending between entries", UInt(core))
             }
-            if prev != q.tail { throw fail("ready queue tail wrong", UInt(p)) }
+            if n.current != nil && currentSeen & (1 << UInt64(core)) == 0 {
+                throw fail("current thread is not a live TCB", UInt(core))
+            }
+            let bitmap = bitmap(core)
+            var inQueues = 0
+            for p in 0..<priorityCount {
+                let q = queue(core, UInt8(p)).pointee
+                let bit = bitmap[p >> 6] & (1 << UInt64(p & 63)) != 0
+                if bit != (q.head != nil) || (q.head == nil) != (q.tail == nil) { throw fail("ready bitmap disagrees", UInt(p)) }
+                var t = q.head, prev: TCBRef? = nil
+                while let x = t {
+                    inQueues += 1
+                    if inQueues > 1 << 20 { throw fail("ready queue cycle", UInt(p)) }
+                    let tcb = x.pointee
+                    if Int(tcb.affinity) != core { throw fail("queued thread in another core's ready queue", UInt(bitPattern: x)) }
+                    if tcb.readyPrev != prev || !tcb.inReadyQueue || Int(tcb.priority) != p || !tcb.state.isRunnable {
+                        throw fail("ready queue entry inconsistent", UInt(bitPattern: x))
+                    }
+                    prev = x
+                    t = tcb.readyNext
+                }
+                if prev != q.tail { throw fail("ready queue tail wrong", UInt(p)) }
+            }
+            if inQueues != queued[core] { throw fail("queued flags disagree with the queues", UInt(core)) }
+            var expected = inQueues
+            if let c = n.current {
+                let running = c.pointee.state.isRunnable && !c.pointee.inReadyQueue
+                if !pending {
+                    if !c.pointee.state.isRunnable { throw fail("current thread not runnable", UInt(bitPattern: c)) }
+                    if c.pointee.inReadyQueue { throw fail("current thread in a ready queue", UInt(bitPattern: c)) }
+                    if Int(c.pointee.priority) < highestQueuedPriority(core) {
+                        throw fail("a higher priority thread waits", UInt(bitPattern: c))
+                    }
+                }
+                if running { expected += 1 }
+            } else if inQueues != 0 && !pending {
+                throw fail("idle with runnable threads", UInt(core))
+            }
+            if runnable[core] != expected { throw fail("runnable thread neither current nor queued (Benno)", UInt(core)) }
         }
-        if inQueues != queued { throw fail("queued flags disagree with the queues", 0) }
-        var expected = inQueues
-        if let c = state.pointee.current {
-            if !c.pointee.state.isRunnable { throw fail("current thread not runnable", UInt(bitPattern: c)) }
-            if c.pointee.inReadyQueue { throw fail("current thread in a ready queue", UInt(bitPattern: c)) }
-            if Int(c.pointee.priority) < highestQueuedPriority() { throw fail("a higher priority thread waits", UInt(bitPattern: c)) }
-            expected += 1
-        } else if inQueues != 0 {
-            throw fail("idle with runnable threads", 0)
-        }
-        if runnable != expected { throw fail("runnable thread neither current nor queued (Benno)", 0) }
     }
 }
 

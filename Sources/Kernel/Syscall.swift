@@ -15,9 +15,21 @@ public enum Syscall: UInt8, Sendable {
 }
 
 extension ClusterKernel {
-    /// Dispatch one system call of the current thread. Caller holds the lock.
+    /// Dispatch one system call of this core's current thread. Caller holds
+    /// the lock and has recorded the core.
     func handleSyscall(_ syscall: Syscall, capAddress: Word) {
-        guard let thread = state.pointee.current else { return }
+        let node = here
+        guard let thread = node.pointee.current else { schedule(); return }
+        if node.pointee.action != .resumeCurrent {
+            // Another core made this one choose again and the call came
+            // before its IPI: choose first. A thread that no longer runs
+            // issues its call again when it next runs (a stopped one never).
+            scheduleSlow(node.pointee.action)
+            guard node.pointee.current == thread else {
+                if thread.pointee.state == .running { thread.pointee.state = .restart }
+                return
+            }
+        }
         state.pointee.workLeft = state.pointee.workPerEntry
         thread.pointee.error = nil
         // Activation (seL4's activateThread): a restarted thread runs again.
@@ -119,15 +131,14 @@ extension ClusterKernel {
 
     // MARK: - Fast paths (seL4's fastpath_call / fastpath_reply_recv)
 
-    /// Call on an endpoint with a receiver waiting, no capabilities to move,
-    /// and a receiver we may switch to directly. Otherwise false: the slow
-    /// path handles it with the same outcome.
+    /// Call on an endpoint with a receiver waiting, of this core, no
+    /// capabilities to move, and a receiver we may switch to directly.
+    /// Otherwise false: the slow path handles it with the same outcome.
     @inline(__always)
     func fastpathCall(_ thread: TCBRef, _ capAddress: Word) -> Bool {
         let info = thread.pointee.messageInfo
-        guard info.extraCaps == 0, info.length <= messageRegisterCount, info.length >= 0,
-            state.pointee.action == .resumeCurrent
-        else { return false }
+        // No choice is pending here (handleSyscall made it before).
+        guard info.extraCaps == 0, info.length <= messageRegisterCount, info.length >= 0 else { return false }
         guard let slot = lookupSlotFast(thread, capAddress) else { return false }
         let cap = slot.pointee.cap
         guard cap.type == .endpoint, cap.rights.contains(.write),
@@ -135,6 +146,7 @@ extension ClusterKernel {
         else { return false }
         let ep = EndpointRef(bitPattern: cap.object)!
         guard ep.pointee.state == .receive, let receiver = ep.pointee.head,
+            Int(receiver.pointee.affinity) == state.pointee.core,
             receiver.pointee.priority >= thread.pointee.priority, canSwitchDirectly(to: receiver)
         else { return false }
         // Dequeue the receiver.
@@ -151,17 +163,17 @@ extension ClusterKernel {
         insertCopy(.reply(to: tcbObject(thread), master: false, canGrant: receiver.pointee.ipcCanGrant),
             from: tcbSlot(thread, .reply), into: callerSlot)
         receiver.pointee.state = .running
-        state.pointee.current = receiver
+        here.pointee.current = receiver
         return true
     }
 
-    /// ReplyRecv with a caller to answer of at least our priority, nothing
-    /// pending on the endpoint, and no capabilities to move.
+    /// ReplyRecv with a caller of this core to answer, of at least our
+    /// priority, nothing pending on the endpoint, no capabilities to move.
     @inline(__always)
     func fastpathReplyRecv(_ thread: TCBRef, _ capAddress: Word) -> Bool {
         let info = thread.pointee.messageInfo
         guard info.extraCaps == 0, info.length <= messageRegisterCount, info.length >= 0,
-            state.pointee.action == .resumeCurrent, thread.pointee.boundNotification == nil
+            thread.pointee.boundNotification == nil
         else { return false }
         let callerSlot = tcbSlot(thread, .caller)
         let reply = callerSlot.pointee.cap
@@ -172,7 +184,9 @@ extension ClusterKernel {
         let ep = EndpointRef(bitPattern: cap.object)!
         guard ep.pointee.state != .send else { return false }
         let caller = tcbRef(object: reply.object)
-        guard caller.pointee.priority >= thread.pointee.priority, canSwitchDirectly(to: caller) else { return false }
+        guard Int(caller.pointee.affinity) == state.pointee.core,
+            caller.pointee.priority >= thread.pointee.priority, canSwitchDirectly(to: caller)
+        else { return false }
         // Consume the reply capability.
         emptySlot(callerSlot)
         // Block the server on the endpoint.
@@ -183,7 +197,7 @@ extension ClusterKernel {
         ep.pointee.state = .receive
         copyMessage(from: thread, to: caller, info: info, badge: 0)
         caller.pointee.state = .running
-        state.pointee.current = caller
+        here.pointee.current = caller
         return true
     }
 

@@ -120,6 +120,8 @@ public enum InvocationLabel: Word, Sendable {
     case tcbConfigure, tcbSetPriority, tcbResume, tcbSuspend
     case tcbBindNotification, tcbUnbindNotification
     case vcpuSetTCB, vcpuSetIndex
+    /// TCB SetAffinity(core: mr0): the core whose node schedules the thread.
+    case tcbSetAffinity
 }
 
 /// Kinds of object `Retype` can create.

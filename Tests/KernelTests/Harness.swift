@@ -15,18 +15,19 @@ final class Harness {
     let kernel: ClusterKernel
     static let rootRadix = 8
 
-    init(size: Int = 1 << 20, workPerEntry: Int = 100) {
+    init(size: Int = 1 << 20, workPerEntry: Int = 100, cores: Int = 1) {
         var p: UnsafeMutableRawPointer? = nil
         precondition(posix_memalign(&p, 1 << 16, size) == 0)
         memory = p!
         memset(memory, 0xA5, size)  // garbage: the kernel must not rely on zeroes
         self.size = size
-        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry)!
+        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry, cores: cores)!
     }
 
     deinit { free(memory) }
 
     var current: TCBRef? { kernel.currentThread }
+    func current(_ core: Int) -> TCBRef? { kernel.currentThread(core: core) }
     var root: TCBRef { kernel.rootThread }
 
     /// Slot numbers of the root CNode are full-depth addresses.
@@ -38,31 +39,34 @@ final class Harness {
         }
     }
 
-    /// Set the current thread's message and make a system call; returns its error.
+    /// Set the current thread's message (of `core`) and make a system call
+    /// on that core; returns its error.
     @discardableResult
     func call(
         _ syscall: Syscall = .call, _ cap: Word, label: Word = 0, _ args: [Word] = [], extraCaps: [Word] = [],
-        restart: Bool = true
+        restart: Bool = true, core: Int = 0
     ) -> KernelError? {
-        guard let t = kernel.currentThread else { return .illegalOperation }
+        guard let t = kernel.currentThread(core: core) else { return .illegalOperation }
         t.pointee.messageInfo = MessageInfo(label: label, length: args.count, extraCaps: extraCaps.count)
         for (i, a) in args.enumerated() { t.pointee.mr[i] = a }
         for (i, c) in extraCaps.enumerated() { t.pointee.extraCaps[i] = c }
-        kernel.syscall(syscall, capAddress: cap)
+        kernel.syscall(syscall, capAddress: cap, core: core)
         // A preempted call is re-issued until it completes (as user code would).
         var rounds = 0
-        while restart, kernel.currentThread == t, t.pointee.state == .restart {
+        while restart, kernel.currentThread(core: core) == t, t.pointee.state == .restart {
             rounds += 1
             precondition(rounds < 1_000_000)
             t.pointee.messageInfo = MessageInfo(label: label, length: args.count, extraCaps: extraCaps.count)
             for (i, a) in args.enumerated() { t.pointee.mr[i] = a }
-            kernel.syscall(syscall, capAddress: cap)
+            kernel.syscall(syscall, capAddress: cap, core: core)
         }
         return t.pointee.error
     }
 
-    func invoke(_ cap: Word, _ label: InvocationLabel, _ args: [Word] = [], extraCaps: [Word] = []) -> KernelError? {
-        call(.call, cap, label: label.rawValue, args, extraCaps: extraCaps)
+    func invoke(
+        _ cap: Word, _ label: InvocationLabel, _ args: [Word] = [], extraCaps: [Word] = [], core: Int = 0
+    ) -> KernelError? {
+        call(.call, cap, label: label.rawValue, args, extraCaps: extraCaps, core: core)
     }
 
     // Root-thread conveniences (addresses are root CNode slot numbers).

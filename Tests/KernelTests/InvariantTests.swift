@@ -171,4 +171,43 @@ import Testing
         emptySlot(rootSlotRef(h, 30))
         #expect(violation(h) == "current thread is not a live TCB")
     }
+
+    // MARK: Per-core scheduling
+
+    @Test func threadQueuedOnAnotherCoresQueueIsCaught() {
+        let h = Harness(cores: 2)
+        let t = h.spawn(30, priority: 100)
+        #expect(t.pointee.inReadyQueue && t.pointee.affinity == 0)
+        #expect(violation(h) == nil)
+        t.pointee.affinity = 1  // still linked in core 0's queues
+        #expect(violation(h) == "queued thread in another core's ready queue")
+    }
+
+    @Test func currentThreadWithAnotherCoresAffinityIsCaught() {
+        let h = Harness(cores: 2)
+        #expect(violation(h) == nil)
+        h.root.pointee.affinity = 1  // current on core 0
+        #expect(violation(h) == "current thread of a core has another core's affinity")
+    }
+
+    @Test func switchCandidateOnAnotherCoreIsCaught() {
+        let h = Harness(cores: 2)
+        let t = h.spawn(30, priority: 100)
+        #expect(h.invoke(30, .tcbSetAffinity, [1]) == nil)
+        h.kernel.reschedule(core: 1)
+        _ = h.kernel.takeRescheduleRequests()
+        #expect(violation(h) == nil)
+        h.kernel.node(1).pointee.action = .switchTo(t)
+        #expect(violation(h) == "scheduler action pending between entries")
+    }
+
+    @Test func higherThreadWaitingOnAnotherCoreWithoutARequestIsCaught() {
+        let h = Harness(cores: 2)
+        let t = h.spawn(30, priority: 100)
+        #expect(h.invoke(30, .tcbSetAffinity, [1]) == nil)
+        #expect(violation(h) == nil)  // core 1 must choose: a request is out
+        h.kernel.node(1).pointee.action = .resumeCurrent  // the request lost
+        #expect(violation(h) == "idle with runnable threads")
+        _ = t
+    }
 }

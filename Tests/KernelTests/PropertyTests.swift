@@ -36,10 +36,20 @@ struct SplitMix {
 /// survives the old root's deletion); X3[2] (512) is an endpoint, X3[3]
 /// (768) a notification. The model has no VSpace objects
 /// yet (Configure sets only the CSpace root), so VSpace slots stay empty.
+///
+/// Cores: most worlds have two; about half the threads start on core 1, and
+/// SetAffinity moves threads (the root thread too) at random. A step is made
+/// by core 0 or core 1, for that core's current thread; the reschedule
+/// requests an entry leaves are delivered (`reschedule(core:)`) at random,
+/// some only steps later, so the invariants are also checked with a
+/// request outstanding.
 final class World {
     let h: Harness
     var rng: SplitMix
     let seed: UInt64
+    let cores: Int
+    /// Reschedule IPIs taken from the kernel, not delivered yet.
+    var pendingIPIs: UInt64 = 0
     /// Setup calls that failed (each one a test failure).
     var setupFailures: [String] = []
     /// The last call of each thread, re-issued when it is restarted.
@@ -50,7 +60,8 @@ final class World {
         self.seed = seed
         rng = SplitMix(state: seed)
         var budget = SplitMix(state: seed ^ 0xABCD)
-        h = Harness(size: 1 << 18, workPerEntry: Int(1 + budget.below(40)))
+        cores = budget.chance(75) ? 2 : 1
+        h = Harness(size: 1 << 18, workPerEntry: Int(1 + budget.below(40)), cores: cores)
         // Build a small system as the root thread.
         let ut = h.bigUntyped
         let cnode = RootSlot.cnode
@@ -72,6 +83,11 @@ final class World {
             t.pointee.receiveIndex = 50 + rng.below(3)
             t.pointee.receiveDepth = 64
         }
+        if cores == 2 {
+            for i: Word in 30...33 where rng.chance(50) {
+                setup(h.invoke(i, .tcbSetAffinity, [1]), "thread \(i) to core 1")
+            }
+        }
         for i: Word in [20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 40, 41, 42, 43] {
             setup(h.invoke(27, .cnodeCopy, [i, 6, i, 64, 15], extraCaps: [cnode]), "copy \(i) into X2")
         }
@@ -88,7 +104,21 @@ final class World {
         h.root.pointee.receiveIndex = 52
         h.root.pointee.receiveDepth = 64
         setup(h.invoke(RootSlot.thread, .tcbSetPriority, [50 + rng.below(150)]), "root priority")
+        pendingIPIs = h.kernel.takeRescheduleRequests()
     }
+
+    /// Deliver each outstanding reschedule IPI with probability `percent`.
+    func deliverIPIs(_ percent: UInt64 = 70) {
+        pendingIPIs |= h.kernel.takeRescheduleRequests()
+        for c in 0..<cores where pendingIPIs & (1 << UInt64(c)) != 0 && rng.chance(percent) {
+            pendingIPIs &= ~(1 << UInt64(c))
+            h.kernel.reschedule(core: c)
+        }
+        pendingIPIs |= h.kernel.takeRescheduleRequests()
+    }
+
+    /// No core runs a thread and no IPI is outstanding.
+    var allIdle: Bool { pendingIPIs == 0 && (0..<cores).allSatisfy { h.current($0) == nil } }
 
     func setup(_ error: KernelError?, _ what: String) {
         if let error { setupFailures.append("\(what): \(error)") }
@@ -121,16 +151,19 @@ final class World {
             return [rng.chance(70) ? rng.pick([0, 56, 58, 62]) : rng.chance(50) ? rng.below(64) : rng.next()]
         case .tcbSetPriority:
             return [rng.below(260), rng.below(260)]
+        case .tcbSetAffinity:
+            return [rng.below(3)]
         default:
             return []
         }
     }
 
-    /// One step: a timer tick or a system call of the current thread.
-    /// Returns a broken postcondition, if any.
+    /// One step on core 0 or 1: a timer tick or a system call of that
+    /// core's current thread. Returns a broken postcondition, if any.
     func step() -> String? {
-        guard let t = h.current, !rng.chance(8) else {
-            h.kernel.timerTick()
+        let core = cores > 1 && rng.chance(50) ? 1 : 0
+        guard let t = h.current(core), !rng.chance(8) else {
+            h.kernel.timerTick(core: core)
             return nil
         }
         let key = UInt(bitPattern: t)
@@ -138,7 +171,7 @@ final class World {
             t.pointee.messageInfo = info
             for (i, w) in mrs.enumerated() { t.pointee.mr[i] = w }
             for (i, c) in extras.enumerated() { t.pointee.extraCaps[i] = c }
-            return issue(t, s, a)
+            return issue(t, s, a, core: core)
         }
         var syscall: Syscall
         var cap: Word
@@ -167,7 +200,7 @@ final class World {
             if rng.chance(15) { extras = (0..<1 + rng.below(3)).map { _ in address() } }
         } else if intent < 92 || t == h.root {
             syscall = rng.chance(90) || t == h.root ? .call : .send
-            label = 1 + rng.below(13)
+            label = rng.chance(5) ? InvocationLabel.tcbSetAffinity.rawValue : 1 + rng.below(13)
             switch InvocationLabel(rawValue: label)! {
             case .untypedRetype: cap = rng.pick([9, 10, 9, 10, 224, 225, 11])
             case .cnodeRevoke, .cnodeDelete, .cnodeCopy, .cnodeMint, .cnodeMove, .cnodeMutate:
@@ -194,7 +227,7 @@ final class World {
         for (i, w) in mrs.enumerated() { t.pointee.mr[i] = w }
         for (i, c) in extras.enumerated() { t.pointee.extraCaps[i] = c }
         last[key] = (syscall, cap, info, mrs, extras)
-        return issue(t, syscall, cap)
+        return issue(t, syscall, cap, core: core)
     }
 
     // MARK: Postconditions
@@ -216,9 +249,9 @@ final class World {
     /// Make the call, then check its postcondition if it completed: the
     /// caller is running again with no error. (A preempted caller is in
     /// `.restart`; a caller the call itself destroyed is inactive.)
-    func issue(_ t: TCBRef, _ syscall: Syscall, _ capAddress: Word) -> String? {
+    func issue(_ t: TCBRef, _ syscall: Syscall, _ capAddress: Word, core: Int) -> String? {
         let post = postcondition(t, syscall, capAddress)
-        h.kernel.syscall(syscall, capAddress: capAddress)
+        h.kernel.syscall(syscall, capAddress: capAddress, core: core)
         guard let post, t.pointee.state == .running, t.pointee.error == nil else { return nil }
         switch post {
         case .revoked(let slot):
@@ -311,6 +344,7 @@ func runProperty(seed: UInt64, steps: Int) -> Int {
         var idle = 0
         for i in 0..<4000 where done < steps {
             let broken = w.step()
+            w.deliverIPIs()
             done += 1
             if let broken {
                 Issue.record("postcondition broken: \(broken)\n\(replay), step \(i))")
@@ -323,7 +357,7 @@ func runProperty(seed: UInt64, steps: Int) -> Int {
                     """)
                 return done
             }
-            idle = w.h.current == nil ? idle + 1 : 0
+            idle = w.allIdle ? idle + 1 : 0
             if idle > 20 { break }  // everyone blocked for good: next world
         }
         episode += 1

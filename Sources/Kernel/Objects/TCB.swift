@@ -62,6 +62,10 @@ public struct TCB {
     public internal(set) var priority: UInt8 = 0
     /// Highest priority this thread may give itself or others (seL4's MCP).
     public internal(set) var maxPriority: UInt8 = 0
+    /// The core (index in the cluster) whose node schedules this thread: it
+    /// runs and is queued only there. Retype gives a new thread the core that
+    /// made it (as seL4); TCB SetAffinity moves it.
+    public internal(set) var affinity: UInt8 = 0
     var inReadyQueue = false
     /// IPC flags while blocked on send (or receive: canGrant only).
     var ipcCanGrant = false
@@ -117,6 +121,7 @@ extension ClusterKernel {
             SlotRef(bitPattern: object + UInt(i << slotSizeBits))!.initialize(to: CTE())
         }
         tcbRef(object: object).initialize(to: TCB())
+        tcbRef(object: object).pointee.affinity = UInt8(state.pointee.core)
         // The master reply capability: the root of the derivation tree of the
         // reply capabilities `Call` makes for this thread.
         let reply = SlotRef(bitPattern: object + UInt(TCBSlot.reply.rawValue << slotSizeBits))!
@@ -164,12 +169,17 @@ extension ClusterKernel {
     }
 
     /// Everything the kernel must undo before a TCB's memory is reclaimed.
+    /// A thread current on another core leaves it at once: that core's
+    /// current becomes nil (idle) and it is asked by IPI to choose again
+    /// (suspend did that); the registers the thread had there are discarded.
+    /// (seL4 stalls the other core first, `remoteTCBStall`.)
     func finaliseTCB(_ t: TCBRef) {
         suspend(t)
         if let n = t.pointee.boundNotification { unbind(n) }
         if let v = t.pointee.boundVCPU { dissociate(v) }
-        if state.pointee.current == t { state.pointee.current = nil }
-        if case .switchTo(let c) = state.pointee.action, c == t { state.pointee.action = .chooseNew }
+        let n = node(Int(t.pointee.affinity))
+        if n.pointee.current == t { n.pointee.current = nil }
+        if case .switchTo(let c) = n.pointee.action, c == t { n.pointee.action = .chooseNew }
     }
 
     // MARK: Invocations
@@ -217,6 +227,15 @@ extension ClusterKernel {
             restart(target)
         case .tcbSuspend:
             suspend(target)
+        case .tcbSetAffinity:
+            // SetAffinity(core: mr0). A thread current on another core is
+            // refused (seL4 would stall that core: remoteTCBStall).
+            guard info.length >= 1 else { throw .truncatedMessage }
+            let core = caller.pointee.mr[0]
+            guard core < Word(cores) else { throw .range(min: 0, max: Word(cores - 1)) }
+            let old = Int(target.pointee.affinity)
+            if old != state.pointee.core && node(old).pointee.current == target { throw .illegalOperation }
+            setAffinity(target, Int(core))
         case .tcbBindNotification:
             guard info.extraCaps >= 1 else { throw .truncatedMessage }
             let slot = try lookupExtraCap(caller, 0)

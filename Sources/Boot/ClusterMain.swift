@@ -43,7 +43,9 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         // The cluster's kernel, on the partition's free memory (VA = PA).
         let free = record[ClusterRecord.partitionBase] + record[ClusterRecord.freeOffset]
         let size = record[ClusterRecord.partitionSize] - record[ClusterRecord.freeOffset]
-        guard let kernel = ClusterKernel.boot(memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size), lock: lock) else {
+        guard let kernel = ClusterKernel.boot(
+            memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size), lock: lock, cores: cores)
+        else {
             panic("the cluster kernel refused its memory at", free)
         }
         KernelGlobals.kernel = kernel
@@ -65,6 +67,8 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     if let p = LockExperiment.requested(record) {
         LockExperiment.run(bigLock, core: index, parameters: p, start: LockExperiment.start(record))
     }
+    // A guest with one vCPU per core: this core waits for its vCPU thread.
+    if record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue { GuestBringUp.secondary(coreIndex: index) }
     idle()
 }
 
@@ -166,7 +170,9 @@ enum ClusterBringUp {
         // With a guest, every cluster that runs one of its vCPUs goes on to
         // it once it counted itself done (below).
         let failed = KernelGlobals.failedClusters
-        let runsVCPU = record[ClusterRecord.guest + 7] > clusterId && failed == 0
+        let placement = record[ClusterRecord.guest + 6]
+        let runsVCPU = failed == 0 && record[ClusterRecord.guest + 7] != 0
+            && (placement == GuestImage.Placement.core.rawValue || record[ClusterRecord.guest + 7] > clusterId)
         // Counted from here: a boot experiment may have taken a while.
         let doneDeadline = CPU.counter &+ bringUpTimeoutSeconds * CPU.counterFrequency
 

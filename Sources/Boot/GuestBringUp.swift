@@ -7,23 +7,25 @@ import InterKernel
 import VMM
 
 /// Start the Linux guest the boot information names (`cmk guest`): after the
-/// boot, the first core of every cluster that runs a vCPU (cluster i runs
-/// vCPU i), as the root thread, makes a VCPU and a thread for it from its
-/// Untyped memory through real system calls, binds them, resumes the
-/// thread, and suspends itself. The scheduler then runs the vCPU thread like
-/// any other: on cluster 0 the core enters the guest at once; elsewhere it
-/// waits on the channel for the guest's PSCI CPU_ON (`waitForStart`).
+/// boot, the first core of every cluster that runs vCPUs (`GuestVCPUMap`:
+/// one per cluster, or one per core), as the root thread, makes a VCPU and
+/// a thread for each of them from its Untyped memory through real system
+/// calls, binds them, gives thread j the affinity of core j, resumes them,
+/// and suspends itself. The kernel's scheduler then runs each vCPU thread
+/// on its core like any other thread: the other cores learn it from the
+/// reschedule IPI the kernel asks for. vCPU 0 enters the guest at once;
+/// every other vCPU waits, serving the channel, for the guest's PSCI CPU_ON
+/// (`waitForStart`).
 ///
 /// Lines: `cmk: guest start vcpus=N entry=0x... dtb=0x...` (cluster 0),
-/// `cmk: guest vcpu I on cluster I` (each vCPU as it starts).
+/// `cmk: guest vcpu V on cluster I` (each vCPU as it starts).
 enum GuestBringUp {
-    /// Root-CNode slots of the guest's objects.
-    static let vcpuSlot: Word = 40
-    static let threadSlot: Word = 41
-    /// The VMM's state: an Untyped of 2^vmmBits bytes the root thread gives it.
-    static let vmmSlot: Word = 42
-    static let vmmBits: Word = 13
-    /// The vCPU thread's priority: below the root thread's 255.
+    /// Root-CNode slots of the guest's objects: vCPU j of this cluster's
+    /// VCPU and thread, and the VMM's area (an Untyped the root thread gives it).
+    static func vcpuSlot(_ j: Int) -> Word { 64 + Word(j) }
+    static func threadSlot(_ j: Int) -> Word { 128 + Word(j) }
+    static let areaSlot: Word = 42
+    /// The vCPU threads' priority: below the root thread's 255.
     static let vcpuPriority: Word = 100
 
     @inline(never)
@@ -34,46 +36,75 @@ enum GuestBringUp {
         else { panic("guest record missing or outside the guest region") }
         let stage2Root = record[ClusterRecord.stage2Root]
         guard stage2Root != 0 else { panic("no stage-2 tables for the guest (empty guest region?)") }
+        let info: BootInfo
+        do {
+            info = try BootInfo.decode(
+                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
+        } catch {
+            panic(error.message)
+        }
+        guard let map = GuestVCPUMap(
+            placement: image.placement, vcpuCount: image.vcpuCount, clusterCount: info.clusterCount,
+            coresIn: { info.clusters[$0].coreCount })
+        else { panic("guest: the vCPU count does not fit the topology; vcpus:", decimal: image.vcpuCount) }
+        let local = map.vcpus(inCluster: cluster)
+        let cores = record[ClusterRecord.coreMask].nonzeroBitCount
+        guard !local.isEmpty, local.count <= cores, local.count <= 64 else { panic("guest: this cluster runs no vCPU") }
         let kernel = KernelGlobals.kernel!
 
-        // The vCPU and its thread, as the root thread would make them.
+        // The VMM's area, then each vCPU and its thread, as the root thread
+        // would make them.
         let untyped = RootThread.largestUntyped(kernel)
         let cnode = RootSlot.cnode
-        RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.vcpu.rawValue, 0, 0, 0, vcpuSlot, 1], extraCaps: cnode)
-        RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.tcb.rawValue, 0, 0, 0, threadSlot, 1], extraCaps: cnode)
-        RootThread.invoke(kernel, threadSlot, .tcbConfigure, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
-        RootThread.invoke(kernel, threadSlot, .tcbSetPriority, [vcpuPriority, vcpuPriority, 0, 0, 0, 0], extraCaps: cnode)
-        RootThread.invoke(kernel, vcpuSlot, .vcpuSetIndex, [Word(cluster), 0, 0, 0, 0, 0], extraCaps: cnode)
-        RootThread.invoke(kernel, vcpuSlot, .vcpuSetTCB, [0, 0, 0, 0, 0, 0], extraCaps: threadSlot)
-        RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.untyped.rawValue, vmmBits, 0, 0, vmmSlot, 1], extraCaps: cnode)
-        guard let vcpu = VCPURef(bitPattern: kernel.rootSlot(vcpuSlot).object) else { panic("guest: no VCPU object") }
-        VCPURun.reset(vcpu, entry: image.kernel.base, context: image.deviceTree.base)
-        RootThread.invoke(kernel, threadSlot, .tcbResume, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
+        let areaBits = GuestGlobals.areaBits(cores: local.count)
+        RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.untyped.rawValue, Word(areaBits), 0, 0, areaSlot, 1], extraCaps: cnode)
+        GuestGlobals.setUp(
+            image: image, guest: Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize]),
+            cluster: cluster, map: map, memory: UnsafeMutableRawPointer(bitPattern: kernel.rootSlot(areaSlot).object)!,
+            bytes: 1 << areaBits,
+            mpidrOfVCPU: { v in
+                let home = map.home(ofVCPU: v)!
+                return QemuVirt.mpidr(ofCore: info.clusters[home.cluster].core(at: home.core))
+            })
+        for j in 0..<local.count {
+            let vcpuSlot = vcpuSlot(j), threadSlot = threadSlot(j)
+            RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.vcpu.rawValue, 0, 0, 0, vcpuSlot, 1], extraCaps: cnode)
+            RootThread.invoke(kernel, untyped, .untypedRetype, [ObjectType.tcb.rawValue, 0, 0, 0, threadSlot, 1], extraCaps: cnode)
+            RootThread.invoke(kernel, threadSlot, .tcbConfigure, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
+            RootThread.invoke(kernel, threadSlot, .tcbSetPriority, [vcpuPriority, vcpuPriority, 0, 0, 0, 0], extraCaps: cnode)
+            // A new thread runs on core 0 (the root thread's); vCPU j on core j.
+            if j != 0 { RootThread.invoke(kernel, threadSlot, .tcbSetAffinity, [Word(j), 0, 0, 0, 0, 0], extraCaps: cnode) }
+            RootThread.invoke(kernel, vcpuSlot, .vcpuSetIndex, [Word(local.lowerBound + j), 0, 0, 0, 0, 0], extraCaps: cnode)
+            RootThread.invoke(kernel, vcpuSlot, .vcpuSetTCB, [0, 0, 0, 0, 0, 0], extraCaps: threadSlot)
+            guard let vcpu = VCPURef(bitPattern: kernel.rootSlot(vcpuSlot).object) else { panic("guest: no VCPU object") }
+            VCPURun.reset(vcpu, entry: image.kernel.base, context: image.deviceTree.base)
+            RootThread.invoke(kernel, threadSlot, .tcbResume, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
+        }
         // The root thread's boot work is done: it stops, and the scheduler
-        // picks the vCPU thread.
+        // picks the vCPU thread of each core.
         RootThread.invoke(kernel, RootSlot.thread, .tcbSuspend, [0, 0, 0, 0, 0, 0], extraCaps: cnode)
         if let violation = kernel.checkInvariants() { panic(violation.message, UInt64(violation.address)) }
-        guard kernel.currentThread == vcpu.pointee.tcb else { panic("guest: the scheduler did not choose the vCPU thread") }
+        guard kernel.currentThread(core: 0) == VCPURef(bitPattern: kernel.rootSlot(vcpuSlot(0)).object)!.pointee.tcb else {
+            panic("guest: the scheduler did not choose the vCPU thread")
+        }
 
-        // This core runs guests from now on.
-        Virtualization.configureCore(stage2Root: stage2Root, vmpidr: GuestPSCI.affinity(ofVCPU: cluster))
-        GICv3.splitEndOfInterrupt()
-        guard GICv3.enablePrivateInterrupt(GuestInterrupts.virtualTimer, priority: 0xA0),
-            GICv3.enablePrivateInterrupt(GuestInterrupts.maintenance, priority: 0xA0)
-        else { panic("guest: no redistributor for this core") }
+        prepareCore(vcpu: local.lowerBound)
         if cluster == 0 {
             // The console's owner: the real UART's input comes here.
             GICv3.routeSharedInterrupt(QemuVirt.uartInterrupt, toMPIDR: CPU.mpidr, priority: 0xA0)
             PL011.enableReceiveInterrupt()
         }
-        GuestGlobals.setUp(
-            image: image, guest: Region(base: record[ClusterRecord.guestBase], size: record[ClusterRecord.guestSize]),
-            cluster: cluster, memory: UnsafeMutableRawPointer(bitPattern: kernel.rootSlot(vmmSlot).object)!,
-            bytes: 1 << Int(vmmBits))
-        GuestGlobals.coreIndex = coreIndex
         GuestIsolation.check(record)
-        guard cluster == 0 else { waitForStart(coreIndex: coreIndex) }
-        GuestChannel.running = true
+        // The other cores' vCPU threads are theirs now: the kernel asked
+        // for a reschedule IPI on each (the doorbell SGI).
+        var others = kernel.takeRescheduleRequests()
+        while others != 0 {
+            let j = others.trailingZeroBitCount
+            others &= others - 1
+            if j < local.count && j != 0 { GICv3.ring(mpidr: GuestGlobals.coreMPIDR(ofVCPU: local.lowerBound + j)) }
+        }
+        guard local.lowerBound == 0 else { waitForStart(coreIndex: coreIndex) }
+        GuestGlobals.here.pointee.running = true
 
         Console.begin()
         Console.put("cmk: guest start vcpus=")
@@ -83,45 +114,83 @@ enum GuestBringUp {
         Console.put(" dtb=")
         Console.hex(image.deviceTree.base)
         Console.end()
-        started(cluster)
+        started(0)
         VCPURun.runCurrent(coreIndex: coreIndex)
     }
 
-    static func started(_ cluster: Int) {
+    /// This core runs vCPU `v` from now on: stage 2, its MPIDR, the GIC's
+    /// split EOI, the timer and maintenance PPIs.
+    static func prepareCore(vcpu v: Int) {
+        Virtualization.configureCore(stage2Root: ClusterView.record[ClusterRecord.stage2Root], vmpidr: GuestPSCI.affinity(ofVCPU: v))
+        GICv3.splitEndOfInterrupt()
+        guard GICv3.enablePrivateInterrupt(GuestInterrupts.virtualTimer, priority: 0xA0),
+            GICv3.enablePrivateInterrupt(GuestInterrupts.maintenance, priority: 0xA0)
+        else { panic("guest: no redistributor for this core") }
+    }
+
+    /// Every core but the first, after the boot (core placement): sleep
+    /// until the kernel's reschedule IPI gives this core a vCPU thread, then
+    /// take it (`reschedule`), prepare the core, and wait for the vCPU's
+    /// CPU_ON. A core that never gets one sleeps for good.
+    static func secondary(coreIndex: Int) -> Never {
+        let kernel = KernelGlobals.kernel!
+        while true {
+            CPU.waitForInterrupt()
+            GICv3.drain()
+            kernel.reschedule(core: coreIndex)
+            kernel.lock.acquire(core: coreIndex)
+            let ready = GuestGlobals.area != 0 && coreIndex < GuestGlobals.localCount
+                && kernel.currentThread(core: coreIndex)?.pointee.boundVCPU != nil
+            kernel.lock.release(core: coreIndex)
+            if ready { break }
+        }
+        prepareCore(vcpu: GuestGlobals.firstVCPU + coreIndex)
+        waitForStart(coreIndex: coreIndex)
+    }
+
+    static func started(_ v: Int) {
         Console.begin()
         Console.put("cmk: guest vcpu ")
-        Console.decimal(cluster)
+        Console.decimal(v)
         Console.put(" on cluster ")
-        Console.decimal(cluster)
+        Console.decimal(GuestGlobals.cluster)
         Console.end()
     }
 
     /// A vCPU that is off: wait, serving the channel (asleep between
     /// doorbells), until a CPU_ON for it arrives; then reset it at the entry
-    /// with x0 = the context id, tell every cluster it is on, and enter.
+    /// with x0 = the context id, tell every vCPU it is on, and enter.
+    /// No lost wake-up: a doorbell that arrives after the check stays
+    /// pending in the GIC, and WFI returns at once.
     static func waitForStart(coreIndex: Int) -> Never {
         let kernel = KernelGlobals.kernel!
         let endpoint = KernelGlobals.channel!
+        let here = GuestGlobals.state(coreIndex)
         while true {
-            kernel.lock.acquire(core: coreIndex)
+            GuestLock.acquire(core: coreIndex)
             GuestChannel.pump()
-            if GuestChannel.shutdownRequested { VCPURun.stopSecondary(coreIndex: coreIndex) }
-            if GuestChannel.startRequested {
-                GuestChannel.startRequested = false
-                let v = GuestGlobals.vm.pointee.vcpu
-                guard let vcpu = kernel.currentThread?.pointee.boundVCPU else { panic("guest: no vCPU thread to start") }
-                VCPURun.reset(vcpu, entry: GuestChannel.startEntry, context: GuestChannel.startContext)
-                GuestGlobals.loadedVCPU = nil  // load() must restore the reset EL1 state
-                GuestGlobals.vm.pointee.psci.noteState(v, .on)
-                GuestChannel.running = true
+            if let reason = GuestChannel.stopRequested { VCPURun.finish(reason) }
+            if GuestChannel.shutdownRequested { VCPURun.stopLocal(coreIndex: coreIndex) }
+            if here.pointee.startRequested {
+                here.pointee.startRequested = false
+                let v = GuestGlobals.firstVCPU + coreIndex
+                guard let vcpu = kernel.currentThread(core: coreIndex)?.pointee.boundVCPU else {
+                    panic("guest: no vCPU thread to start")
+                }
+                VCPURun.reset(vcpu, entry: here.pointee.startEntry, context: here.pointee.startContext)
+                here.pointee.loadedVCPU = nil  // load() must restore the reset EL1 state
+                here.pointee.running = true
                 GuestChannel.broadcast(vcpu: v, .on)
-                kernel.lock.release(core: coreIndex)
+                GuestLock.release(core: coreIndex)
                 started(v)
                 VCPURun.runCurrent(coreIndex: coreIndex)
             }
-            kernel.lock.release(core: coreIndex)
-            // Sleep until a doorbell (the sleep protocol: no lost wake-up).
-            if endpoint.prepareToSleep() {
+            GuestLock.release(core: coreIndex)
+            // Sleep until a doorbell (the first core: the channel's sleep
+            // protocol, which also sees messages whose doorbell it missed).
+            if coreIndex != 0 {
+                CPU.waitForInterrupt()
+            } else if endpoint.prepareToSleep() {
                 CPU.waitForInterrupt()
                 endpoint.finishSleep()
             }

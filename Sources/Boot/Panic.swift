@@ -111,7 +111,7 @@ func fatalException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Ne
 /// interrupts masked) and reported like a fatal exception.
 @_cdecl("cmk_trap")
 func trap(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
-    if kind >> 2 == 2, GuestGlobals.loadedVCPU != nil {
+    if kind >> 2 == 2, GuestGlobals.loadedHere {
         let state = UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
         VCPURun.exit(frame, kind: kind, coreIndex: Int(state[CoreState.indexInCluster]))
         return

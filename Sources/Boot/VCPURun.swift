@@ -18,45 +18,6 @@ enum Frame {
     static let bytes = Int(CMK_FRAME_SIZE)
 }
 
-/// The guest state of this cluster. Private to the cluster (.bss), touched
-/// only under the cluster's big lock by the core that runs the guest.
-enum GuestGlobals {
-    /// The vCPU whose state is in this core's registers (nil: none).
-    nonisolated(unsafe) static var loadedVCPU: VCPURef? = nil
-    /// The VMM's state for this cluster's vCPU (devices, vGIC, statistics),
-    /// in memory the root thread retyped from its Untyped for it. Reached
-    /// through a pointer, so every access works in place (a global optional
-    /// of this size would be copied to the stack on each mutation).
-    nonisolated(unsafe) static var machine: UnsafeMutablePointer<VirtualMachine>? = nil
-    static var vm: UnsafeMutablePointer<VirtualMachine> { machine! }
-    /// Refusals already logged (one line each, the first `logLimit`).
-    nonisolated(unsafe) static var refusalsLogged = 0
-    static let logLimit = 8
-    /// This cluster's id, and how many vCPUs the guest has (vCPU i runs on
-    /// cluster i).
-    nonisolated(unsafe) static var cluster = 0
-    nonisolated(unsafe) static var vcpuCount = 1
-    /// The core (index in the cluster) that runs this cluster's vCPU: its
-    /// first, which is also the cluster's channel core.
-    nonisolated(unsafe) static var coreIndex = 0
-
-    @inline(never)
-    static func setUp(image: GuestImage, guest: Region, cluster: Int, memory: UnsafeMutableRawPointer, bytes: Int) {
-        guard MemoryLayout<VirtualMachine>.size <= bytes else {
-            panic("guest: the VMM's state does not fit its memory; bytes:", decimal: MemoryLayout<VirtualMachine>.size)
-        }
-        guard let vm = VirtualMachine(
-            ramBase: guest.base, ramSize: guest.size, vcpus: image.vcpuCount, vcpu: cluster,
-            listRegisterCount: Virtualization.listRegisterCount, ownsDevices: cluster == 0)
-        else { panic("guest: the VMM refused the guest region, base", guest.base) }
-        let pointer = memory.bindMemory(to: VirtualMachine.self, capacity: 1)
-        pointer.initialize(to: vm)
-        machine = pointer
-        self.cluster = cluster
-        vcpuCount = image.vcpuCount
-    }
-}
-
 /// Running a vCPU thread on this core, and every exit back from it.
 ///
 /// While a vCPU runs, its general registers, PC, PSTATE and FP/SIMD state
@@ -85,23 +46,24 @@ enum VCPURun {
 
     /// Load `v`'s EL1 state into this core (saving the one loaded before).
     static func load(_ v: VCPURef) {
-        if GuestGlobals.loadedVCPU == v { return }
-        if let old = GuestGlobals.loadedVCPU {
+        let here = GuestGlobals.here
+        if here.pointee.loadedVCPU == v { return }
+        if let old = here.pointee.loadedVCPU {
             old.pointee.context.withUnsafeMutableWords { Virtualization.saveEL1($0 + Int(CMK_VCPU_EL1)) }
         }
         v.pointee.context.withUnsafeMutableWords { Virtualization.restoreEL1($0 + Int(CMK_VCPU_EL1)) }
-        GuestGlobals.loadedVCPU = v
+        here.pointee.loadedVCPU = v
     }
 
     /// Run the thread the scheduler chose, if it is a vCPU: load its state
     /// and enter the guest. Never returns; exits arrive in `exit`.
     static func runCurrent(coreIndex: Int) -> Never {
         let kernel = KernelGlobals.kernel!
-        kernel.lock.acquire(core: coreIndex)
-        let thread = kernel.currentThread
+        GuestLock.acquire(core: coreIndex)
+        let thread = kernel.currentThread(core: coreIndex)
         let vcpu = thread?.pointee.boundVCPU
         if let vcpu { load(vcpu) }
-        kernel.lock.release(core: coreIndex)
+        GuestLock.release(core: coreIndex)
         guard let vcpu else { panic("guest: the scheduler chose no vCPU thread") }
         let frame = frameAtStackTop
         vcpu.pointee.context.withUnsafeMutableWords { saved in
@@ -116,8 +78,7 @@ enum VCPURun {
     /// the last; the frame then goes back to the guest.
     static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, coreIndex: Int) {
         let start = CPU.counter
-        let kernel = KernelGlobals.kernel!
-        kernel.lock.acquire(core: coreIndex)
+        GuestLock.acquire(core: coreIndex)
         // The list registers the last entry filled: back into the model, and
         // cleared in the hardware, with NPIE off. Until then the maintenance
         // interrupt's condition (an EOI'd LR, or no pending LR under NPIE)
@@ -150,7 +111,7 @@ enum VCPURun {
         GuestChannel.flushOutbox()
         drainConsole()
         if let reason = GuestChannel.stopRequested { finish(reason) }
-        if GuestChannel.shutdownRequested { stopSecondary(coreIndex: coreIndex) }
+        if GuestChannel.shutdownRequested { stopLocal(coreIndex: coreIndex) }
 
         // Entry: choose the list registers.
         let flush = GuestGlobals.vm.pointee.prepareEntry()
@@ -159,7 +120,7 @@ enum VCPURun {
         }
         Virtualization.setControl(refillWhenNoPending: flush.noPendingMaintenance)
         GuestGlobals.vm.pointee.statistics.record(exitKind, ticks: CPU.counter &- start)
-        kernel.lock.release(core: coreIndex)
+        GuestLock.release(core: coreIndex)
     }
 
     /// Carry out what the VMM decided.
@@ -185,19 +146,20 @@ enum VCPURun {
             let reason: GuestStopReason = action == .powerOff ? .powerOff : .reset
             if GuestGlobals.cluster == 0 { finish(reason) }
             GuestChannel.send(.guestStop(reason), to: 0)
-            GuestChannel.running = false
+            GuestGlobals.here.pointee.running = false
             waitForShutdown()
         case .cpuOff(let v):
             // The vCPU stops until a CPU_ON starts it again.
             GuestChannel.broadcast(vcpu: v, .off)
-            GuestChannel.running = false
-            if GuestGlobals.cluster == 0 {
+            GuestGlobals.here.pointee.running = false
+            if v == 0 {
                 // vCPU 0 owns the devices and the end of the run; a guest
                 // that turns it off is over.
                 finish(.powerOff)
             }
-            KernelGlobals.kernel!.lock.release(core: GuestGlobals.coreIndex)
-            GuestBringUp.waitForStart(coreIndex: GuestGlobals.coreIndex)
+            let core = GuestGlobals.hereIndex
+            GuestLock.release(core: core)
+            GuestBringUp.waitForStart(coreIndex: core)
         case .cpuOn(let v, let entry, let context):
             GuestChannel.startRemote(vcpu: v, entry: entry, context: context)
         }
@@ -256,12 +218,13 @@ enum VCPURun {
             case GuestInterrupts.virtualTimer:
                 GuestGlobals.vm.pointee.virtualTimerFired()
             case QemuVirt.uartInterrupt:
-                while let byte = PL011.read() { GuestGlobals.vm.pointee.consoleInput(byte) }
+                // Routed to the owner's core: vCPU 0's machine has the UART.
+                while let byte = PL011.read() { GuestGlobals.machine(0).pointee.consoleInput(byte) }
                 GICv3.deactivate(id)
             default:
-                // The maintenance interrupt only makes the exit (the list
-                // registers are synced and refilled on every exit); the
-                // doorbell has nothing to serve with one cluster's guest.
+                // The maintenance interrupt and the doorbell only make the
+                // exit: the list registers are synced and refilled, and the
+                // rings pumped, on every exit.
                 GICv3.deactivate(id)
             }
         }
@@ -269,80 +232,125 @@ enum VCPURun {
 
     /// The guest's console output (the owner's emulated UART) to the terminal.
     static func drainConsole() {
-        guard GuestGlobals.vm.pointee.uart?.outputCount ?? 0 > 0 else { return }
-        Console.guestOutput { sink in GuestGlobals.vm.pointee.uart?.drainOutput(sink) }
+        guard GuestChannel.ownsDevices else { return }
+        let owner = GuestGlobals.machine(0)
+        guard owner.pointee.uart?.outputCount ?? 0 > 0 else { return }
+        Console.guestOutput { sink in owner.pointee.uart?.drainOutput(sink) }
     }
 
-    /// Cluster 0: the guest is over. Stop every other cluster's vCPU in
-    /// order (each reports, then counts itself in `guestStopped`), report,
-    /// and power the machine off.
+    /// Cluster 0 (the caller holds the lock): the guest is over. Stop every
+    /// other core of this cluster and every other cluster's vCPUs in order
+    /// (each core reports; each cluster, once all its cores did, counts
+    /// itself in `guestStopped`), report, and power the machine off.
     static func finish(_ reason: GuestStopReason) -> Never {
+        let me = GuestGlobals.hereIndex
+        // Another local core is finishing already: just stop.
+        if GuestChannel.finishing { stopLocal(coreIndex: me) }
+        GuestChannel.finishing = true
         drainConsole()
+        GuestChannel.shutdownRequested = true
+        for j in 0..<GuestGlobals.localCount { GuestChannel.kick(core: j) }
+        var others: UInt64 = 0
+        GuestChannel.forEachOtherCluster { c in
+            GuestChannel.send(.shutdown(.powerOff), to: c)
+            others += 1
+        }
         let control = UnsafeMutableRawPointer(bitPattern: UInt(ClusterView.record[ClusterRecord.channelBase]))!
         let stopped = ChannelControl.counter(.guestStopped, control)
-        for c in 1..<max(GuestGlobals.vcpuCount, 1) { GuestChannel.send(.shutdown(.powerOff), to: c) }
         let deadline = CPU.counter &+ 10 * CPU.counterFrequency
         // Acquiring: pairs with each cluster's releasing increment, so its
-        // report lines are out before ours.
-        while stopped.pointee.load(ordering: .acquiring) < UInt64(GuestGlobals.vcpuCount - 1) {
+        // report lines are out before ours. The local cores need the lock
+        // to report, so it is let go between polls.
+        while stopped.pointee.load(ordering: .acquiring) < others
+            || GuestChannel.localStopped < GuestGlobals.localCount - 1
+        {
             GuestChannel.pump()
             drainConsole()
+            GuestLock.release(core: me)
             CPU.relax()
+            GuestLock.acquire(core: me)
             if CPU.counter > deadline {
                 Console.begin()
                 Console.put("cmk: guest: clusters did not report their stop; stopped=")
                 Console.decimal(stopped.pointee.load(ordering: .acquiring))
+                Console.put(" local=")
+                Console.decimal(GuestChannel.localStopped)
                 Console.end()
                 break
             }
         }
-        report()
+        report(core: me)
+        reportCluster()
         Console.begin()
         Console.put(reason == .powerOff ? "cmk: guest power off" : "cmk: guest reset")
         Console.end()
         PSCI.powerOff()
     }
 
-    /// This cluster's statistics and isolation check.
-    static func report() {
-        GuestStatistics.report(GuestGlobals.vm.pointee.statistics, cluster: GuestGlobals.cluster)
+    /// Core `core`'s vCPU: its statistics.
+    static func report(core: Int) {
+        GuestStatistics.report(
+            GuestGlobals.machine(core).pointee.statistics, cluster: GuestGlobals.cluster,
+            vcpu: GuestGlobals.firstVCPU + core, dropped: GuestGlobals.state(core).pointee.dropped)
+    }
+
+    /// The cluster's big-lock figures and isolation check.
+    static func reportCluster() {
+        GuestLock.report()
         GuestIsolation.check(ClusterView.record, report: true)
     }
 
-    /// Not cluster 0: wait (serving the channel) until cluster 0 says stop.
+    /// Not cluster 0 (lock held): wait, serving the channel, until cluster 0
+    /// says stop.
     static func waitForShutdown() -> Never {
+        let me = GuestGlobals.hereIndex
         let deadline = CPU.counter &+ 10 * CPU.counterFrequency
         while !GuestChannel.shutdownRequested {
             GuestChannel.pump()
+            GuestLock.release(core: me)
             CPU.relax()
+            GuestLock.acquire(core: me)
             if CPU.counter > deadline { panic("guest: cluster 0 never ended the guest") }
         }
-        stopSecondary(coreIndex: GuestGlobals.coreIndex)
+        stopLocal(coreIndex: me)
     }
 
-    /// Not cluster 0: report, count ourselves stopped, and idle.
-    static func stopSecondary(coreIndex: Int) -> Never {
-        report()
-        let control = UnsafeMutableRawPointer(bitPattern: UInt(ClusterView.record[ClusterRecord.channelBase]))!
-        // Releasing: our report lines happen-before cluster 0's acquiring load.
-        ChannelControl.counter(.guestStopped, control).pointee.wrappingAdd(1, ordering: .releasing)
-        ChannelBringUp.doorbell.ring(cluster: 0)
-        KernelGlobals.kernel!.lock.release(core: coreIndex)
+    /// Lock held: this core's vCPU stops for good. It reports; the last core
+    /// of a cluster other than 0 reports the cluster and counts it stopped
+    /// (cluster 0's `finish` does that for its own). Then idle.
+    static func stopLocal(coreIndex: Int) -> Never {
+        let here = GuestGlobals.state(coreIndex)
+        if !here.pointee.stopped {
+            here.pointee.stopped = true
+            report(core: coreIndex)
+            GuestChannel.localStopped += 1
+            if GuestGlobals.cluster != 0 && GuestChannel.localStopped == GuestGlobals.localCount {
+                reportCluster()
+                let control = UnsafeMutableRawPointer(bitPattern: UInt(ClusterView.record[ClusterRecord.channelBase]))!
+                // Releasing: our report lines happen-before cluster 0's acquiring load.
+                ChannelControl.counter(.guestStopped, control).pointee.wrappingAdd(1, ordering: .releasing)
+                ChannelBringUp.doorbell.ring(cluster: 0)
+            }
+        }
+        GuestLock.release(core: coreIndex)
         idle()
     }
 }
 
-/// Lines `cmk: guest stats cluster=I kind=NAME exits=N us=T` (every kind,
-/// in order) and `cmk: guest stats cluster=I refused=N aborts=N undefined=N
-/// dropped=N` (dropped: guest messages the channel or this cluster refused).
+/// Lines `cmk: guest stats cluster=I vcpu=V kind=NAME exits=N us=T` (every
+/// kind, in order) and `cmk: guest stats cluster=I vcpu=V refused=N aborts=N
+/// undefined=N dropped=N` (dropped: guest messages the channel or this core
+/// refused).
 enum GuestStatistics {
-    static func report(_ s: ExitStatistics, cluster: Int) {
+    static func report(_ s: ExitStatistics, cluster: Int, vcpu: Int, dropped: UInt64) {
         let ticksPerMicrosecond = max(CPU.counterFrequency / 1_000_000, 1)
         for k in 0..<ExitKind.count {
             guard let kind = ExitKind(rawValue: k) else { continue }
             Console.begin()
             Console.put("cmk: guest stats cluster=")
             Console.decimal(cluster)
+            Console.put(" vcpu=")
+            Console.decimal(vcpu)
             Console.put(" kind=")
             Console.put(kind.name)
             Console.put(" exits=")
@@ -354,6 +362,8 @@ enum GuestStatistics {
         Console.begin()
         Console.put("cmk: guest stats cluster=")
         Console.decimal(cluster)
+        Console.put(" vcpu=")
+        Console.decimal(vcpu)
         Console.put(" refused=")
         Console.decimal(s.refusedAccesses)
         Console.put(" aborts=")
@@ -361,7 +371,7 @@ enum GuestStatistics {
         Console.put(" undefined=")
         Console.decimal(s.injectedUndefineds)
         Console.put(" dropped=")
-        Console.decimal(GuestChannel.dropped)
+        Console.decimal(dropped)
         Console.end()
     }
 }

@@ -241,6 +241,17 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathCom
         #expect(t.statsTable.hasSuffix("big lock: the kernel printed no `cmk: guest lock` lines"))
     }
 
+    /// The lock lines are hidden from the console like the stats lines, and still watched.
+    @Test func lockLinesAreHidden() {
+        var stream = ConsoleStream(hiding: [GuestTranscript.statsPrefix, GuestTranscript.lockPrefix])
+        let text = "cmk: guest lo" + "ck cluster=0 cores=4\ncmk: guest stats kind=hvc exits=1 us=2\ncmk: guest look\n"
+        var shown: [UInt8] = []
+        var lines: [String] = []
+        for c in text { let (b, l) = stream.feed(Array(String(c).utf8)); shown += b; lines += l }
+        #expect(String(decoding: shown, as: UTF8.self) == "cmk: guest look\n")
+        #expect(lines.count == 3 && lines[0] == "cmk: guest lock cluster=0 cores=4")
+    }
+
     @Test func durations() {
         #expect(GuestTranscript.nanoseconds(0) == "0 ns")
         #expect(GuestTranscript.nanoseconds(999) == "999 ns")

@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
-        .testTarget(name: "GuestHostTests", dependencies: ["GuestHost", "Topology", "Cluster"]),
+        .testTarget(name: "GuestHostTests", dependencies: ["GuestHost", "Topology", "Cluster", "VMM"]),
         .testTarget(name: "QEMUBootTests", dependencies: ["QEMUBoot", "Topology", "Cluster", "HostedLock", "HostedChannel"]),
         .testTarget(name: "BigLockTests", dependencies: ["BigLock", "Hosted"]),
     ]

@@ -8,10 +8,12 @@ import Topology
 struct GuestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guest",
-        abstract: "Run a Linux guest on cmk (one vCPU on the boot cluster), its console on this terminal.",
+        abstract: "Run a Linux guest on cmk (a vCPU per cluster, or per core), its console on this terminal.",
         discussion: """
             Boots the topology as `cmk boot` does, with the guest's Image, initramfs and device \
-            tree loaded into the topology's guest region; the boot cluster then runs the guest. \
+            tree loaded into the topology's guest region; the clusters then run the guest, a vCPU \
+            per cluster or, with `[guest] vcpus = "core"` in the topology, a vCPU per core (one NUMA \
+            node per cluster either way). \
             Default guest: the Debian cloud kernel and busybox initramfs that scripts/setup.sh \
             builds into ~/.cache/cmk/guest. Interactive on a terminal (Ctrl-A x stops QEMU).
 
@@ -39,7 +41,7 @@ struct GuestCommand: ParsableCommand {
     @Option(help: "Seconds before QEMU is stopped (default: 120 with --run or without a terminal; none for an interactive session).")
     var timeout: Double?
 
-    @Flag(help: "Print the guest's VM exits by kind and their handling time at the end.")
+    @Flag(help: "Print the guest's VM exits by kind and their handling time, then each cluster's big-lock statistics, at the end.")
     var stats = false
 
     @Flag(help: "Start QEMU's gdbstub, stopped before the first instruction, and print the gdb-multiarch command that attaches with the cmk kernel's symbols (and the guest's, with --vmlinux); docs/guest.md. The --timeout still applies.")

@@ -210,7 +210,7 @@ extension GuestBench {
         if let i = options.initrd { rerun += ["--initrd", i] }
         if let o = options.only { rerun += ["--only", o.rawValue] }
         print("cmk bench guest on \(host)")
-        print("guest: \(plan.kernelPath), initramfs \(plan.initrdPath ?? "(none)"), \(plan.vcpuCount) vCPU, \(plan.layout.guest.size >> 20) MiB; topology `\(topology.name)`")
+        print("guest: \(plan.kernelPath), initramfs \(plan.initrdPath ?? "(none)"), \(plan.vcpuDescription), \(plan.layout.guest.size >> 20) MiB; topology `\(topology.name)`")
         print("rerun: \(shellLine(rerun))")
         if sides.contains(.cmk) { print("cmk:   \(shellLine(cmkArguments))") }
         if sides.contains(.plain) { print("plain: \(shellLine(plainArguments))") }

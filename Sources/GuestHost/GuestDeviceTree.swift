@@ -56,14 +56,17 @@ public struct GuestDeviceTree: Equatable, Sendable {
                   bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
     }
 
-    /// The SMP guest: vCPU i on cluster i, every cluster a NUMA node (the
-    /// seed's "a Linux guest sees the whole machine as a NUMA system"). The
-    /// guest region is cut into one memory node per cluster (2 MiB aligned;
-    /// the last takes the remainder); distance 10 to itself, 20 to any other
-    /// cluster (clusters share no cache). One cluster: no NUMA at all.
-    public init(clusters: Int, guest: Region, bootArgs: String, initrd: Region, rngSeed: [UInt8]? = nil) {
+    /// The SMP guest, its vCPUs where `map` places them (`GuestVCPUMap`:
+    /// one per cluster, or one per core), every cluster a NUMA node (the
+    /// seed's "a Linux guest sees the whole machine as a NUMA system"):
+    /// vCPU v's `numa-node-id` is its cluster. The guest region is cut into
+    /// one memory node per cluster (2 MiB aligned; the last takes the
+    /// remainder); distance 10 to itself, 20 to any other cluster (clusters
+    /// share no cache). One cluster: no NUMA at all (its vCPUs, one memory node).
+    public init(map: GuestVCPUMap, guest: Region, bootArgs: String, initrd: Region, rngSeed: [UInt8]? = nil) {
+        let clusters = map.clusterCount
         guard clusters > 1 else {
-            self.init(vcpuCount: 1, guest: guest, bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
+            self.init(vcpuCount: map.vcpuCount, guest: guest, bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
             return
         }
         let slice = (guest.size / UInt64(clusters)) & ~(Machine.regionAlignment - 1)
@@ -74,8 +77,8 @@ public struct GuestDeviceTree: Equatable, Sendable {
             memory.append(Memory(region: Region(base: base, size: size), numaNode: c))
         }
         let distances = (0..<clusters).map { i in (0..<clusters).map { j in i == j ? 10 : 20 } }
-        self.init(vcpus: (0..<clusters).map { VCPU(index: $0, numaNode: $0) }, memory: memory, distances: distances,
-                  bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
+        let vcpus = (0..<map.vcpuCount).map { v in VCPU(index: v, numaNode: map.home(ofVCPU: v)?.cluster) }
+        self.init(vcpus: vcpus, memory: memory, distances: distances, bootArgs: bootArgs, initrd: initrd, rngSeed: rngSeed)
     }
 
     static func hex(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }

@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Topology
+import VMM
 
 /// Everything `cmk guest` decides before QEMU starts, from the topology, the
 /// kernel Image, the initramfs and the options: the command line, the device
@@ -16,21 +17,24 @@ public struct GuestPlan {
     public var dtb: [UInt8]
     public var layout: GuestLayout
     public var bootInfo: BootInfo
-    /// vCPUs of the guest: one per cluster (vCPU i on cluster i).
-    public var vcpuCount: Int
+    /// Where each vCPU runs (the topology's `[guest] vcpus`): one per
+    /// cluster or one per core, one NUMA node per cluster either way.
+    public var vcpuMap: GuestVCPUMap
+    /// vCPUs of the guest: the clusters (`.cluster`) or the cores (`.core`).
+    public var vcpuCount: Int { vcpuMap.vcpuCount }
+    public var placement: GuestImage.Placement { vcpuMap.placement }
 
     /// `compile` turns .dts text into a blob (`GuestDeviceTree.compile`;
     /// tests may pass a stand-in).
     public init(
-        topology: Topology, kernel: String, initrd: String?, bootArgs: GuestBootArgs, vcpuCount: Int? = nil,
+        topology: Topology, kernel: String, initrd: String?, bootArgs: GuestBootArgs,
         rngSeed: [UInt8]? = nil,
         compile: (String) throws(GuestHostError) -> [UInt8] = { s throws(GuestHostError) in try GuestDeviceTree.compile(s) }
     ) throws(GuestHostError) {
         self.topology = topology
         kernelPath = kernel
         initrdPath = initrd
-        let vcpuCount = vcpuCount ?? topology.clusters.count
-        self.vcpuCount = vcpuCount
+        vcpuMap = try Self.vcpuMap(topology)
         let guest = Layout(topology).guest
         guard guest.size != 0 else {
             throw .badInput("topology `\(topology.name)` has no guest region: add `guest = \"256M\"` under [shared]")
@@ -46,19 +50,49 @@ public struct GuestPlan {
         }
         let initrdRegion = try GuestLayout.initrd(size: initrdSize, guest: guest)
         self.bootArgs = try bootArgs.line()
-        deviceTree = vcpuCount == topology.clusters.count
-            ? GuestDeviceTree(clusters: vcpuCount, guest: guest, bootArgs: self.bootArgs, initrd: initrdRegion, rngSeed: rngSeed)
-            : GuestDeviceTree(vcpuCount: vcpuCount, guest: guest, bootArgs: self.bootArgs, initrd: initrdRegion, rngSeed: rngSeed)
+        deviceTree = GuestDeviceTree(map: vcpuMap, guest: guest, bootArgs: self.bootArgs, initrd: initrdRegion, rngSeed: rngSeed)
         dtb = try compile(deviceTree.source)
         layout = try GuestLayout(guest: guest, imageSize: header.imageSize, initrd: initrdRegion,
                                  deviceTreeSize: UInt64(dtb.count))
         bootInfo = Layout.bootInfo(topology)
-        bootInfo.guestImage = layout.image(placement: .cluster, vcpuCount: vcpuCount)
+        bootInfo.guestImage = layout.image(placement: vcpuMap.placement, vcpuCount: vcpuMap.vcpuCount)
         do {
             try bootInfo.validate()
         } catch {
             throw .badInput("the boot information with this guest is invalid: \(error.message) (a bug in GuestLayout)")
         }
+    }
+
+    /// "8 vCPUs, one per core, in 2 NUMA nodes" (the progress lines).
+    public var vcpuDescription: String {
+        let n = vcpuCount == 1 ? "1 vCPU" : "\(vcpuCount) vCPUs"
+        guard vcpuMap.clusterCount > 1 else { return n }
+        return "\(n), one per \(placement.topologyName), in \(vcpuMap.clusterCount) NUMA nodes"
+    }
+
+    /// "guest vCPUs: 8 (one per core), NUMA node 0: vCPUs 0-3 on cluster 0,
+    /// node 1: vCPUs 4-7 on cluster 1" (`--print-command`).
+    public var vcpuPlacementLine: String {
+        func range(_ r: Range<Int>) -> String { r.count == 1 ? "vCPU \(r.lowerBound)" : "vCPUs \(r.lowerBound)-\(r.upperBound - 1)" }
+        let where_ = (0..<vcpuMap.clusterCount).compactMap { c -> String? in
+            let r = vcpuMap.vcpus(inCluster: c)
+            guard !r.isEmpty else { return nil }
+            return vcpuMap.clusterCount > 1 ? "NUMA node \(c): \(range(r)) on cluster \(c)" : "\(range(r)) on cluster \(c), no NUMA"
+        }
+        return "guest vCPUs: \(vcpuCount) (one per \(placement.topologyName)); " + where_.joined(separator: "; ")
+    }
+
+    /// The topology's vCPU map (`GuestVCPUMap`, the kernel's own definition).
+    public static func vcpuMap(_ topology: Topology) throws(GuestHostError) -> GuestVCPUMap {
+        let placement = topology.guestPlacement
+        let cores = { (c: Int) in topology.clusters[c].cores.count }
+        let count = GuestVCPUMap.vcpuCount(placement: placement, clusterCount: topology.clusters.count, coresIn: cores)
+        guard count <= GuestMemoryMap.maxVCPUs,
+            let map = GuestVCPUMap(placement: placement, vcpuCount: count, clusterCount: topology.clusters.count, coresIn: cores)
+        else {
+            throw .badInput("topology `\(topology.name)`: \(count) vCPUs (`[guest] vcpus = \"\(placement.topologyName)\"`) on \(topology.clusters.count) clusters is more than the guest supports (at most \(GuestMemoryMap.maxVCPUs) vCPUs and \(GuestVCPUMap.maxClusters) clusters)")
+        }
+        return map
     }
 
     /// The files QEMU loads besides the kernel Image and the initramfs.
@@ -115,8 +149,9 @@ public struct GuestPlan {
     /// The reference of `cmk bench guest`: the same Image, initramfs,
     /// command line, vCPU count and guest memory size under plain QEMU, Linux
     /// at EL1 on QEMU's own device tree, same CPU model and TCG threading,
-    /// and the same NUMA shape as cmk's guest (a node per vCPU with the same
-    /// memory slices and distances), so both kernels do the same work.
+    /// and the same NUMA shape as cmk's guest (a node per cluster with that
+    /// cluster's vCPUs, the same memory slices and distances), so both
+    /// kernels do the same work.
     public func plainQEMUArguments() -> [String] {
         var arguments = [
             QEMUCommand.binary,

@@ -88,6 +88,7 @@ public struct GuestSession {
             shellLine(plan.qemuArguments(
                 cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)),
             plan.layout.description,
+            plan.vcpuPlacementLine,
             "kernel command line: \(plan.bootArgs)",
         ]
         if let stub = options.gdb {
@@ -109,11 +110,11 @@ public struct GuestSession {
         let arguments = plan.qemuArguments(
             cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)
         if let stub = options.gdb { say(stub.attachMessage(kernel: environment.cmkKernel, vmlinux: options.vmlinux)) }
-        say("cmk: guest \(plan.kernelPath) (image_size \(GuestLayout.mib(plan.header.imageSize))) on `\(topology.name)`, 1 vCPU; \(interactive ? "Ctrl-A x stops QEMU" : "console follows")")
+        say("cmk: guest \(plan.kernelPath) (image_size \(GuestLayout.mib(plan.header.imageSize))) on `\(topology.name)`, \(plan.vcpuDescription); \(interactive ? "Ctrl-A x stops QEMU" : "console follows")")
 
         var console = QEMUProcess.Options()
         console.input = .inherit
-        console.hidden = [GuestTranscript.statsPrefix]
+        console.hidden = [GuestTranscript.statsPrefix, GuestTranscript.lockPrefix]
         console.timeout = options.timeout ?? (interactive ? nil : defaultTimeout)
         var transcript = GuestTranscript()
         let result: QEMUProcess.Result
@@ -130,7 +131,7 @@ public struct GuestSession {
                                    timeout: console.timeout ?? 0, lastLine: result.lastLine, qemuErrors: result.errors),
             topology: topology)
         if result.endedMidLine { print("") }
-        if options.stats { print(transcript.statsTable) }
+        if options.stats { print(transcript.statsTable(clusterCount: topology.clusters.count)) }
         if verdict.status == .ok {
             let run = transcript.runExit.map { ", run exit=\($0)" } ?? ""
             say(String(format: "cmk: guest powered off after %.2f s%@", result.seconds, run))

@@ -5,22 +5,69 @@ import Topology
 /// lines (through `BootTranscript`). Fed one line at a time, so a test can
 /// replay any ending; `verdict` turns it and QEMU's end into an exit status.
 public struct GuestTranscript {
-    /// `cmk: guest stats [cluster=I] kind=NAME exits=N us=T` (one per kind
-    /// and cluster; cluster 0 when the line names none).
+    /// `cmk: guest stats [cluster=I [vcpu=V]] kind=NAME exits=N us=T` (one
+    /// per kind and vCPU; cluster 0 when the line names none, and the
+    /// cluster's only vCPU, numbered as the cluster, when it names no vCPU).
     public struct ExitStat: Equatable, Sendable {
         public var cluster: Int
+        public var vcpu: Int
         public var kind: String
         public var exits: UInt64
         public var microseconds: UInt64
-        public init(cluster: Int = 0, kind: String, exits: UInt64, microseconds: UInt64) {
+        public init(cluster: Int = 0, vcpu: Int? = nil, kind: String, exits: UInt64, microseconds: UInt64) {
             self.cluster = cluster
+            self.vcpu = vcpu ?? cluster
             self.kind = kind
             self.exits = exits
             self.microseconds = microseconds
         }
     }
 
+    /// `cmk: guest lock cluster=I cores=K acquisitions=N contended=N
+    /// wait_p50_ns=N wait_p90_ns=N wait_p99_ns=N wait_max_ns=N hold_p50_ns=N`:
+    /// the big-lock acquisitions of one cluster made by VM exits and the
+    /// guest's other kernel entries, all its cores merged (docs/guest.md).
+    public struct LockStat: Equatable, Sendable {
+        public var cluster: Int
+        public var cores: Int
+        public var acquisitions: UInt64
+        public var contended: UInt64
+        public var waitP50: UInt64
+        public var waitP90: UInt64
+        public var waitP99: UInt64
+        public var waitMax: UInt64
+        public var holdP50: UInt64
+        public init(cluster: Int, cores: Int, acquisitions: UInt64, contended: UInt64, waitP50: UInt64, waitP90: UInt64,
+                    waitP99: UInt64, waitMax: UInt64, holdP50: UInt64) {
+            self.cluster = cluster
+            self.cores = cores
+            self.acquisitions = acquisitions
+            self.contended = contended
+            self.waitP50 = waitP50
+            self.waitP90 = waitP90
+            self.waitP99 = waitP99
+            self.waitMax = waitMax
+            self.holdP50 = holdP50
+        }
+
+        /// The line's fields, or nil if one is missing or not a number, or
+        /// the figures contradict each other (more contended acquisitions
+        /// than acquisitions, percentiles out of order).
+        public init?(_ line: ConsoleLine) {
+            guard let cluster = line.int("cluster"), cluster >= 0, let cores = line.int("cores"), cores >= 1,
+                let acquisitions = line.decimal("acquisitions"), let contended = line.decimal("contended"),
+                let p50 = line.decimal("wait_p50_ns"), let p90 = line.decimal("wait_p90_ns"),
+                let p99 = line.decimal("wait_p99_ns"), let max = line.decimal("wait_max_ns"),
+                let hold = line.decimal("hold_p50_ns"),
+                contended <= acquisitions, p50 <= p90, p90 <= p99, p99 <= max
+            else { return nil }
+            self.init(cluster: cluster, cores: cores, acquisitions: acquisitions, contended: contended, waitP50: p50,
+                      waitP90: p90, waitP99: p99, waitMax: max, holdP50: hold)
+        }
+    }
+
     public static let statsPrefix = "cmk: guest stats "
+    public static let lockPrefix = "cmk: guest lock "
     public static let initMarker = "guest: init"
     public static let guestPanic = "Kernel panic - not syncing"
     public static let guestPanicEnd = "---[ end Kernel panic"
@@ -41,9 +88,15 @@ public struct GuestTranscript {
     /// `cmk: guest abort ipa=...` lines (the guest touched memory it has not).
     public var aborts: [String] = []
     public var stats: [ExitStat] = []
-    /// `cmk: guest stats [cluster=I] refused=N aborts=N undefined=N ...`:
-    /// what was refused, one group per line (per cluster).
+    /// `cmk: guest stats [cluster=I [vcpu=V]] refused=N aborts=N undefined=N ...`:
+    /// what was refused, one group per line (per cluster or vCPU), the
+    /// line's `cluster=` and `vcpu=` included.
     public var refusals: [[(name: String, count: UInt64)]] = []
+    /// `cmk: guest lock ...` lines, in order (a cluster's later line
+    /// replaces its earlier one in the table).
+    public var locks: [LockStat] = []
+    /// `cmk: guest lock` lines that did not parse (reported under the table).
+    public var malformedLocks: [String] = []
 
     public init() {}
 
@@ -85,7 +138,8 @@ public struct GuestTranscript {
             aborts.append(line)
         case "stats":
             if let kind = parsed.field("kind"), let exits = parsed.decimal("exits"), let us = parsed.decimal("us") {
-                stats.append(ExitStat(cluster: parsed.int("cluster") ?? 0, kind: kind, exits: exits, microseconds: us))
+                stats.append(ExitStat(cluster: parsed.int("cluster") ?? 0, vcpu: parsed.int("vcpu"), kind: kind, exits: exits,
+                                      microseconds: us))
             } else if parsed.field("kind") == nil {
                 var group: [(name: String, count: UInt64)] = []
                 for word in words.dropFirst(3) {
@@ -93,6 +147,12 @@ public struct GuestTranscript {
                     if kv.count == 2, let n = UInt64(kv[1]) { group.append((String(kv[0]), n)) }
                 }
                 refusals.append(group)
+            }
+        case "lock":
+            if let lock = LockStat(parsed) {
+                locks.append(lock)
+            } else {
+                malformedLocks.append(line)
             }
         default:
             break
@@ -153,41 +213,121 @@ public struct GuestTranscript {
         s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
     }
 
-    /// The `--stats` table: exits and handling time by kind (summed over
-    /// the clusters; with several, the exits of each cluster in the last
-    /// column, cluster 0 first), then totals.
-    public var statsTable: String {
-        var kinds: [String] = []
-        for s in stats where !kinds.contains(s.kind) { kinds.append(s.kind) }
-        let clusters = Set(stats.map(\.cluster)).sorted()
-        let perCluster = clusters.count > 1
-        var header = ["kind", "exits", "total us", "us/exit"]
-        if perCluster { header.append("exits by cluster") }
-        func row(_ name: String, _ items: [ExitStat]) -> [String] {
-            let exits = items.reduce(0) { $0 + $1.exits }
-            let us = items.reduce(0) { $0 + $1.microseconds }
-            var r = [name, "\(exits)", "\(us)", exits == 0 ? "-" : String(format: "%.2f", Double(us) / Double(exits))]
-            if perCluster {
-                r.append(clusters.map { c in "\(items.filter { $0.cluster == c }.reduce(0) { $0 + $1.exits })" }
-                    .joined(separator: "/"))
-            }
-            return r
-        }
-        var rows = kinds.map { k in row(k, stats.filter { $0.kind == k }) }
-        rows.append(row("total", stats))
-        let widths = (0..<header.count).map { c in ([header] + rows).map { $0[c].count }.max()! }
-        func render(_ r: [String]) -> String {
+    /// The `--stats` tables: `statsTable(clusterCount:)` without the topology
+    /// (the clusters are the ones the lines name).
+    public var statsTable: String { statsTable(clusterCount: nil) }
+
+    /// The `--stats` tables. First the exits and handling time by kind
+    /// (summed over the vCPUs; with several clusters, the exits of each
+    /// cluster in a column, cluster 0 first; with more vCPUs than clusters,
+    /// the exits of each vCPU too), then totals and the refusal lines; then
+    /// the big-lock table, a row per cluster (`clusterCount` of them; a
+    /// cluster without its `cmk: guest lock` line says so).
+    public func statsTable(clusterCount: Int?) -> String {
+        (exitTable + [""] + lockTable(clusterCount: clusterCount)).joined(separator: "\n")
+    }
+
+    /// Rows as columns two spaces apart, each as wide as its widest cell;
+    /// the first left-aligned, the figures right-aligned.
+    static func render(_ table: [[String]]) -> [String] {
+        guard let header = table.first else { return [] }
+        let widths = (0..<header.count).map { c in table.map { $0[c].count }.max()! }
+        return table.map { r in
             r.enumerated().map { c, cell in
                 c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - cell.count) + cell
             }.joined(separator: "  ")
         }
-        if stats.isEmpty { return "guest exits: the kernel printed no `cmk: guest stats` lines" }
-        var lines = ["guest exits by kind:", render(header)] + rows.map(render)
+    }
+
+    var exitTable: [String] {
+        if stats.isEmpty { return ["guest exits: the kernel printed no `cmk: guest stats` lines"] }
+        var kinds: [String] = []
+        for s in stats where !kinds.contains(s.kind) { kinds.append(s.kind) }
+        let clusters = Set(stats.map(\.cluster)).sorted()
+        let vcpus = Set(stats.map(\.vcpu)).sorted()
+        let perCluster = clusters.count > 1
+        let perVCPU = stats.contains { $0.vcpu != $0.cluster }
+        var header = ["kind", "exits", "total us", "us/exit"]
+        if perCluster { header.append("exits by cluster") }
+        if perVCPU { header.append("exits by vCPU") }
+        func sum(_ items: [ExitStat]) -> UInt64 { items.reduce(0) { $0 + $1.exits } }
+        func row(_ name: String, _ items: [ExitStat]) -> [String] {
+            let exits = sum(items)
+            let us = items.reduce(0) { $0 + $1.microseconds }
+            var r = [name, "\(exits)", "\(us)", exits == 0 ? "-" : String(format: "%.2f", Double(us) / Double(exits))]
+            if perCluster {
+                r.append(clusters.map { c in "\(sum(items.filter { $0.cluster == c }))" }.joined(separator: "/"))
+            }
+            if perVCPU {
+                // Every vCPU up to the highest named, so a missing one shows.
+                r.append((0...(vcpus.last ?? 0)).map { v in
+                    vcpus.contains(v) ? "\(sum(items.filter { $0.vcpu == v }))" : "-"
+                }.joined(separator: "/"))
+            }
+            return r
+        }
+        var rows = kinds.map { k in row(k, stats.filter { $0.kind == k }) }
+        rows.append(row("total", stats))
+        var lines = ["guest exits by kind:"] + Self.render([header] + rows)
         for group in refusals {
             lines.append("refused: " + group.map { "\($0.name)=\($0.count)" }.joined(separator: " "))
         }
-        return lines.joined(separator: "\n")
+        return lines
+    }
+
+    /// A time in nanoseconds: "850 ns", "1.25 µs", "312.5 µs".
+    static func nanoseconds(_ ns: UInt64) -> String {
+        if ns < 1000 { return "\(ns) ns" }
+        let us = Double(ns) / 1000
+        return us < 100 ? String(format: "%.2f µs", us) : String(format: "%.1f µs", us)
+    }
+
+    /// The big-lock table: a row per cluster (0..<clusterCount, or the
+    /// clusters the lines name), the cluster's last lock line.
+    func lockTable(clusterCount: Int?) -> [String] {
+        var latest: [Int: LockStat] = [:]
+        for l in locks { latest[l.cluster] = l }
+        let named = Set(latest.keys).union(stats.map(\.cluster))
+        let clusters = clusterCount.map { Array(0..<$0) } ?? named.sorted()
+        var lines: [String] = []
+        if latest.isEmpty {
+            let of = clusterCount.map { " (from none of the \($0) cluster\($0 == 1 ? "" : "s"))" } ?? ""
+            lines.append("big lock: the kernel printed no `cmk: guest lock` lines\(of)")
+        } else {
+            lines.append("big lock by cluster (acquisitions by VM exits and the guest's other kernel entries, all cores):")
+            let header = ["cluster", "cores", "acquisitions", "contended", "wait p50", "wait p90", "wait p99", "wait max",
+                          "hold p50"]
+            var rows: [[String]] = []
+            var missing: Set<Int> = []
+            for c in clusters {
+                guard let l = latest[c] else {
+                    missing.insert(c)
+                    rows.append(["\(c)"] + Array(repeating: "", count: header.count - 1))
+                    continue
+                }
+                let share = l.acquisitions == 0 ? "-" : String(format: "%.2f%%", Double(l.contended) * 100 / Double(l.acquisitions))
+                rows.append(["\(c)", "\(l.cores)", "\(l.acquisitions)", "\(l.contended) (\(share))",
+                             Self.nanoseconds(l.waitP50), Self.nanoseconds(l.waitP90), Self.nanoseconds(l.waitP99),
+                             Self.nanoseconds(l.waitMax), Self.nanoseconds(l.holdP50)])
+            }
+            let rendered = Self.render([header] + rows)
+            lines.append(rendered[0])
+            for (i, c) in clusters.enumerated() {
+                if missing.contains(c) {
+                    let cell = "\(c)".padding(toLength: header[0].count, withPad: " ", startingAt: 0)
+                    lines.append(cell + "  no `cmk: guest lock` line from this cluster")
+                } else {
+                    lines.append(rendered[i + 1])
+                }
+            }
+            // A line for a cluster the topology does not have.
+            for c in latest.keys.sorted() where !clusters.contains(c) {
+                lines.append("(a `cmk: guest lock` line for cluster \(c), which the topology does not have)")
+            }
+        }
+        for line in malformedLocks { lines.append("ignored a malformed lock line: \(line)") }
+        return lines
     }
 }
 

@@ -31,6 +31,10 @@ public struct Topology: Equatable {
     public var clusters: [ClusterSpec]
     public var channel: UInt64
     public var guest: UInt64
+    /// `[guest] vcpus`: where a Linux guest's vCPUs run (`cmk guest`): one
+    /// per cluster (`"cluster"`, the default) or one per core (`"core"`);
+    /// either way one NUMA node per cluster (`GuestVCPUMap`).
+    public var guestPlacement: GuestImage.Placement = .cluster
 
     public var coreCount: Int { clusters.reduce(0) { $0 + $1.cores.count } }
 
@@ -139,10 +143,26 @@ extension ClusterLock.Kind {
     public static var topologyNames: [String] { allCases.map { "\($0.name)" } }
 }
 
+/// vCPU placements a topology may name (`[guest] vcpus = "..."`).
+extension GuestImage.Placement {
+    public init?(topologyName: String) {
+        switch topologyName {
+        case "cluster": self = .cluster
+        case "core": self = .core
+        default: return nil
+        }
+    }
+    /// The name a topology file uses ("cluster", "core").
+    public var topologyName: String { self == .cluster ? "cluster" : "core" }
+    public static var topologyNames: [String] { ["cluster", "core"] }
+}
+
 public enum TopologyLoader {
     static let rootKeys: Set<String> = ["name", "memory", "lock"]
     static let clusterKeys: Set<String> = ["cores", "memory", "host_cpus", "node"]
     static let sharedKeys: Set<String> = ["channel", "guest"]
+    static let guestKeys: Set<String> = ["vcpus"]
+    static let tables = "[[cluster]], [guest], [shared]"
 
     /// Read and validate a topology. On failure, every problem found is
     /// reported (syntax errors stop the reading at the first one). Any TOML
@@ -171,14 +191,15 @@ public enum TopologyLoader {
         let root = doc.root
 
         // Unknown keys and tables.
-        for entry in root.entries where !rootKeys.contains(entry.key) && entry.key != "cluster" && entry.key != "shared" {
+        for entry in root.entries
+        where !rootKeys.contains(entry.key) && entry.key != "cluster" && entry.key != "shared" && entry.key != "guest" {
             switch entry.value.kind {
             case .table:
-                problem(entry.line, "unknown table `[\(entry.key)]` (known: [[cluster]], [shared])")
+                problem(entry.line, "unknown table `[\(entry.key)]` (known: \(tables))")
             case .array where entry.value.typeName == "an array of tables":
-                problem(entry.line, "unknown table `[[\(entry.key)]]` (known: [[cluster]], [shared])")
+                problem(entry.line, "unknown table `[[\(entry.key)]]` (known: \(tables))")
             default:
-                problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables [[cluster]], [shared])")
+                problem(entry.line, "unknown key `\(entry.key)` (known: \(rootKeys.sorted().joined(separator: ", ")), and the tables \(tables))")
             }
         }
 
@@ -382,6 +403,25 @@ public enum TopologyLoader {
             problem(1, "missing table `[shared]` (it declares the `channel` region)")
         }
 
+        // The guest: where its vCPUs run.
+        var guestPlacement = GuestImage.Placement.cluster
+        if let entry = root["guest"] {
+            if let t = entry.value.table {
+                for entry in t.entries where !guestKeys.contains(entry.key) {
+                    problem(entry.line, "unknown key `\(entry.key)` in [guest] (known: \(guestKeys.sorted().joined(separator: ", ")))")
+                }
+                if let (v, line) = string(t, "vcpus", " in [guest]", required: false) {
+                    if let placement = GuestImage.Placement(topologyName: v) {
+                        guestPlacement = placement
+                    } else {
+                        problem(line, "unknown vCPU placement `\(v)` in [guest] (known: \(GuestImage.Placement.topologyNames.joined(separator: ", ")))")
+                    }
+                }
+            } else {
+                problem(entry.line, "`guest` must be the table `[guest]`, not \(entry.value.typeName) (the guest region's size is `guest` under [shared])")
+            }
+        }
+
         // The machine's memory, and whether everything fits.
         if let (bytes, line) = memory {
             if bytes == 0 {
@@ -404,6 +444,7 @@ public enum TopologyLoader {
         var topology = Topology(
             name: name.0, memory: memory.0, lock: lock, clusters: clusters, channel: channel, guest: guest)
         topology.lockSpecified = lockSpecified
+        topology.guestPlacement = guestPlacement
         return topology
     }
 

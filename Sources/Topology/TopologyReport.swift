@@ -7,7 +7,7 @@ public enum TopologyReport {
 
     public static func render(_ t: Topology) -> String {
         let layout = Layout(t)
-        var out = "topology \(t.name): \(t.clusters.count) clusters, \(t.coreCount) cores, \(formatSize(t.memory)) RAM, \(t.lock.name) lock\n\n"
+        var out = "topology \(t.name): \(t.clusters.count) clusters, \(t.coreCount) cores, \(formatSize(t.memory)) RAM, \(t.lock.name) lock\(t.guestPlacement == .core ? ", guest vCPU per core" : "")\n\n"
         var rows: [[String]] = [["cluster", "cores", "partition", "size"]]
         for (i, c) in t.clusters.enumerated() {
             let p = layout.partitions[i]

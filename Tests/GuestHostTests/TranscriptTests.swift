@@ -136,11 +136,15 @@ import Topology
         #expect(verdict(t).0 == .ok)
     }
 
-    @Test func statsTable() {
+    @Test func statsTable() throws {
         let table = transcript(stats).statsTable
         #expect(table.contains("mmio-uart"))
         #expect(table.contains("300"))
-        #expect(table.split(separator: "\n").dropLast().last?.hasPrefix("total") == true)
+        // Totals last in the exit table, then the refusals, then the big lock.
+        let lines = table.split(separator: "\n").map(String.init)
+        let refused = try #require(lines.firstIndex { $0.hasPrefix("refused:") })
+        #expect(lines[refused - 1].hasPrefix("total"))
+        #expect(lines.last == "big lock: the kernel printed no `cmk: guest lock` lines")
         #expect(table.contains("312"))
         #expect(table.contains("3.00"))
         #expect(table.contains("refused: refused=2 aborts=1 undefined=0"))

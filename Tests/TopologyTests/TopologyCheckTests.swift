@@ -70,6 +70,11 @@ let badFiles: [BadFile] = [
     BadFile(kind: "[cluster] instead of [[cluster]]", text: replacing(4, with: "[cluster]"), line: 8, message: "`[[cluster]]` conflicts with the `[cluster]` table on line 4"),
     BadFile(kind: "single [cluster]", text: "name = \"t\"\nmemory = \"1G\"\n[cluster]\ncores = [0]\nmemory = \"64M\"\n[shared]\nchannel = \"1M\"", line: 3, message: "`[cluster]` must be `[[cluster]]`"),
     BadFile(kind: "unknown lock", text: replacing(3, with: "lock = \"spinny\""), line: 3, message: "unknown lock `spinny`"),
+    BadFile(kind: "unknown vCPU placement", text: validTopology + "\n[guest]\nvcpus = \"thread\"", line: 16, message: "unknown vCPU placement `thread` in [guest] (known: cluster, core)"),
+    BadFile(kind: "vcpus not a string", text: validTopology + "\n[guest]\nvcpus = 8", line: 16, message: "`vcpus` must be a string, not an integer"),
+    BadFile(kind: "unknown key in [guest]", text: validTopology + "\n[guest]\nvcpus = \"core\"\nmemory = \"1G\"", line: 17, message: "unknown key `memory` in [guest] (known: vcpus)"),
+    BadFile(kind: "guest that is not a table", text: replacing(3, with: "guest = \"core\""), line: 3, message: "`guest` must be the table `[guest]`, not a string"),
+    BadFile(kind: "dotted key inside [guest]", text: replacing(3, with: "guest.cpus = \"core\""), line: 3, message: "unknown key `cpus` in [guest]"),
     BadFile(kind: "host_cpus of the wrong length", text: replacing(7, with: "host_cpus = [0]"), line: 7, message: "host_cpus has 1 entries for the cluster's 2 cores"),
     BadFile(kind: "host CPU used twice", text: replacing(7, with: "host_cpus = [0, 1]").replacingOccurrences(of: "memory = \"128M\"\n\n[shared]", with: "memory = \"128M\"\nhost_cpus = [1, 2]\n\n[shared]"), line: 11, message: "host CPU 1 is already used by cluster 0"),
     BadFile(kind: "node not a number", text: replacing(7, with: "node = \"zero\""), line: 7, message: "`node` must be a NUMA node number"),
@@ -116,6 +121,19 @@ let badFiles: [BadFile] = [
         #expect(t.channel == 1 << 20)
         #expect(t.guest == 256 << 20)
         #expect(t.coreCount == 4)
+    }
+
+    /// `[guest] vcpus`: "cluster" (also the default, with or without an
+    /// empty [guest]) or "core"; any TOML spelling.
+    @Test func guestPlacement() throws {
+        #expect(try TopologyLoader.load(text: validTopology, file: "t").guestPlacement == .cluster)
+        #expect(try TopologyLoader.load(text: validTopology + "\n[guest]", file: "t").guestPlacement == .cluster)
+        #expect(try TopologyLoader.load(text: validTopology + "\n[guest]\nvcpus = \"cluster\"", file: "t").guestPlacement == .cluster)
+        #expect(try TopologyLoader.load(text: validTopology + "\n[guest]\nvcpus = \"core\"", file: "t").guestPlacement == .core)
+        #expect(try TopologyLoader.load(text: replacing(3, with: "guest.vcpus = 'core'"), file: "t").guestPlacement == .core)
+        #expect(try TopologyLoader.load(text: replacing(3, with: "guest = { vcpus = \"core\" }"), file: "t").guestPlacement == .core)
+        #expect(GuestImage.Placement.core.topologyName == "core")
+        #expect(GuestImage.Placement.topologyNames.allSatisfy { GuestImage.Placement(topologyName: $0)?.topologyName == $0 })
     }
 
     @Test(arguments: badFiles)

@@ -69,23 +69,40 @@ if run_guest devmem topologies/1x4.toml \
   [ "$n" -eq 2 ] || fail "devmem: expected exactly 2 abort lines, found $n"
 fi
 
-# 4. The SMP guest: one vCPU per cluster, one NUMA node per cluster (counted
-#    from the topology file by Python's tomllib, not by cmk), work pinned to
-#    every CPU, timer ticks and IPIs on every CPU, every cluster's stage 2
-#    re-checked, power-off with status 0.
-for topology in topologies/default.toml topologies/4x1.toml topologies/4x2.toml topologies/uneven.toml topologies/8x1.toml; do
+# 4. The SMP guest: one vCPU per cluster (or per core, `[guest] vcpus =
+#    "core"`), one NUMA node per cluster (counted from the topology file by
+#    Python's tomllib, not by cmk), work pinned to every CPU, timer ticks and
+#    IPIs on every CPU, every cluster's stage 2 re-checked, power-off with
+#    status 0. With a vCPU per core, `--stats` also shows each cluster's big
+#    lock (a row per cluster with its cores and figures).
+for topology in topologies/default.toml topologies/4x1.toml topologies/4x2.toml topologies/uneven.toml \
+  topologies/8x1.toml topologies/2x4-core.toml; do
   name=smp-$(basename "$topology" .toml)
-  clusters=$(python3 -c 'import sys, tomllib; print(len(tomllib.load(open(sys.argv[1], "rb"))["cluster"]))' "$topology")
-  run_guest "$name" "$topology" cmk-self-check || continue
-  has "$name" "^guest: cpus=$clusters nodes=$clusters\$" "$clusters vCPUs in $clusters NUMA nodes"
+  read -r cpus clusters placement cores < <(python3 -c '
+import sys, tomllib
+t = tomllib.load(open(sys.argv[1], "rb"))
+placement = t.get("guest", {}).get("vcpus", "cluster")
+cores = [len(c["cores"]) for c in t["cluster"]]
+print(sum(cores) if placement == "core" else len(cores), len(cores), placement, ",".join(map(str, cores)))' "$topology")
+  options=()
+  [ "$placement" = core ] && options=(--stats)
+  run_guest "$name" "$topology" cmk-self-check ${options[@]+"${options[@]}"} || continue
+  has "$name" "^guest: cpus=$cpus nodes=$clusters\$" "$cpus vCPUs in $clusters NUMA nodes"
   has "$name" '^guest: every cpu ran work$' "work pinned to every CPU ran"
   has "$name" '^guest: every cpu took timer ticks and IPIs$' "timer ticks and IPIs on every CPU"
   has "$name" '^guest: run exit=0$' "the self-check passed"
-  has "$name" "^cmk: guest vcpu $((clusters - 1)) on cluster $((clusters - 1))\$" "the last vCPU started on the last cluster"
+  has "$name" "^cmk: guest vcpu $((cpus - 1)) on cluster $((clusters - 1))( |\$)" "the last vCPU started on the last cluster"
   for ((c = 0; c < clusters; c++)); do
     has "$name" "^cmk: guest stage2 cluster=$c ipa=0x[0-9a-f]+-0x[0-9a-f]+ only ok\$" "cluster $c's stage 2 re-checked"
   done
   has "$name" '^cmk: guest power off$' "the guest powered off"
+  if [ "$placement" = core ]; then
+    IFS=, read -r -a per <<<"$cores"
+    has "$name" '^big lock by cluster ' "--stats prints the big-lock table"
+    for ((c = 0; c < clusters; c++)); do
+      has "$name" "^$c +${per[c]} +[0-9]+ +[0-9]+ \([0-9.]+%\) " "--stats: cluster $c's big-lock row (its ${per[c]} cores)"
+    done
+  fi
 done
 
 # 5. CPU hot-unplug and plug across clusters: PSCI CPU_OFF on vCPU 1 (its

@@ -66,6 +66,7 @@ extension ClusterKernel {
         var runnableSeen = 0, queuedSeen = 0
         var currentSeen = state.pointee.current == nil
         var tally = ReferenceTally()
+        var vspaces = VSpaceTally()
         // Non-null slots of live containers and of the fixed state, reply
         // capabilities excepted (they are not in the tree): as many as nodes.
         var liveSlots = 0
@@ -142,6 +143,7 @@ extension ClusterKernel {
             default: break
             }
             try checkDerivation(n, previous: prev, original: &runOriginal, groupHead: &groupHead)
+            try checkVSpaceNode(n, firstOfObject: !sameAsPrevious, &vspaces)
             // Object checks, once per object (the first of its run).
             if !sameAsPrevious || cap.type == .untyped {
                 switch cap.type {
@@ -176,6 +178,7 @@ extension ClusterKernel {
         }
         if liveSlots != count { try findContainerCulprit(maxNodes: maxNodes) }
         try tally.check()
+        try checkVSpaceTotals(vspaces)
         try checkScheduler(runnable: runnableSeen, queued: queuedSeen, currentSeen: currentSeen)
     }
 

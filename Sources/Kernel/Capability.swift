@@ -21,6 +21,8 @@ public enum CapType: UInt8, Sendable {
     /// A CNode or TCB whose last capability is being deleted (seL4's Zombie):
     /// the slots it still holds are deleted one per preemption step.
     case zombie
+    /// Frames, page tables, VSpaces (Objects/VSpace.swift).
+    case frame, pageTable, vspace
 }
 
 /// A capability: 24 bytes, kept in a CTE.
@@ -34,6 +36,11 @@ public enum CapType: UInt8, Sendable {
 ///                 word = 1 if the reply may grant
 /// - zombie:       object, bits = log2 object size, small = 1 for a TCB,
 ///                 word = slots still to delete (slots 0..<word)
+/// - frame:        object, bits = log2 size, rights read/write, small = 1 if
+///                 mapped, word = VSpace root and address (Objects/VSpace.swift)
+/// - pageTable:    object, small = level of the entry naming it (0: unmapped),
+///                 word as a frame's
+/// - vspace:       object (the root table; its VMID lives in the object)
 public struct Capability: Equatable, Sendable {
     public var type: CapType
     public var rights: CapRights
@@ -73,6 +80,9 @@ public struct Capability: Equatable, Sendable {
         case .tcb: (object, tcbSizeBits)
         case .vcpu: (object, vcpuSizeBits)
         case .zombie: (object, Int(bits))
+        case .frame: (object, Int(bits))
+        case .pageTable: (object, pageTableSizeBits)
+        case .vspace: (object, vspaceSizeBits)
         case .null, .reply: nil
         }
     }
@@ -103,7 +113,7 @@ func sameRegion(_ a: Capability, _ b: Capability) -> Bool {
         guard let r = b.region else { return false }
         let aTop = a.object &+ (1 << UInt(a.bits))
         return a.object <= r.base && r.base &+ (1 << UInt(r.sizeBits)) <= aTop
-    case .endpoint, .notification, .tcb, .vcpu:
+    case .endpoint, .notification, .tcb, .vcpu, .frame, .pageTable, .vspace:
         return b.type == a.type && b.object == a.object
     case .cnode:
         return b.type == .cnode && b.object == a.object && b.bits == a.bits
@@ -154,6 +164,10 @@ func derive(_ slot: SlotRef) throws(KernelError) -> Capability {
     case .null: throw .failedLookup(source: true, .missingCapability(bitsLeft: 0))
     case .untyped: if hasChildren(slot) { throw .revokeFirst }; return cap
     case .reply, .zombie: throw .illegalOperation
+    // Each mapped frame capability is one mapping: a copy starts unmapped.
+    // A page table has one capability, the one that maps it.
+    case .frame: var c = cap; c.small = 0; c.word = 0; return c
+    case .pageTable: throw .illegalOperation
     default: return cap
     }
 }
@@ -225,6 +239,7 @@ func moveSlot(_ new: Capability, from src: SlotRef, to dest: SlotRef) {
     src.pointee = CTE()
     node.prev?.pointee.next = dest
     node.next?.pointee.prev = dest
+    mappingMoved(dest)
 }
 
 /// Exchange the contents (and tree positions) of two slots.
@@ -244,6 +259,8 @@ func swapSlots(_ a: SlotRef, _ b: SlotRef) {
     if let n = a.pointee.next { n.pointee.prev = a }
     if let p = b.pointee.prev { p.pointee.next = b }
     if let n = b.pointee.next { n.pointee.prev = b }
+    mappingMoved(a)
+    mappingMoved(b)
 }
 
 /// Unlink a slot from the tree and empty it (seL4's emptySlot). Its children

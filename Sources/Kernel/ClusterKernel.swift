@@ -48,6 +48,7 @@ struct KernelState {
     var rootCNode: UInt = 0
     var rootCNodeRadix = 0
     var bootObjectsEnd: UInt = 0
+    var vspace = VSpaceState()
 }
 
 /// Well-known slots of the root thread's CNode (as seL4's root task).

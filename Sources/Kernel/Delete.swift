@@ -71,6 +71,7 @@ extension ClusterKernel {
                 try preemptionPoint()
                 continue
             }
+            try finaliseMapping(slot, final: final)
             if final { finaliseLeaf(cap) }
             emptySlot(slot)
         }
@@ -100,6 +101,7 @@ extension ClusterKernel {
                 }
                 swapSlots(s, zombieSlot(parked, 0))
             } else {
+                try finaliseMapping(s, final: isFinal(s))
                 if isFinal(s) { finaliseLeaf(c) }
                 emptySlot(s)
                 top.pointee.cap.word = n - 1

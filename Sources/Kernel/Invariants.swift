@@ -73,6 +73,7 @@ extension ClusterKernel {
         var runnableSeen = InlineArray<64, Int>(repeating: 0), queuedSeen = InlineArray<64, Int>(repeating: 0)
         var currentSeen: UInt64 = 0
         var tally = ReferenceTally()
+        var vspaces = VSpaceTally()
         // Non-null slots of live containers and of the fixed state, reply
         // capabilities excepted (they are not in the tree): as many as nodes.
         var liveSlots = 0
@@ -149,6 +150,7 @@ extension ClusterKernel {
             default: break
             }
             try checkDerivation(n, previous: prev, original: &runOriginal, groupHead: &groupHead)
+            try checkVSpaceNode(n, firstOfObject: !sameAsPrevious, &vspaces)
             // Object checks, once per object (the first of its run).
             if !sameAsPrevious || cap.type == .untyped {
                 switch cap.type {
@@ -188,6 +190,7 @@ extension ClusterKernel {
         }
         if liveSlots != count { try findContainerCulprit(maxNodes: maxNodes) }
         try tally.check()
+        try checkVSpaceTotals(vspaces)
         try checkScheduler(runnable: runnableSeen, queued: queuedSeen, currentSeen: currentSeen)
     }
 

@@ -76,7 +76,7 @@ extension ClusterKernel {
         case .notification:
             guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
             signal(NotificationRef(bitPattern: cap.object)!, badge: cap.badge)
-        case .untyped, .cnode, .tcb, .vcpu:
+        case .untyped, .cnode, .tcb, .vcpu, .frame, .pageTable, .vspace:
             guard let label = InvocationLabel(rawValue: thread.pointee.messageInfo.label) else {
                 thread.pointee.error = .illegalOperation
                 return
@@ -88,6 +88,7 @@ extension ClusterKernel {
                 case .untyped: try invokeUntyped(slot, label, caller: thread)
                 case .cnode: try invokeCNode(cap, label, caller: thread)
                 case .vcpu: try invokeVCPU(VCPURef(bitPattern: cap.object)!, label, caller: thread)
+                case .frame, .pageTable, .vspace: try invokeVSpaceObject(slot, label, caller: thread)
                 default: try invokeTCB(slot, label, caller: thread)
                 }
             } catch {

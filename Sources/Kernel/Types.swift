@@ -122,14 +122,17 @@ public enum InvocationLabel: Word, Sendable {
     case vcpuSetTCB, vcpuSetIndex
     /// TCB SetAffinity(core: mr0): the core whose node schedules the thread.
     case tcbSetAffinity
+    // Frames and page tables (Objects/VSpace.swift; seL4's ARM page methods).
+    case frameMap, frameUnmap, frameGetAddress, pageTableMap, pageTableUnmap
 }
 
 /// Kinds of object `Retype` can create.
 public enum ObjectType: Word, Sendable {
     case untyped = 0, tcb, endpoint, notification, cnode
-    // Architecture objects (see ArchObjects.swift): frames and page tables
-    // are declared for the EL0 work and refused by `Retype` until then.
+    // Architecture objects (see ArchObjects.swift).
     case frame, pageTable, vcpu
+    /// A VSpace: the root of a stage-2 table tree (Objects/VSpace.swift).
+    case vspace
 }
 
 /// Smallest and largest Untyped sizes (log2 bytes).

@@ -141,6 +141,9 @@ final class Pool {
         #expect(ro & 0b11 == 0b11 && (ro >> 6) & 0b11 == 0b01 && (ro >> 53) & 0b11 == 0b10)
         let dev = TranslationTables.stage2LeafDescriptor(0x0900_0000, level: 3, .device)
         #expect((dev >> 2) & 0xF == 0b0001 && (dev >> 8) & 0b11 == 0)
+        // The kernel's own stage-2 encoding (Kernel's Stage2.normalReadWriteXNPage)
+        // gives this same value for a normal, read-write, execute-never page at 0.
+        #expect(TranslationTables.stage2LeafDescriptor(0, level: 3, .readWrite) == 0x0040_0000_0000_07FF)
     }
 
     @Test func writableAndExecutableIsRefusedOnlyAtEL2() {

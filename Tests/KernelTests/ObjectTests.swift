@@ -37,7 +37,7 @@ import Testing
         let ut = h.bigUntyped
         let c = h.cnode
         #expect(h.invoke(ut, .untypedRetype, [99, 0, 0, 0, 20, 1], extraCaps: [c]) == .invalidArgument(index: 0))
-        #expect(h.invoke(ut, .untypedRetype, [ObjectType.frame.rawValue, 12, 0, 0, 20, 1], extraCaps: [c]) == .illegalOperation)
+        #expect(h.invoke(ut, .untypedRetype, [ObjectType.vspace.rawValue + 1, 0, 0, 0, 20, 1], extraCaps: [c]) == .invalidArgument(index: 0))
         #expect(h.retype(ut, .untyped, size: 3, into: 20) == .range(min: 4, max: 47))
         #expect(h.retype(ut, .cnode, size: 0, into: 20) == .range(min: 1, max: Word(maxCNodeRadix)))
         #expect(h.retype(ut, .endpoint, into: 20, count: 0) == .range(min: 1, max: 236))

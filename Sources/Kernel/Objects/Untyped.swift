@@ -28,7 +28,7 @@ extension ClusterKernel {
         case .tcb: return tcbSizeBits
         case .endpoint: return endpointSizeBits
         case .notification: return notificationSizeBits
-        case .frame, .pageTable, .vcpu: return try archObjectSizeBits(type, userSize: userSize)
+        case .frame, .pageTable, .vcpu, .vspace: return try archObjectSizeBits(type, userSize: userSize)
         }
     }
 
@@ -76,6 +76,7 @@ extension ClusterKernel {
         let start = (free + align - 1) & ~(align - 1)
         let bytes = UInt(count) << UInt(sizeBits)
         guard start <= top, bytes <= top - start else { throw .notEnoughMemory(bytesAvailable: Word(top - free)) }
+        if type == .vspace { try checkVMIDsFree(count) }
         var i: Word = 0
         while i < count {
             let object = start + UInt(i) << UInt(sizeBits)
@@ -113,7 +114,7 @@ extension ClusterKernel {
                 i += 1
             }
             return .cnode(object, radix: radix)
-        case .frame, .pageTable, .vcpu:
+        case .frame, .pageTable, .vcpu, .vspace:
             return archCreateObject(type, at: object, sizeBits: sizeBits)
         }
     }

@@ -62,6 +62,7 @@ enum GuestChannel {
     /// us), then retry, for at most `sendTimeoutTicks`. A peer that never
     /// drains cannot stop this cluster: after the bound the message is
     /// dropped, counted (`unsent`) and reported (the first few).
+    @inline(never)
     static func send(_ message: InterKernelMessage, to peer: Int, ringing vcpu: Int? = nil) {
         let deadline = CPU.counter &+ sendTimeoutTicks
         while endpoint.trySend(message, to: peer) == .full {

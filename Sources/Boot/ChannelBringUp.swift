@@ -10,18 +10,56 @@ import Synchronization
 ///    cluster, one at a time, `pingsPerPair` times, answering the pings it
 ///    receives while it waits, and reports the median round trip:
 ///    `cmk: channel I->J rtt=N ticks` (virtual-counter ticks).
-/// 2. A cross-cluster notification: cluster 0's first core goes to sleep in
-///    WFI; the last cluster waits until it has committed to that, then sends
-///    `.notify` for cluster 0's root-CNode slot of its notification, which
-///    rings the doorbell SGI. Cluster 0 wakes, takes the SGI, receives the
-///    message and signals its kernel's notification; its root thread polls
-///    the badge back: `cmk: notify K->0 woke doorbells=D badge=B ok`.
+/// 2. A cross-cluster notification as a capability: cluster 0's root thread
+///    exported its notification once per peer K, at export index K, minted
+///    with badge 1 << K (`exportToPeers`). Cluster 0's first core goes to
+///    sleep in WFI; the last cluster K waits until it has committed to that,
+///    then its root thread issues itself a remote notification capability
+///    (cluster 0, export K) through its `interKernel` capability and Sends on
+///    it; the kernel queues the signal, this layer takes it
+///    (`takeOutgoingSignal`) and sends `.notify(export: K)`, which rings the
+///    doorbell SGI. Cluster 0 wakes, takes the SGI, receives the message and
+///    signals export K (`remoteSignal(export:from:)`, the badge its own);
+///    its root thread polls the badge back:
+///    `cmk: notify K->0 woke doorbells=D badge=B ok`.
 ///
 /// Only the first core of each cluster touches its ring ends.
 enum ChannelBringUp {
-    /// The kernel notification cluster 0 exposes to remote signals: the one
+    /// The kernel notification cluster 0 exports to remote signals: the one
     /// the kernel smoke test made (root CNode slot).
     static let exportedNotification = KernelSmokeTest.notificationSlot
+    /// Root CNode slots of cluster 0's minted copies, one per peer K (slot
+    /// `firstExportSlot + K`, badge 1 << K, exported at index K).
+    static let firstExportSlot: Word = 192
+    /// Root CNode slot of the signalling cluster's remote notification capability.
+    static let remoteSlot: Word = 208
+
+    /// Cluster 0's root thread exports its notification once per peer K
+    /// (K < `exportLimit`), at export index K, with badge 1 << K: the
+    /// receiver, not the sender, decides the badge a remote signal carries.
+    static func exportToPeers(_ kernel: ClusterKernel, clusterCount: Int) {
+        var k = 1
+        while k < clusterCount && k < exportLimit {
+            let slot = firstExportSlot + Word(k)
+            RootThread.invoke(kernel, RootSlot.cnode, .cnodeMint,
+                   [slot, 64, exportedNotification, 64, Word(CapRights.all.rawValue), 1 << Word(k)], extraCaps: RootSlot.cnode)
+            RootThread.invoke(kernel, slot, .notificationExport, [Word(k), 0, 0, 0, 0, 0], extraCaps: RootSlot.cnode)
+            k += 1
+        }
+    }
+
+    /// The signalling cluster's root thread signals export `me` of cluster 0
+    /// through a remote notification capability (a real Send); the signal
+    /// the kernel queued goes out as `.notify(export:)`.
+    static func signalCluster0(_ endpoint: ChannelEndpoint, me: Int, state: inout ServeState, deadline: UInt64) {
+        let kernel = KernelGlobals.kernel!
+        RootThread.invoke(kernel, RootSlot.interKernel, .interKernelIssueRemote,
+               [0, Word(me), remoteSlot, 0, 0, 0], extraCaps: RootSlot.cnode)
+        RootThread.syscall(kernel, .send, remoteSlot)
+        while let out = kernel.takeOutgoingSignal() {
+            _ = send(endpoint, .notify(export: UInt64(out.index)), to: out.cluster, state: &state, deadline: deadline)
+        }
+    }
 
     /// First-core set-up, before the cluster's other cores run.
     static func setUp(record: UnsafeMutablePointer<UInt64>) {
@@ -56,6 +94,7 @@ enum ChannelBringUp {
         flood: Bool
     ) {
         guard clusterCount > 1, let endpoint = KernelGlobals.channel else { return }
+        if me == 0 { exportToPeers(KernelGlobals.kernel!, clusterCount: clusterCount) }
         let deadline = CPU.counter &+ bringUpTimeoutSeconds * CPU.counterFrequency
         let all = ClusterFailures.all(clusterCount)
         var state = ServeState()
@@ -140,10 +179,9 @@ enum ChannelBringUp {
                     committed = sleeper.pointee.load(ordering: .acquiring) != 0
                     CPU.relax()
                 }
-                if committed {
-                    _ = send(endpoint, .notify(object: UInt64(exportedNotification), badge: 1 << UInt64(me)), to: 0,
-                             state: &state, deadline: deadline)
-                } else {
+                if committed && me < exportLimit {
+                    signalCluster0(endpoint, me: me, state: &state, deadline: deadline)
+                } else if !committed {
                     ClusterFailures.declare(0, "never went to sleep for the doorbell")
                 }
             }
@@ -345,12 +383,10 @@ enum ChannelBringUp {
                     state.rtt = CPU.counter &- pingSentAt
                     state.mismatch = true
                 }
-            case .message(.notify(let object, let badge)):
-                // A remote cluster names a slot; one that holds no
-                // notification we export is refused and counted, never fatal.
-                if object == UInt64(exportedNotification),
-                    KernelGlobals.kernel!.remoteSignal(slot: Word(object), badge: Word(badge)) == nil
-                {
+            case .message(.notify(let export)):
+                // A remote cluster names an export index; an empty entry is
+                // refused and counted, never fatal. The badge is ours.
+                if KernelGlobals.kernel!.remoteSignal(export: Word(export), from: from) == nil {
                     state.notified = true
                 } else {
                     state.refused &+= 1
@@ -613,8 +649,9 @@ enum Flood {
                         kind: UInt8(truncatingIfNeeded: word), length: UInt8(truncatingIfNeeded: word >> 8) & 15)
                     _ = sender.unsafeSendScribbled(header: header, payload: Payload(next(), next(), next(), next()))
                 case 5:
-                    // A valid message naming a slot the peer does not export.
-                    _ = endpoint.trySend(.notify(object: next() | 1 << 40, badge: next() | 1), to: peer)
+                    // A valid message naming an export the peer does not have
+                    // (index 0: cluster 0 exports at 1..., the others none).
+                    _ = endpoint.trySend(.notify(export: 0), to: peer)
                 case 6:
                     // A ping whose pong we do not drain while flooding.
                     _ = endpoint.trySend(.ping(token: next() & ~ChannelExperiment.stream, sentAt: next()), to: peer)

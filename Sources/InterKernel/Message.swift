@@ -7,7 +7,7 @@ public enum MessageKind: UInt8, Sendable {
     case ping = 1
     /// Answer to `ping`, echoing its token and timestamp.
     case pong = 2
-    /// Signal a notification object in the receiving cluster.
+    /// Signal an export of the receiving cluster (its notification table).
     case notify = 3
     /// Ask the receiving cluster to shut down in order.
     case shutdown = 4
@@ -40,7 +40,7 @@ public enum MessageKind: UInt8, Sendable {
         switch self {
         case .ping: return 2
         case .pong: return 3
-        case .notify: return 2
+        case .notify: return 1
         case .shutdown: return 1
         case .vcpuPower: return 4
         case .guestSGI: return 2
@@ -57,6 +57,12 @@ public enum MessageKind: UInt8, Sendable {
 
 /// Limits the receiver checks on guest messages (the vGIC's: 64 vCPUs,
 /// INTIDs below 128, 16 SGIs).
+/// Limits the receiver checks on `notify`: export indices below 16 (the
+/// kernel's `exportLimit`).
+public enum NotifyLimits {
+    public static let exports: UInt64 = 16
+}
+
 public enum GuestMessageLimits {
     public static let vcpus: UInt64 = 64
     public static let sgis: UInt64 = 16
@@ -104,9 +110,10 @@ public enum InterKernelMessage: Equatable, Sendable {
     case ping(token: UInt64, sentAt: UInt64)
     /// Echo of a ping's `token` and `sentAt`, and when the responder saw it.
     case pong(token: UInt64, pingSentAt: UInt64, repliedAt: UInt64)
-    /// Signal notification object `object` of the receiving cluster with `badge`
-    /// (OR-ed into its word, as seL4 notifications do); `badge` is never 0.
-    case notify(object: UInt64, badge: UInt64)
+    /// Signal export `export` (< `NotifyLimits.exports`) of the receiving
+    /// cluster: the notification its root thread exported at that index,
+    /// with the badge the receiver chose when exporting. No badge travels.
+    case notify(export: UInt64)
     /// Orderly shutdown of the receiving cluster.
     case shutdown(ShutdownReason)
     /// vCPU `vcpu` is now in `state`; `on` to the vCPU's own cluster starts it
@@ -149,7 +156,7 @@ public enum InterKernelMessage: Equatable, Sendable {
         switch self {
         case let .ping(token, sentAt): return Payload(token, sentAt)
         case let .pong(token, pingSentAt, repliedAt): return Payload(token, pingSentAt, repliedAt)
-        case let .notify(object, badge): return Payload(object, badge)
+        case let .notify(export): return Payload(export)
         case let .shutdown(reason): return Payload(reason.rawValue)
         case let .vcpuPower(vcpu, state, entry, context): return Payload(vcpu, state.rawValue, entry, context)
         case let .guestSGI(vcpu, intid): return Payload(vcpu, intid)
@@ -176,8 +183,8 @@ public enum InterKernelMessage: Equatable, Sendable {
         case .pong:
             self = .pong(token: payload.w0, pingSentAt: payload.w1, repliedAt: payload.w2)
         case .notify:
-            guard payload.w1 != 0 else { return nil }
-            self = .notify(object: payload.w0, badge: payload.w1)
+            guard payload.w0 < NotifyLimits.exports else { return nil }
+            self = .notify(export: payload.w0)
         case .shutdown:
             guard let reason = ShutdownReason(rawValue: payload.w0) else { return nil }
             self = .shutdown(reason)

@@ -23,6 +23,11 @@ public enum CapType: UInt8, Sendable {
     case zombie
     /// Frames, page tables, VSpaces (Objects/VSpace.swift).
     case frame, pageTable, vspace
+    /// The authority to issue remote notification capabilities (one, the
+    /// root thread's, made at boot; cannot be copied, as seL4's IRQControl).
+    case interKernel
+    /// Signal export `word` of cluster `bits` (no memory; Send signals).
+    case remoteNotification
 }
 
 /// A capability: 24 bytes, kept in a CTE.
@@ -41,6 +46,8 @@ public enum CapType: UInt8, Sendable {
 /// - pageTable:    object, small = level of the entry naming it (0: unmapped),
 ///                 word as a frame's
 /// - vspace:       object (the root table; its VMID lives in the object)
+/// - interKernel:  nothing (no object, no memory)
+/// - remoteNotification: bits = cluster, word = export index (no memory)
 public struct Capability: Equatable, Sendable {
     public var type: CapType
     public var rights: CapRights
@@ -83,7 +90,7 @@ public struct Capability: Equatable, Sendable {
         case .frame: (object, Int(bits))
         case .pageTable: (object, pageTableSizeBits)
         case .vspace: (object, vspaceSizeBits)
-        case .null, .reply: nil
+        case .null, .reply, .interKernel, .remoteNotification: nil
         }
     }
 }
@@ -119,7 +126,8 @@ func sameRegion(_ a: Capability, _ b: Capability) -> Bool {
         return b.type == .cnode && b.object == a.object && b.bits == a.bits
     case .reply:
         return b.type == .reply && b.object == a.object
-    case .null, .zombie:
+    // No memory and no object: each is its own, copies are siblings.
+    case .null, .zombie, .interKernel, .remoteNotification:
         return false
     }
 }
@@ -163,7 +171,7 @@ func derive(_ slot: SlotRef) throws(KernelError) -> Capability {
     switch cap.type {
     case .null: throw .failedLookup(source: true, .missingCapability(bitsLeft: 0))
     case .untyped: if hasChildren(slot) { throw .revokeFirst }; return cap
-    case .reply, .zombie: throw .illegalOperation
+    case .reply, .zombie, .interKernel: throw .illegalOperation
     // Each mapped frame capability is one mapping: a copy starts unmapped.
     // A page table has one capability, the one that maps it.
     case .frame: var c = cap; c.small = 0; c.word = 0; return c

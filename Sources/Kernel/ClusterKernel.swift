@@ -49,12 +49,21 @@ struct KernelState {
     var rootCNodeRadix = 0
     var bootObjectsEnd: UInt = 0
     var vspace = VSpaceState()
+    /// This cluster's index and the number of clusters (boot parameters):
+    /// the range of `remoteNotification` capabilities.
+    var cluster = 0
+    var clusterCount = 1
+    /// Outgoing remote signals, oldest first: cluster << 8 | export index.
+    var outgoing = InlineArray<16, UInt16>(repeating: 0)
+    var outgoingCount = 0
 }
 
 /// Well-known slots of the root thread's CNode (as seL4's root task).
 public enum RootSlot {
     public static let thread: Word = 1
     public static let cnode: Word = 2
+    /// The `interKernel` capability (issues remote notification capabilities).
+    public static let interKernel: Word = 3
     /// Untyped capabilities start here, in address order.
     public static let firstUntyped: Word = 224
 }
@@ -62,8 +71,9 @@ public enum RootSlot {
 extension ClusterKernel {
     // Fixed kernel state at the start of the partition (offsets in bytes):
     //   64: KernelState; 960 + c * nodeStride: core c's node (SchedulerNode,
-    //   bitmap at +32, ready queues at +64); then 3 KiB for the tree root and
-    //   the originals of the boot Untyped blocks; then, at `defaultLockOffset`
+    //   bitmap at +32, ready queues at +64); then 3 KiB for the tree root,
+    //   the originals of the boot Untyped blocks and the export table
+    //   ((1 + 32 + 16) CTEs of 48 bytes: 2352); then, at `defaultLockOffset`
     //   (4 KiB aligned), 4 KiB for a ticket lock if the caller brings no lock.
     // With one core: node 960, queues 1024, root 5120, lock 8192, end 12288
     // (the single-core layout of before).
@@ -75,6 +85,10 @@ extension ClusterKernel {
     static func fixedStateBytes(cores: Int) -> Int { defaultLockOffset(cores: cores) + 4096 }
     /// Most boot Untyped blocks (their originals live in the fixed state).
     static var bootUntypedLimit: Int { 32 }
+    /// CTEs after the tree root: the boot Untyped originals, then the exports.
+    static var fixedSlotCount: Int { bootUntypedLimit + exportLimit }
+    /// Export entry `i` (0..<exportLimit), a CTE of the fixed state.
+    @inline(__always) func exportSlot(_ i: Int) -> SlotRef { root + 1 + ClusterKernel.bootUntypedLimit + i }
 
     /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
     /// Creates the root thread (priority 255, running on core 0) with a CNode
@@ -84,18 +98,22 @@ extension ClusterKernel {
     /// cluster's big lock, already formatted in memory outside `memory`; nil
     /// makes a ticket lock in the kernel's fixed state. `cores` (1...64) is
     /// the number of cores, each a scheduling node; nil if out of range.
+    /// `cluster` (0..<`clusterCount`, at most 64) is this cluster's index
+    /// among `clusterCount`: remote notification capabilities name another.
+    /// The root thread also gets the `interKernel` capability (RootSlot).
     public static func boot(
         memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100,
-        lock suppliedLock: ClusterLock? = nil, cores: Int = 1
+        lock suppliedLock: ClusterLock? = nil, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1
     ) -> ClusterKernel? {
         let base = UInt(bitPattern: memory)
         guard cores >= 1, cores <= BigLockLayout.maxCores else { return nil }
+        guard clusterCount >= 1, clusterCount <= 64, cluster >= 0, cluster < clusterCount else { return nil }
         let fixedBytes = fixedStateBytes(cores: cores)
         guard base & 4095 == 0, size >= fixedBytes + 8192, rootRadix >= 2, rootRadix <= 16,
             workPerEntry >= 1,
             // The layout's reservations hold what they are for.
             MemoryLayout<KernelState>.size <= nodesOffset - 64, MemoryLayout<SchedulerNode>.size <= 32,
-            (1 + bootUntypedLimit) * MemoryLayout<CTE>.stride <= 3072,
+            (1 + fixedSlotCount) * MemoryLayout<CTE>.stride <= 3072,
             ClusterLock.byteCount(.ticket, cores: BigLockLayout.maxCores) <= 4096
         else { return nil }
         let raw = memory
@@ -104,6 +122,8 @@ extension ClusterKernel {
         let state = (raw + 64).bindMemory(to: KernelState.self, capacity: 1)
         state.initialize(to: KernelState())
         state.pointee.workPerEntry = workPerEntry
+        state.pointee.cluster = cluster
+        state.pointee.clusterCount = clusterCount
         let nodes = raw + nodesOffset
         for c in 0..<cores {
             let n = nodes + c * nodeStride
@@ -112,9 +132,9 @@ extension ClusterKernel {
             (n + 64).bindMemory(to: ReadyQueue.self, capacity: priorityCount)
                 .initialize(repeating: ReadyQueue(), count: priorityCount)
         }
-        let root = (raw + rootOffset(cores: cores)).bindMemory(to: CTE.self, capacity: 1 + bootUntypedLimit)
+        let root = (raw + rootOffset(cores: cores)).bindMemory(to: CTE.self, capacity: 1 + fixedSlotCount)
         // Every fixed slot starts empty (the checker reads them all).
-        root.initialize(repeating: CTE(), count: 1 + bootUntypedLimit)
+        root.initialize(repeating: CTE(), count: 1 + fixedSlotCount)
         let kernel = ClusterKernel(
             lock: lock, state: state, nodes: nodes, cores: cores, root: root,
             memoryBase: base, memoryEnd: base + UInt(size))
@@ -163,6 +183,9 @@ extension ClusterKernel {
         _ = cnodeCap
         insertNew(slots, parent: last, into: cnodeSlot(slots, RootSlot.cnode))
         insertNew(tcbCap, parent: cnodeSlot(slots, RootSlot.cnode), into: cnodeSlot(slots, RootSlot.thread))
+        insertNew(
+            Capability(type: .interKernel, rights: .all, bits: 0, small: 0, object: 0, word: 0),
+            parent: cnodeSlot(slots, RootSlot.thread), into: cnodeSlot(slots, RootSlot.interKernel))
         let thread = tcbRef(object: tcbAt)
         insertCopy(slots, from: cnodeSlot(slots, RootSlot.cnode), into: tcbSlot(thread, .cspaceRoot))
         thread.pointee.priority = 255
@@ -229,29 +252,115 @@ extension ClusterKernel {
         return m
     }
 
-    /// An inter-kernel entry: a message from another cluster asks this kernel
-    /// to signal the notification named by slot `slot` of the root CNode,
-    /// OR-ing `badge` into its word (or waking its waiter).
+    /// An inter-kernel entry: cluster `from` asks this kernel to signal its
+    /// export `index` (a `.notify(export:)` message).
     ///
-    /// Authority: the remote cluster names a slot, never an address, so it
-    /// can signal only notifications this cluster's root thread put in its
-    /// root CNode with the write right. Everything is checked: the slot range,
-    /// the capability's type and rights, a non-zero badge. Under the big lock.
+    /// Authority: the remote cluster names an export index, never a slot or
+    /// an address, so it can signal only what this cluster's root thread
+    /// exported (`notificationExport`); the badge is the exported
+    /// capability's, decided here, never taken from the message. Errors:
+    /// `.range` for an index >= `exportLimit`, `.invalidArgument(index: 1)`
+    /// for `from` not another cluster, `.failedLookup` for an empty entry
+    /// (never exported, unexported, or deleted with its ancestors). Under
+    /// the big lock.
     @inline(never)
-    public func remoteSignal(slot: Word, badge: Word, core: Int = 0) -> KernelError? {
+    public func remoteSignal(export index: Word, from cluster: Int, core: Int = 0) -> KernelError? {
         lock.acquire(core: core)
         defer { lock.release(core: core) }
         enter(core)
-        let slots = Word(1) << Word(state.pointee.rootCNodeRadix)
-        guard slot < slots else { return .range(min: 0, max: slots - 1) }
-        guard badge != 0 else { return .invalidArgument(index: 1) }
-        let cap = rootSlot(slot)
-        guard cap.type == .notification, cap.rights.contains(.write), let n = notification(cap) else {
-            return .invalidCapability(index: 0)
+        guard index < Word(exportLimit) else { return .range(min: 0, max: Word(exportLimit) - 1) }
+        guard cluster >= 0, cluster < state.pointee.clusterCount, cluster != state.pointee.cluster else {
+            return .invalidArgument(index: 1)
         }
-        signal(n, badge: badge)
+        let cap = exportSlot(Int(index)).pointee.cap
+        guard let n = notification(cap) else { return .failedLookup(source: false, .missingCapability(bitsLeft: 0)) }
+        signal(n, badge: cap.badge)
         schedule()
         return nil
+    }
+
+    /// The oldest outgoing remote signal a Send on a `remoteNotification`
+    /// capability queued, removed from the queue; nil if none. The Boot layer
+    /// calls it after a kernel entry and sends `.notify(export: index)` to
+    /// `cluster`. Takes the big lock as `core`.
+    public func takeOutgoingSignal(core: Int = 0) -> (cluster: Int, index: Int)? {
+        lock.acquire(core: core)
+        defer { lock.release(core: core) }
+        let count = state.pointee.outgoingCount
+        guard count > 0 else { return nil }
+        let e = state.pointee.outgoing[0]
+        var i = 1
+        while i < count {
+            state.pointee.outgoing[i - 1] = state.pointee.outgoing[i]
+            i += 1
+        }
+        state.pointee.outgoingCount = count - 1
+        return (Int(e >> 8), Int(e & 0xFF))
+    }
+
+    /// Queue a remote signal (under the lock, from a Send). A signal already
+    /// queued is not queued twice (signals OR together at the receiver).
+    /// Full: `.notEnoughMemory(bytesAvailable: 0)`, nothing queued.
+    func queueRemoteSignal(cluster: Int, index: Int) throws(KernelError) {
+        let e = UInt16(cluster << 8 | index)
+        let count = state.pointee.outgoingCount
+        var i = 0
+        while i < count {
+            if state.pointee.outgoing[i] == e { return }
+            i += 1
+        }
+        guard count < outgoingSignalLimit else { throw .notEnoughMemory(bytesAvailable: 0) }
+        state.pointee.outgoing[count] = e
+        state.pointee.outgoingCount = count + 1
+    }
+
+    /// Notification Export / Unexport (labels `notificationExport`,
+    /// `notificationUnexport`; index in mr0). Export copies the invoked
+    /// capability (write right, non-zero badge, else `.invalidCapability`)
+    /// into the empty entry (else `.deleteFirst`) as a derived copy: deleting
+    /// or revoking an ancestor removes it. Unexport deletes the entry if it
+    /// names the invoked capability's notification (else
+    /// `.invalidCapability`; empty: `.failedLookup`).
+    func invokeNotification(_ slot: SlotRef, _ label: InvocationLabel, caller: TCBRef) throws(KernelError) {
+        guard caller.pointee.messageInfo.length >= 1 else { throw .truncatedMessage }
+        let cap = slot.pointee.cap
+        let index = caller.pointee.mr[0]
+        guard index < Word(exportLimit) else { throw .range(min: 0, max: Word(exportLimit) - 1) }
+        let entry = exportSlot(Int(index))
+        guard cap.rights.contains(.write) else { throw .invalidCapability(index: 0) }
+        if label == .notificationExport {
+            guard cap.badge != 0 else { throw .invalidCapability(index: 0) }
+            guard entry.pointee.cap.isNull else { throw .deleteFirst }
+            insertCopy(try derive(slot), from: slot, into: entry)
+        } else {
+            guard !entry.pointee.cap.isNull else { throw .failedLookup(source: false, .missingCapability(bitsLeft: 0)) }
+            guard entry.pointee.cap.object == cap.object else { throw .invalidCapability(index: 0) }
+            try deleteSlot(entry)
+        }
+    }
+
+    /// InterKernel IssueRemote(cluster: mr0, index: mr1, slot: mr2 of the
+    /// CNode named by extra cap 0): a `remoteNotification` capability with
+    /// the write right, for export `index` of `cluster`. `.range` for a
+    /// cluster that is not another one of this machine, an index >=
+    /// `exportLimit`, or a slot outside the CNode; `.deleteFirst` if occupied.
+    func invokeInterKernel(_ slot: SlotRef, _ label: InvocationLabel, caller: TCBRef) throws(KernelError) {
+        guard label == .interKernelIssueRemote else { throw .illegalOperation }
+        let info = caller.pointee.messageInfo
+        guard info.length >= 3, info.extraCaps >= 1 else { throw .truncatedMessage }
+        let mr = caller.pointee.mr
+        let count = Word(state.pointee.clusterCount)
+        guard mr[0] < count, mr[0] != Word(state.pointee.cluster) else { throw .range(min: 0, max: count - 1) }
+        guard mr[1] < Word(exportLimit) else { throw .range(min: 0, max: Word(exportLimit) - 1) }
+        let node = try lookupExtraCap(caller, 0).pointee.cap
+        guard node.type == .cnode else { throw .invalidCapability(index: 1) }
+        let slots = Word(1) << Word(node.bits)
+        guard mr[2] < slots else { throw .range(min: 0, max: slots - 1) }
+        let dest = cnodeSlot(node, mr[2])
+        guard dest.pointee.cap.isNull else { throw .deleteFirst }
+        insertNew(
+            Capability(type: .remoteNotification, rights: .write, bits: UInt8(mr[0]), small: 0, object: 0, word: mr[1]),
+            parent: slot, into: dest)
     }
 
     // MARK: Observation (for drivers and tests)
@@ -279,4 +388,10 @@ extension ClusterKernel {
     public func notification(_ cap: Capability) -> NotificationRef? {
         cap.type == .notification ? NotificationRef(bitPattern: cap.object) : nil
     }
+    /// The capability in export entry `index` (null: empty or out of range).
+    public func exported(_ index: Int) -> Capability {
+        index >= 0 && index < exportLimit ? exportSlot(index).pointee.cap : .null
+    }
+    /// Outgoing remote signals queued and not yet taken.
+    public var outgoingSignalCount: Int { state.pointee.outgoingCount }
 }

@@ -41,6 +41,10 @@
 ///    their reply master is in place); blocked threads, bindings (to
 ///    notifications and vCPUs) and reply capabilities are counted from both ends, so a thread waiting on a dead
 ///    endpoint, or a dead thread in a live queue, breaks the count.
+/// 8. Remote signals: export entries hold only notification capabilities
+///    with a non-zero badge (in the tree, like every fixed slot); a
+///    `remoteNotification` names another cluster (< the cluster count) and
+///    an export index < `exportLimit`.
 
 public struct InvariantViolation: Error, Sendable {
     public let message: StaticString
@@ -77,7 +81,7 @@ extension ClusterKernel {
         // Non-null slots of live containers and of the fixed state, reply
         // capabilities excepted (they are not in the tree): as many as nodes.
         var liveSlots = 0
-        let fixedFirst = root + 1, fixedEnd_ = root + 1 + ClusterKernel.bootUntypedLimit
+        let fixedFirst = root + 1, fixedEnd_ = root + 1 + ClusterKernel.fixedSlotCount
         var fixedSlot = fixedFirst
         while fixedSlot < fixedEnd_ {
             if !fixedSlot.pointee.cap.isNull {
@@ -85,6 +89,14 @@ extension ClusterKernel {
                 try checkLinked(fixedSlot)
             }
             fixedSlot += 1
+        }
+        // 8. Exports: badged notification capabilities (in the tree: linked
+        // above and counted with the tree's nodes).
+        for i in 0..<exportLimit {
+            let c = exportSlot(i).pointee.cap
+            if !c.isNull && (c.type != .notification || c.badge == 0) {
+                throw fail("export entry is not a badged notification", UInt(bitPattern: exportSlot(i)))
+            }
         }
         // The current run of capabilities to one object (not Untyped): its
         // original (first node, if revocable) and the head of the current
@@ -104,7 +116,24 @@ extension ClusterKernel {
             let addr = UInt(bitPattern: n)
             if n.pointee.prev != prev { throw fail("tree prev link broken", addr) }
             let cap = n.pointee.cap
-            guard let region = cap.region else { throw fail("null or reply cap in the tree", addr) }
+            guard let region = cap.region else {
+                // Capabilities without memory: only these two are in the tree.
+                guard cap.type == .interKernel || cap.type == .remoteNotification else {
+                    throw fail("null or reply cap in the tree", addr)
+                }
+                if addr < memoryBase || addr >= memoryEnd { throw fail("slot outside the partition", addr) }
+                if cap.type == .remoteNotification
+                    && (Int(cap.bits) >= state.pointee.clusterCount || Int(cap.bits) == state.pointee.cluster
+                        || cap.word >= Word(exportLimit))
+                {
+                    throw fail("remote notification names no other cluster's export", addr)
+                }
+                try checkDerivation(n, previous: prev, original: &runOriginal, groupHead: &groupHead)
+                previousRegion = nil
+                prev = n
+                node = n.pointee.next
+                continue
+            }
             let size = UInt(1) << UInt(region.sizeBits)
             if region.base & (size - 1) != 0 { throw fail("object not aligned to its size", addr) }
             if region.base < fixedEnd || region.base + size > memoryEnd || region.base + size < region.base {
@@ -236,7 +265,7 @@ extension ClusterKernel {
     /// Is `slot` a slot of a live container (or of the fixed state)?
     /// O(tree); used only to name the culprit of a failed count.
     private func inLiveContainer(_ slot: SlotRef, maxNodes: Int) -> Bool {
-        if slot >= root + 1 && slot < root + 1 + ClusterKernel.bootUntypedLimit { return true }
+        if slot >= root + 1 && slot < root + 1 + ClusterKernel.fixedSlotCount { return true }
         let a = UInt(bitPattern: slot)
         var node = root.pointee.next, seen = 0
         while let n = node, seen <= maxNodes {

@@ -73,10 +73,9 @@ extension ClusterKernel {
             sendIPC(
                 thread, EndpointRef(bitPattern: cap.object)!, badge: cap.badge, canGrant: cap.rights.contains(.grant),
                 canGrantReply: cap.rights.contains(.grantReply), blocking: blocking, isCall: isCall)
-        case .notification:
-            guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
-            signal(NotificationRef(bitPattern: cap.object)!, badge: cap.badge)
-        case .untyped, .cnode, .tcb, .vcpu, .frame, .pageTable, .vspace:
+        case .notification where isNotificationMethod(thread.pointee.messageInfo.label):
+            fallthrough
+        case .untyped, .cnode, .tcb, .vcpu, .frame, .pageTable, .vspace, .interKernel:
             guard let label = InvocationLabel(rawValue: thread.pointee.messageInfo.label) else {
                 thread.pointee.error = .illegalOperation
                 return
@@ -89,6 +88,8 @@ extension ClusterKernel {
                 case .cnode: try invokeCNode(cap, label, caller: thread)
                 case .vcpu: try invokeVCPU(VCPURef(bitPattern: cap.object)!, label, caller: thread)
                 case .frame, .pageTable, .vspace: try invokeVSpaceObject(slot, label, caller: thread)
+                case .notification: try invokeNotification(slot, label, caller: thread)
+                case .interKernel: try invokeInterKernel(slot, label, caller: thread)
                 default: try invokeTCB(slot, label, caller: thread)
                 }
             } catch {
@@ -99,9 +100,26 @@ extension ClusterKernel {
                 thread.pointee.state = .running
                 thread.pointee.messageInfo = MessageInfo(label: thread.pointee.error?.code ?? 0)
             }
+        case .notification:
+            guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            signal(NotificationRef(bitPattern: cap.object)!, badge: cap.badge)
+        case .remoteNotification:
+            // Send, NBSend and Call alike: queue the signal for the Boot layer.
+            guard cap.rights.contains(.write) else { thread.pointee.error = .invalidCapability(index: 0); return }
+            do {
+                try queueRemoteSignal(cluster: Int(cap.bits), index: Int(cap.word))
+            } catch {
+                thread.pointee.error = error
+            }
         case .null, .reply, .zombie:
             thread.pointee.error = .failedLookup(source: false, .missingCapability(bitsLeft: 0))
         }
+    }
+
+    /// Labels that invoke a notification capability's methods; with any
+    /// other label, Send on a notification signals it.
+    @inline(__always) func isNotificationMethod(_ label: Word) -> Bool {
+        label == InvocationLabel.notificationExport.rawValue || label == InvocationLabel.notificationUnexport.rawValue
     }
 
     func handleReceive(_ thread: TCBRef, _ capAddress: Word, blocking: Bool) {

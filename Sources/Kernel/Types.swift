@@ -124,7 +124,21 @@ public enum InvocationLabel: Word, Sendable {
     case tcbSetAffinity
     // Frames and page tables (Objects/VSpace.swift; seL4's ARM page methods).
     case frameMap, frameUnmap, frameGetAddress, pageTableMap, pageTableUnmap
+    /// Notification Export(index: mr0) / Unexport(index: mr0): put a copy of
+    /// the invoked (badged, writable) notification capability into the
+    /// kernel's export table for remote clusters, or delete that entry
+    /// (docs/kernel/notifications.md). Any other label on a notification signals.
+    case notificationExport, notificationUnexport
+    /// InterKernel IssueRemote(cluster: mr0, index: mr1, slot: mr2 of the
+    /// CNode in extra cap 0): a `remoteNotification` capability.
+    case interKernelIssueRemote
 }
+
+/// Entries of a kernel's export table: the notifications other clusters may
+/// signal, by index (ClusterKernel.remoteSignal).
+public let exportLimit = 16
+/// Outgoing remote signals a kernel queues before the Boot layer takes them.
+public let outgoingSignalLimit = 16
 
 /// Kinds of object `Retype` can create.
 public enum ObjectType: Word, Sendable {

@@ -54,7 +54,7 @@ import Testing
         (MessageHeader(kind: 0x77, sender: 0, length: 2, sequence: 1), DropReason.badKind),
         (MessageHeader(kind: 1, sender: 0, length: 5, sequence: 1), DropReason.badLength),
         (MessageHeader(kind: 1, sender: 0, length: 9, sequence: 1), DropReason.badLength),
-        (MessageHeader(kind: 3, sender: 0, length: 2, sequence: 1), DropReason.badPayload),  // notify, badge 0
+        (MessageHeader(kind: 3, sender: 0, length: 2, sequence: 1), DropReason.badLength),  // notify is one word
         (MessageHeader(kind: 4, sender: 0, length: 1, sequence: 1), DropReason.badPayload),  // shutdown, reason 0
     ])
     func malformedLineFromTheSenderIsDropped(header: MessageHeader, reason: DropReason) {

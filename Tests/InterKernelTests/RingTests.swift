@@ -30,12 +30,12 @@ import Testing
         var rng = SplitMix(seed: 7)
         while expected < 10_000 {
             // Send a random burst until full, then drain a random amount.
-            for _ in 0..<Int(rng.next() % 6) where tx.trySend(.notify(object: next, badge: next | 1)) == .sent {
+            for _ in 0..<Int(rng.next() % 6) where tx.trySend(.ping(token: next, sentAt: next | 1)) == .sent {
                 next += 1
             }
             for _ in 0..<Int(rng.next() % 6) {
                 guard case let .message(m) = rx.poll() else { break }
-                #expect(m == .notify(object: expected, badge: expected | 1))
+                #expect(m == .ping(token: expected, sentAt: expected | 1))
                 expected += 1
             }
         }
@@ -47,14 +47,19 @@ import Testing
         let tx = region.endpoint(2).sender(to: 0), rx = region.endpoint(0).receiver(from: 2)
         let messages: [InterKernelMessage] = [
             .ping(token: 1, sentAt: 2), .pong(token: 1, pingSentAt: 2, repliedAt: 3),
-            .notify(object: 5, badge: 0x80), .shutdown(.powerOff), .shutdown(.fatal),
+            .notify(export: 5), .notify(export: 15), .shutdown(.powerOff), .shutdown(.fatal),
         ]
         for m in messages {
             #expect(m.isValid)
             #expect(tx.trySend(m) == .sent)
             #expect(rx.poll() == .message(m))
         }
-        #expect(!InterKernelMessage.notify(object: 1, badge: 0).isValid)
+        #expect(!InterKernelMessage.notify(export: 16).isValid)
+        #expect(!InterKernelMessage.notify(export: .max).isValid)
+        // On arrival: one word, an export index below 16, else refused.
+        #expect(InterKernelMessage(kind: .notify, payload: Payload(15)) == .notify(export: 15))
+        #expect(InterKernelMessage(kind: .notify, payload: Payload(16)) == nil)
+        #expect(MessageKind.notify.payloadLength == 1)
     }
 
     @Test func endpointPollsEveryIncomingRing() throws {
@@ -76,17 +81,17 @@ import Testing
         final class Bell: ChannelDoorbell { var rung: [Int] = []; func ring(cluster: Int) { rung.append(cluster) } }
         let bell = Bell()
         // Awake receiver: no doorbell.
-        #expect(a.send(.notify(object: 0, badge: 1), to: 1, doorbell: bell) == .sent)
+        #expect(a.send(.notify(export: 1), to: 1, doorbell: bell) == .sent)
         #expect(bell.rung.isEmpty)
         // Something is pending, so the receiver may not sleep.
         #expect(!b.prepareToSleep())
         _ = b.pollAll { _, _ in }
         // Nothing pending: it may sleep, and the next send rings it.
         #expect(b.prepareToSleep())
-        #expect(a.send(.notify(object: 0, badge: 2), to: 1, doorbell: bell) == .sent)
+        #expect(a.send(.notify(export: 2), to: 1, doorbell: bell) == .sent)
         #expect(bell.rung == [1])
         b.finishSleep()
-        #expect(a.send(.notify(object: 0, badge: 4), to: 1, doorbell: bell) == .sent)
+        #expect(a.send(.notify(export: 4), to: 1, doorbell: bell) == .sent)
         #expect(bell.rung == [1])
         #expect(a.sender(to: 1).stats.doorbells == 1)
     }
@@ -101,12 +106,12 @@ import Testing
         let bell = Bell()
         #expect(b.prepareToSleep())
         Scribbler(region: region, from: 0, to: 1).write(0, header: 0xBAD)
-        #expect(a.send(.notify(object: 0, badge: 1), to: 1, doorbell: bell) == .full)
+        #expect(a.send(.notify(export: 1), to: 1, doorbell: bell) == .full)
         #expect(bell.rung == [1])
         b.finishSleep()
         _ = b.pollAll { _, _ in }
-        #expect(a.send(.notify(object: 0, badge: 1), to: 1, doorbell: bell) == .sent)
-        #expect(b.receiver(from: 0).poll() == .message(.notify(object: 0, badge: 1)))
+        #expect(a.send(.notify(export: 1), to: 1, doorbell: bell) == .sent)
+        #expect(b.receiver(from: 0).poll() == .message(.notify(export: 1)))
         #expect(b.receiver(from: 0).stats.dropped.tornHeader == 1)
     }
 }

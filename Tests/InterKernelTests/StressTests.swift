@@ -142,12 +142,12 @@ import Testing
                 while peers.contains(where: { sent[$0] < count || received[$0] < count }) {
                     var progress = false
                     for peer in peers where sent[peer] < count {
-                        let message = InterKernelMessage.notify(object: UInt64(me), badge: sent[peer] + 1)
+                        let message = InterKernelMessage.ping(token: UInt64(me), sentAt: sent[peer] + 1)
                         if endpoint.trySend(message, to: peer) == .sent { sent[peer] += 1; progress = true }
                     }
                     _ = endpoint.pollAll { from, result in
                         progress = true
-                        guard case let .message(.notify(object, badge)) = result, object == UInt64(from),
+                        guard case let .message(.ping(object, badge)) = result, object == UInt64(from),
                               badge == received[from] + 1 else {
                             outcome.fail("cluster \(me) from \(from): \(result) after \(received[from])"); return
                         }
@@ -192,7 +192,7 @@ import Testing
                 var n: UInt64 = 0
                 var stall = Stall()
                 while n < count {
-                    if a.send(.notify(object: 0, badge: n + 1), to: 1, doorbell: bell) == .sent {
+                    if a.send(.ping(token: 0, sentAt: n + 1), to: 1, doorbell: bell) == .sent {
                         n += 1
                         stall.progressed()
                         // Sometimes pause, so the receiver gets to fall asleep.
@@ -206,7 +206,7 @@ import Testing
                 var n: UInt64 = 0
                 while n < count {
                     switch b.receiver(from: 0).poll() {
-                    case let .message(.notify(_, badge)):
+                    case let .message(.ping(_, badge)):
                         if badge != n + 1 { outcome.fail("got \(badge) expected \(n + 1)") }
                         n += 1
                     case .empty:

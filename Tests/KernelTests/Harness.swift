@@ -15,13 +15,14 @@ final class Harness {
     let kernel: ClusterKernel
     static let rootRadix = 8
 
-    init(size: Int = 1 << 20, workPerEntry: Int = 100, cores: Int = 1) {
+    init(size: Int = 1 << 20, workPerEntry: Int = 100, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1) {
         var p: UnsafeMutableRawPointer? = nil
         precondition(posix_memalign(&p, 1 << 16, size) == 0)
         memory = p!
         memset(memory, 0xA5, size)  // garbage: the kernel must not rely on zeroes
         self.size = size
-        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry, cores: cores)!
+        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry, cores: cores,
+            cluster: cluster, clusterCount: clusterCount)!
     }
 
     deinit { free(memory) }

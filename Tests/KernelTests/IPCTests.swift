@@ -247,23 +247,3 @@ private func world(server serverPriority: Word = 200, client clientPriority: Wor
         h.check()
     }
 }
-
-@Suite struct RemoteSignal {
-    /// The inter-kernel entry signals only what the root CNode exposes.
-    @Test func remoteSignalChecksSlotTypeRightsAndBadge() {
-        let h = Harness()
-        #expect(h.retype(h.bigUntyped, .notification, into: 25) == nil)
-        #expect(h.copy(25, to: 26, rights: [.read]) == nil)
-        #expect(h.retype(h.bigUntyped, .endpoint, into: 27) == nil)
-        #expect(h.kernel.remoteSignal(slot: 1 << 20, badge: 1) == .range(min: 0, max: 255))
-        #expect(h.kernel.remoteSignal(slot: 25, badge: 0) == .invalidArgument(index: 1))
-        #expect(h.kernel.remoteSignal(slot: 26, badge: 1) == .invalidCapability(index: 0))  // no write right
-        #expect(h.kernel.remoteSignal(slot: 27, badge: 1) == .invalidCapability(index: 0))  // an endpoint
-        #expect(h.kernel.remoteSignal(slot: 30, badge: 1) == .invalidCapability(index: 0))  // empty
-        #expect(h.kernel.remoteSignal(slot: 25, badge: 0b100) == nil)
-        #expect(h.kernel.remoteSignal(slot: 25, badge: 0b001) == nil)
-        h.call(.nbRecv, 25)
-        #expect(h.root.pointee.badge == 0b101)
-        h.check()
-    }
-}

@@ -210,4 +210,55 @@ import Testing
         #expect(violation(h) == "idle with runnable threads")
         _ = t
     }
+
+    // MARK: Remote signals (8)
+
+    /// Cluster 2 of 4 with an export (badge 0b100, index 1) and a remote
+    /// notification capability (cluster 0, index 3) in slot 30.
+    func remoteWorld() -> Harness {
+        let h = Harness(cluster: 2, clusterCount: 4)
+        #expect(h.retype(h.bigUntyped, .notification, into: 25) == nil)
+        #expect(h.mint(25, to: 26, badge: 0b100) == nil)
+        #expect(h.invoke(26, .notificationExport, [1]) == nil)
+        #expect(h.invoke(RootSlot.interKernel, .interKernelIssueRemote, [0, 3, 30], extraCaps: [h.cnode]) == nil)
+        #expect(violation(h) == nil)
+        return h
+    }
+
+    @Test func unbadgedExportIsCaught() {
+        let h = remoteWorld()
+        h.kernel.exportSlot(1).pointee.cap.word = 0
+        #expect(violation(h) == "export entry is not a badged notification")
+    }
+
+    @Test func exportOfAnotherTypeIsCaught() {
+        let h = remoteWorld()
+        h.kernel.exportSlot(1).pointee.cap.type = .endpoint
+        #expect(violation(h) == "export entry is not a badged notification")
+    }
+
+    @Test func exportOutsideTheTreeIsCaught() {
+        let h = remoteWorld()
+        // A capability written into an entry without linking it.
+        h.kernel.exportSlot(4).pointee = CTE(cap: h.kernel.exported(1))
+        #expect(violation(h) == "live slot not linked into the derivation tree")
+    }
+
+    @Test func remoteNotificationToItselfIsCaught() {
+        let h = remoteWorld()
+        rootSlotRef(h, 30).pointee.cap.bits = 2
+        #expect(violation(h) == "remote notification names no other cluster's export")
+    }
+
+    @Test func remoteNotificationToNoClusterIsCaught() {
+        let h = remoteWorld()
+        rootSlotRef(h, 30).pointee.cap.bits = 4
+        #expect(violation(h) == "remote notification names no other cluster's export")
+    }
+
+    @Test func remoteNotificationBeyondTheExportsIsCaught() {
+        let h = remoteWorld()
+        rootSlotRef(h, 30).pointee.cap.word = Word(exportLimit)
+        #expect(violation(h) == "remote notification names no other cluster's export")
+    }
 }

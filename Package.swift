@@ -23,7 +23,11 @@ let package = Package(
         // for the host and for aarch64-none-none-elf unchanged.
         .target(name: "BigLock"),
         .target(name: "InterKernel", dependencies: ["BigLock"]),
-        .target(name: "Kernel", dependencies: ["BigLock"]),
+        .target(name: "Kernel", dependencies: ["BigLock", "UserABI"]),
+        // The system-call contract shared by the kernel and EL0 programs
+        // (docs/kernel/abi.md): no dependencies, so the root task links no
+        // kernel code.
+        .target(name: "UserABI"),
         .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
         // The virtual machine monitor's decisions: exit decoding, the virtual
         // GICv3, PSCI, the emulated PL011. Portable and host-tested; the
@@ -37,7 +41,7 @@ let package = Package(
         // explains itself, so `swift build` and `swift test` stay whole.
         .executableTarget(
             name: "Boot",
-            dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM"]),
+            dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM", "UserABI"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster", "BigLock", "InterKernel"]),
         // Host only: `cmk guest` and `cmk bench guest`: the guest's device

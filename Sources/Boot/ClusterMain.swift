@@ -70,7 +70,9 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     }
     // A guest with one vCPU per core: this core waits for its vCPU thread.
     if record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue { GuestBringUp.secondary(coreIndex: index) }
-    idle()
+    // Otherwise it runs the user threads the kernel gives it (the root task
+    // may move a thread here with SetAffinity; the reschedule IPI says so).
+    UserRun.idle(core: index)
 }
 
 /// A core with nothing to do waits for an interrupt (they are masked; WFI
@@ -168,6 +170,22 @@ enum ClusterBringUp {
             flood: injectKind == FaultInjection.flood)
 
         if !alone { FaultInjector.run(injectKind, clusterId: Int(clusterId)) }
+        // The root task runs at EL0 until it suspends itself; the boot goes
+        // on in `afterRootTask` (on this core, lock not held).
+        RootTaskBringUp.launch(record: record)
+        afterRootTask()
+    }
+
+    /// The rest of the first core's boot, after the root task (or without
+    /// one): count this cluster done, end the boot (the boot cluster), run
+    /// the guest's vCPUs if there is a guest.
+    static func afterRootTask() -> Never {
+        let record = ClusterView.record
+        let clusterId = record[ClusterRecord.clusterId]
+        let clusterCount = record[ClusterRecord.clusterCount]
+        let mask = record[ClusterRecord.coreMask]
+        let coreCount = mask.nonzeroBitCount
+        let control = UnsafeMutableRawPointer(bitPattern: UInt(record[ClusterRecord.channelBase]))!
         // With a guest, every cluster that runs one of its vCPUs goes on to
         // it once it counted itself done (below).
         let failed = KernelGlobals.failedClusters

@@ -105,16 +105,24 @@ func fatalException(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) -> Ne
     Failure.stop(.exception, detail: syndrome.value)
 }
 
-/// Non-fatal vectors: traps from a lower EL and interrupts. A guest's exits
-/// and the interrupts taken while it runs (kinds 8-11: lower EL, AArch64) go
+/// Non-fatal vectors: traps from a lower EL and interrupts. A user thread's
+/// traps (kinds 8-11: lower EL, AArch64, on a core in `LowerEL.user`) go to
+/// `UserRun.exit`; a guest's exits and the interrupts taken while it runs go
 /// to `VCPURun.exit`; anything else is unexpected (the kernel runs with
 /// interrupts masked) and reported like a fatal exception.
 @_cdecl("cmk_trap")
 func trap(_ frame: UnsafeMutablePointer<UInt64>, _ kind: UInt64) {
-    if kind >> 2 == 2, GuestGlobals.loadedHere {
+    if kind >> 2 == 2 {
         let state = UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
-        VCPURun.exit(frame, kind: kind, coreIndex: Int(state[CoreState.indexInCluster]))
-        return
+        let core = Int(state[CoreState.indexInCluster])
+        if state[CoreState.lowerEL] == LowerEL.user {
+            UserRun.exit(frame, kind: kind, core: core)
+            return
+        }
+        if GuestGlobals.loadedHere {
+            VCPURun.exit(frame, kind: kind, coreIndex: core)
+            return
+        }
     }
     fatalException(frame, kind)
 }

@@ -20,6 +20,19 @@ enum RootThread {
         if thread.pointee.error != nil { panic("kernel: root thread invocation failed, label", UInt64(label.rawValue)) }
     }
 
+    /// Give the root thread the VSpace at `vspace` (TCB SetSpace: no fault
+    /// endpoint, its CSpace unchanged: the root CNode).
+    static func setSpace(_ kernel: ClusterKernel, vspace: Word) {
+        let thread = kernel.rootThread
+        thread.pointee.messageInfo = MessageInfo(label: InvocationLabel.tcbSetSpace.rawValue, length: 2, extraCaps: 2)
+        thread.pointee.mr[0] = 0
+        thread.pointee.mr[1] = 0
+        thread.pointee.extraCaps[0] = RootSlot.cnode
+        thread.pointee.extraCaps[1] = vspace
+        kernel.syscall(.call, capAddress: RootSlot.thread)
+        if thread.pointee.error != nil { panic("kernel: root thread SetSpace failed") }
+    }
+
     static func syscall(_ kernel: ClusterKernel, _ call: Syscall, _ cap: Word) {
         let thread = kernel.rootThread
         thread.pointee.messageInfo = MessageInfo()

@@ -65,6 +65,7 @@ enum VCPURun {
         if let vcpu { load(vcpu) }
         GuestLock.release(core: coreIndex)
         guard let vcpu else { panic("guest: the scheduler chose no vCPU thread") }
+        UserRun.coreState[CoreState.lowerEL] = LowerEL.vcpu
         let frame = frameAtStackTop
         vcpu.pointee.context.withUnsafeMutableWords { saved in
             for i in 0..<Frame.words { frame[i] = saved[Int(CMK_VCPU_FRAME) + i] }

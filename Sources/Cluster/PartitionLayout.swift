@@ -102,6 +102,21 @@ public enum CoreState {
     public static let startEntry = 11
     public static let startArg = 12
     public static let startRecordByteOffset = startTTBR * 8
+    /// What this core runs at the lower EL (see `LowerEL`): written and read
+    /// only by the core itself.
+    public static let lowerEL = 13
+    /// The next time-slice tick of the user thread on this core (virtual
+    /// counter; 0: none). Only the core itself touches it.
+    public static let nextTick = 14
+}
+
+/// Values of `CoreState.lowerEL`: what a trap from the lower EL comes from.
+public enum LowerEL {
+    public static let nothing: UInt64 = 0
+    /// A guest vCPU (EL1/EL0 of the guest, HCR guest mode).
+    public static let vcpu: UInt64 = 1
+    /// A native user thread at EL0 (HCR native mode).
+    public static let user: UInt64 = 2
 }
 
 /// Values of `CoreState.state`.

@@ -124,6 +124,7 @@ public enum InvocationLabel: Word, Sendable {
     case tcbSetAffinity
     // Frames and page tables (Objects/VSpace.swift; seL4's ARM page methods).
     case frameMap, frameUnmap, frameGetAddress, pageTableMap, pageTableUnmap
+    case tcbSetIPCBuffer, tcbSetSpace  // SHIM
     /// Notification Export(index: mr0) / Unexport(index: mr0): put a copy of
     /// the invoked (badged, writable) notification capability into the
     /// kernel's export table for remote clusters, or delete that entry

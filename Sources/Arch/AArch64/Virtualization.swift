@@ -31,6 +31,38 @@ public enum Virtualization {
         cmk_isb()
     }
 
+    /// Run native user threads at EL0 on this core from now on (until
+    /// `guestMode`): stage 2 on the VSpace at `root` with `vmid`, the traps of
+    /// CMK_HCR_EL2_NATIVE (TGE: every EL0 exception comes to EL2; DC: stage 1
+    /// off, so VA = IPA). The stage-2 walk control is the guest's (39-bit IPA,
+    /// level-1 roots).
+    public static func nativeMode(vmid: UInt64, root: UInt64) {
+        cmk_write_vtcr_el2(UInt64(CMK_VTCR_EL2))
+        cmk_write_vttbr_el2((vmid << 48) | root)
+        cmk_write_hcr_el2(UInt64(CMK_HCR_EL2_NATIVE))
+        cmk_isb()
+    }
+
+    /// Back to running the guest on this core: its stage 2 and traps.
+    public static func guestMode(stage2Root: UInt64) {
+        cmk_write_vttbr_el2((UInt64(CMK_GUEST_VMID) << 48) | stage2Root)
+        cmk_write_hcr_el2(UInt64(CMK_HCR_EL2_GUEST))
+        cmk_isb()
+    }
+
+    /// Invalidate every stage-1+2 TLB entry of `vmid`, in the inner
+    /// shareable domain (every core of the machine: a VMID names one VSpace
+    /// of one cluster; other clusters' VSpaces use other roots, and a
+    /// spurious invalidation costs only a refill). VTTBR is restored.
+    public static func invalidateTLB(vmid: UInt64) {
+        let saved = cmk_read_vttbr_el2()
+        cmk_write_vttbr_el2(vmid << 48)
+        cmk_isb()
+        cmk_tlbi_vmalls12e1is()
+        cmk_write_vttbr_el2(saved)
+        cmk_isb()
+    }
+
     /// List registers this CPU interface has (ICH_VTR_EL2.ListRegs + 1).
     public static var listRegisterCount: Int { Int(cmk_read_ich_vtr_el2() & 0x1F) + 1 }
     public static func listRegister(_ i: Int) -> UInt64 { cmk_read_ich_lr(UInt32(i)) }

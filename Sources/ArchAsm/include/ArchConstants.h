@@ -54,6 +54,13 @@
 // any physical interrupt brings the core back to EL2.
 // Bits 0, 3, 4, 19, 31, 40, 41.
 #define CMK_HCR_EL2_GUEST 0x30080080019
+// HCR_EL2 while a native user thread runs at EL0 (seL4's HCR_NATIVE,
+// docs/kernel/abi.md): TGE (every EL0 exception and interrupt to EL2), DC
+// (stage 1 off, accesses Normal write-back) with VM (stage 2 on: the
+// thread's VSpace, VA = IPA), TVM, TTLB, TAC (EL1 controls trap, though no
+// EL1 runs), SWIO, FMO/IMO/AMO, TSC, RW.
+// Bits 0, 1, 3, 4, 5, 12, 19, 21, 25, 26, 27, 31.
+#define CMK_HCR_EL2_NATIVE 0x8E28103B
 // VTCR_EL2: T0SZ = 25 (39-bit IPA, walks start at level 1: SL0 = 1), inner
 // and outer write-back walks, inner shareable, 4 KiB granule, PS = 40-bit
 // physical addresses, bit 31 RES1.

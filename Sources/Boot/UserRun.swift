@@ -1,0 +1,254 @@
+import Arch
+import ArchAsm
+import BigLock
+import Cluster
+import Kernel
+import UserABI
+
+/// Native user threads at EL0 on this core (docs/kernel/abi.md): entering
+/// them, and every trap back from them.
+///
+/// seL4's hypervisor-mode model: HCR_EL2 native (TGE, DC, VM) while a user
+/// thread runs, its VSpace in VTTBR_EL2 (VA = IPA), every exception and
+/// interrupt comes to EL2 (`cmk_trap`, kinds 8-11 with
+/// `CoreState.lowerEL == LowerEL.user`). A trap takes the cluster's big lock
+/// first thing and releases it on the way out; in between the thread's
+/// registers live in its TCB (`ClusterKernel.userContext`), and the frame at
+/// the top of the kernel stack is rewritten with the registers of whatever
+/// thread the kernel chose next.
+enum UserRun {
+    static var coreState: UnsafeMutablePointer<UInt64> {
+        UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
+    }
+
+    /// Exceptions from a user thread (ESR_EL2.EC).
+    enum ExceptionClass {
+        static let svc64: UInt64 = 0x15
+        static let instructionAbortLower: UInt64 = 0x20
+        static let dataAbortLower: UInt64 = 0x24
+    }
+
+    /// A trap from the user thread running on `core` (lock not held).
+    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int) {
+        let kernel = KernelGlobals.kernel!
+        kernel.lock.acquire(core: core)
+        // The thread that trapped is still this core's current unless another
+        // core deleted it meanwhile (its registers are then discarded).
+        if let t = kernel.currentThread(core: core), t.pointee.boundVCPU == nil {
+            let context = kernel.userContext(t)
+            for i in 0..<Frame.words { context[i] = frame[i] }
+            switch kind & 3 {
+            case 0:
+                let esr = frame[Frame.esr]
+                let ec = esr >> 26
+                if ec == ExceptionClass.svc64 {
+                    if context[UserABI.Register.number] == UserABI.debugPutChar {
+                        DebugConsole.put(UInt8(truncatingIfNeeded: context[0]), core: core)
+                        context[UserABI.Register.error] = 0
+                    } else {
+                        kernel.userSyscall(core: core)
+                    }
+                } else if ec == ExceptionClass.dataAbortLower || ec == ExceptionClass.instructionAbortLower {
+                    kernel.userFault(
+                        .vmFault(address: frame[Frame.far], isInstruction: ec == ExceptionClass.instructionAbortLower, status: esr),
+                        core: core)
+                } else {
+                    kernel.userFault(.userException(status: esr), core: core)
+                }
+            case 1, 2:
+                interrupts(core: core)
+            default:
+                panic("user thread: SError, ESR", frame[Frame.esr])
+            }
+        } else if kind & 3 == 1 || kind & 3 == 2 {
+            interrupts(core: core)
+        }
+        next(core: core, frame: frame)
+        kernel.lock.release(core: core)
+    }
+
+    /// The time slice's tick (seL4's default timer tick: 2 ms). A thread
+    /// runs `defaultTimeSlice` ticks before its level's next thread.
+    static var tickPeriod: UInt64 { max(CPU.counterFrequency / 500, 1) }
+
+    /// Interrupts while a user thread runs: the tick (the EL2 physical
+    /// timer, PPI 26: the kernel charges the current thread and may preempt
+    /// it) and the doorbell SGI (another core asks this one to reschedule).
+    static func interrupts(core: Int) {
+        let kernel = KernelGlobals.kernel!
+        var reschedule = false
+        while true {
+            let id = GICv3.acknowledge()
+            if id >= 1020 { break }
+            GICv3.endOfInterrupt(id)
+            if GICv3.eoiSplit { GICv3.deactivate(id) }
+            if id == WakeTimer.interrupt {
+                WakeTimer.disarm()
+                coreState[CoreState.nextTick] = CPU.counter &+ tickPeriod
+                kernel.timerTickLocked(core: core)
+            } else if id == GICv3.doorbellSGI {
+                reschedule = true
+            }
+        }
+        if reschedule { kernel.rescheduleLocked(core: core) }
+    }
+
+    /// Arm this core's tick for the thread about to run (its deadline is
+    /// kept across entries, so a thread that enters the kernel often is
+    /// charged all the same).
+    static func armTick() {
+        let now = CPU.counter
+        if coreState[CoreState.nextTick] == 0 || coreState[CoreState.nextTick] <= now {
+            coreState[CoreState.nextTick] = now &+ tickPeriod
+        }
+        WakeTimer.arm(at: coreState[CoreState.nextTick])
+    }
+
+    /// This core stops running user threads: no more ticks.
+    static func stopTicks() {
+        WakeTimer.disarm()
+        coreState[CoreState.nextTick] = 0
+    }
+
+    /// Lock held: carry out what the entry owes the hardware (TLB, other
+    /// cores, a fault nobody handles), then load what `core` runs next. A
+    /// user thread: its VSpace and registers (into `frame`; the caller
+    /// returns and the trap path ERETs). A vCPU or nothing: never returns.
+    static func next(core: Int, frame: UnsafeMutablePointer<UInt64>) {
+        let kernel = KernelGlobals.kernel!
+        switch kernel.takeTLBFlush() {
+        case .none: break
+        case .page(let vmid, _), .vmid(let vmid): Virtualization.invalidateTLB(vmid: vmid)
+        case .all: cmk_tlbi_vmalls12e1is()
+        }
+        ringRescheduled(kernel, except: core)
+        while let (thread, fault) = kernel.takeUnhandledFault() { report(thread, fault) }
+        if core == 0, RootTaskBringUp.running, kernel.rootThread.pointee.state == .inactive {
+            // The root task is done with what the boot asked of it.
+            RootTaskBringUp.running = false
+            coreState[CoreState.lowerEL] = LowerEL.nothing
+            stopTicks()
+            kernel.lock.release(core: core)
+            RootTaskBringUp.finished()
+        }
+        guard let t = kernel.prepareUserReturn(core: core) else {
+            coreState[CoreState.lowerEL] = LowerEL.nothing
+            stopTicks()
+            kernel.lock.release(core: core)
+            idle(core: core)
+        }
+        guard t.pointee.boundVCPU == nil else {
+            panic("user thread: a vCPU thread was chosen on a core that runs user threads")
+        }
+        guard let space = kernel.vspace(of: t) else {
+            panic("user thread: the chosen thread has no VSpace")
+        }
+        Virtualization.nativeMode(vmid: space.vmid, root: space.root)
+        let context = kernel.userContext(t)
+        for i in 0..<Frame.words { frame[i] = context[i] }
+        // EL0t, whatever the context says: a thread never chooses its level.
+        frame[Frame.pstate] = 0
+        coreState[CoreState.lowerEL] = LowerEL.user
+        armTick()
+    }
+
+    /// Send the reschedule IPI to every other core of this cluster the
+    /// kernel named.
+    static func ringRescheduled(_ kernel: ClusterKernel, except me: Int) {
+        var mask = kernel.takeRescheduleRequests()
+        let record = ClusterView.record
+        let layout = PartitionLayout(
+            privateImageSize: record[ClusterRecord.privateImageSize], coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
+        while mask != 0 {
+            let j = mask.trailingZeroBitCount
+            mask &= mask - 1
+            guard j != me, j < kernel.cores else { continue }
+            let peer = UnsafeMutablePointer<UInt64>(bitPattern: UInt(Machine.privateBase + layout.coreStateOffset(j)))!
+            GICv3.ring(mpidr: peer[CoreState.mpidr])
+        }
+    }
+
+    /// Start running user threads on `core` (lock not held): whatever its
+    /// current thread is. Never returns.
+    static func start(core: Int) -> Never {
+        let kernel = KernelGlobals.kernel!
+        guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
+            panic("user thread: no redistributor for the tick")
+        }
+        kernel.lock.acquire(core: core)
+        let frame = VCPURun.frameAtStackTop
+        next(core: core, frame: frame)
+        kernel.lock.release(core: core)
+        Virtualization.enter(frame: frame)
+    }
+
+    /// Nothing to run: sleep until an interrupt, then take what the kernel
+    /// chose (a doorbell: another core woke one of our threads).
+    static func idle(core: Int) -> Never {
+        let kernel = KernelGlobals.kernel!
+        while true {
+            CPU.waitForInterrupt()
+            kernel.lock.acquire(core: core)
+            interrupts(core: core)
+            let ready = kernel.currentThread(core: core) != nil
+            kernel.lock.release(core: core)
+            if ready { start(core: core) }
+        }
+    }
+
+    /// `cmk: cluster I user fault ...` for a fault with no handler (the
+    /// thread stopped).
+    static func report(_ thread: TCBRef, _ fault: UserFault) {
+        Console.begin()
+        Console.put("cmk: cluster ")
+        Console.decimal(ClusterView.record[ClusterRecord.clusterId])
+        Console.put(" user fault thread=")
+        Console.hex(UInt64(UInt(bitPattern: thread)))
+        switch fault {
+        case let .vmFault(address, isInstruction, status):
+            Console.put(isInstruction ? " instruction" : " data")
+            Console.put(" address=")
+            Console.hex(address)
+            Console.put(" esr=")
+            Console.hex(status)
+        case let .unknownSyscall(number):
+            Console.put(" unknown-syscall=")
+            Console.hex(number)
+        case let .userException(status):
+            Console.put(" exception esr=")
+            Console.hex(status)
+        }
+        Console.put(" pc=")
+        Console.hex(KernelGlobals.kernel!.userContext(thread)[Frame.pc])
+        Console.put(" (no fault handler: stopped)")
+        Console.end()
+    }
+}
+
+/// DebugPutChar: user output a line at a time, so lines of different
+/// clusters never interleave (one 256-byte buffer per core, in memory the
+/// boot retyped for it).
+enum DebugConsole {
+    static let lineBytes = 256
+    nonisolated(unsafe) static var area: UInt = 0
+    nonisolated(unsafe) static var cores = 0
+
+    static func put(_ byte: UInt8, core: Int) {
+        guard area != 0, core < cores else { return }
+        let line = UnsafeMutablePointer<UInt8>(bitPattern: area + UInt(core * lineBytes))!
+        // Byte 0 holds the length; a full line is flushed as it is.
+        var length = Int(line[0])
+        if byte != 10 && byte != 13 {
+            line[1 + length] = byte >= 32 && byte < 127 ? byte : 63  // '?'
+            length += 1
+            line[0] = UInt8(length)
+            if length < lineBytes - 1 { return }
+        } else if byte == 13 || length == 0 {
+            return
+        }
+        Console.begin()
+        for i in 0..<length { PL011.write(line[1 + i]) }
+        Console.end()
+        line[0] = 0
+    }
+}

@@ -32,7 +32,7 @@ let package = Package(
         // (docs/kernel/abi.md): no dependencies, so the root task links no
         // kernel code.
         .target(name: "UserABI"),
-        .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
+        .target(name: "Cluster", dependencies: ["BigLock", "InterKernel", "UserABI"]),
         // The virtual machine monitor's decisions: exit decoding, the virtual
         // GICv3, PSCI, the emulated PL011. Portable and host-tested; the
         // kernel calls it on every VM exit (docs/guest.md).
@@ -69,7 +69,7 @@ let package = Package(
         // Host only: the cmk kernel booted in QEMU: the checkout and its kernel
         // build, `cmk boot`'s run and verdict and its JSON, `cmk bench boot`,
         // the experiment boots and the QEMU backends of `cmk experiment`.
-        .target(name: "QEMUBoot", dependencies: ["Topology", "Cluster", "Hosted", "HostedLock", "HostedChannel", "InterKernel", "BigLock"]),
+        .target(name: "QEMUBoot", dependencies: ["Topology", "Cluster", "UserABI", "Hosted", "HostedLock", "HostedChannel", "InterKernel", "BigLock"]),
         .executableTarget(
             name: "CLI",
             dependencies: [

@@ -6,6 +6,9 @@
 //   host:       swift build / swift test           (every target)
 //   bare metal: swift build --triple aarch64-none-none-elf \
 //                 --toolset qemu/toolset.json -c release --product cmk-kernel
+//   root task:  swift build --triple aarch64-none-none-elf \
+//                 --toolset qemu/toolset-root-task.json -c release \
+//                 --product cmk-root-task --scratch-path .build-root-task
 // The Embedded Swift flag lives only in qemu/toolset.json, never here.
 import PackageDescription
 
@@ -14,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "cmk", targets: ["CLI"]),
         .executable(name: "cmk-kernel", targets: ["Boot"]),
+        .executable(name: "cmk-root-task", targets: ["RootTask"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,7 +32,7 @@ let package = Package(
         // (docs/kernel/abi.md): no dependencies, so the root task links no
         // kernel code.
         .target(name: "UserABI"),
-        .target(name: "Cluster", dependencies: ["BigLock", "InterKernel"]),
+        .target(name: "Cluster", dependencies: ["BigLock", "InterKernel", "UserABI"]),
         // The virtual machine monitor's decisions: exit decoding, the virtual
         // GICv3, PSCI, the emulated PL011. Portable and host-tested; the
         // kernel calls it on every VM exit (docs/guest.md).
@@ -42,6 +46,12 @@ let package = Package(
         .executableTarget(
             name: "Boot",
             dependencies: ["Arch", "ArchAsm", "Cluster", "BigLock", "InterKernel", "Kernel", "VMM", "UserABI"]),
+        // The EL0 root task every cluster's kernel starts (docs/design.md,
+        // "Builds"): its own executable and linker script, depending only on
+        // the user ABI so that no kernel code links in. RootTaskSupport holds
+        // `_start` and the `svc` stubs. On the host it builds to a stub.
+        .target(name: "RootTaskSupport"),
+        .executableTarget(name: "RootTask", dependencies: ["UserABI", "RootTaskSupport"]),
         // Host only: the topology tool and the command-line front end.
         .target(name: "Topology", dependencies: ["Cluster", "BigLock", "InterKernel"]),
         // Host only: `cmk guest` and `cmk bench guest`: the guest's device
@@ -59,7 +69,7 @@ let package = Package(
         // Host only: the cmk kernel booted in QEMU: the checkout and its kernel
         // build, `cmk boot`'s run and verdict and its JSON, `cmk bench boot`,
         // the experiment boots and the QEMU backends of `cmk experiment`.
-        .target(name: "QEMUBoot", dependencies: ["Topology", "Cluster", "Hosted", "HostedLock", "HostedChannel", "InterKernel", "BigLock"]),
+        .target(name: "QEMUBoot", dependencies: ["Topology", "Cluster", "UserABI", "Hosted", "HostedLock", "HostedChannel", "InterKernel", "BigLock"]),
         .executableTarget(
             name: "CLI",
             dependencies: [

@@ -20,3 +20,11 @@ if [ -n "$forbidden" ]; then
   exit 1
 fi
 echo "kernel image: no heap, no lazily initialised globals"
+# The image (its loaded .data included) must end below the root task's window
+# (Machine.rootTaskAddress, RAM base + 12 MiB), where QEMU loads the root task.
+image_end=$("$bin/llvm-nm" "$elf" | awk '$3 == "__image_end" { print $1 }')
+if (( 16#$image_end > 0x40C00000 )); then
+  echo "kernel image ends at 0x$image_end, inside the root task's window (0x40c00000)" >&2
+  exit 1
+fi
+echo "kernel image ends at 0x$image_end, below the root task's window (0x40c00000)"

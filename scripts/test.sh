@@ -16,6 +16,9 @@ swift build --triple aarch64-none-none-elf --toolset qemu/toolset.json -c releas
   --product cmk-kernel --scratch-path .build-kernel
 scripts/kernel-size.sh
 
+step "root task (EL0, Embedded Swift, aarch64-none-none-elf)"
+scripts/root-task.sh
+
 step "host tests (kernel property tests: 1,000,000 steps)"
 CMK_PROPERTY_STEPS=1000000 swift test
 

@@ -32,8 +32,8 @@ enum Loader {
         } catch {
             panic(error.message)
         }
-        guard cmk_image_end() <= Machine.bootInfoAddress else {
-            panic("kernel image runs into the boot information at", Machine.bootInfoAddress)
+        guard cmk_image_end() <= Machine.rootTaskAddress else {
+            panic("kernel image runs into the root-task window at", Machine.rootTaskAddress)
         }
         let privateImageSize = cmk_bss_end() - cmk_private_start()
 
@@ -149,6 +149,13 @@ enum Loader {
             try tables.map(
                 virtual: Machine.bootInfoAddress, physical: Machine.bootInfoAddress,
                 size: pageAlign(UInt64(info.byteCount)), attributes: .readOnly)
+            // The root task's file image as QEMU loaded it, read-only: the
+            // kernel copies it into the cluster's own frames.
+            if let rootTask = info.rootTask {
+                try tables.map(
+                    virtual: rootTask.physicalAddress, physical: rootTask.physicalAddress,
+                    size: pageAlign(rootTask.fileSize), attributes: .readOnly)
+            }
             // Of the channel region, only the control page and the rings
             // this cluster sends or receives on (each ring is whole pages):
             // it cannot read or forge traffic between two other clusters.
@@ -262,6 +269,7 @@ enum Loader {
         let own = info.clusters[c].partition
         let image = Region(base: cmk_image_start(), size: cmk_image_ro_end() - cmk_image_start())
         let bootInfo = Region(base: Machine.bootInfoAddress, size: pageAlign(UInt64(info.byteCount)))
+        let rootTask = RootTaskImage.window
         var violation: UInt64 = 0
         var found = false
         tables.forEachLeaf { leaf in
@@ -279,7 +287,8 @@ enum Loader {
                     && QemuVirt.clusterMayMapDevice(
                         base: target.base, size: target.size, coreMask: info.clusters[c].coreMask,
                         ownsDistributor: c == distributorOwner))
-                || ((image.contains(target) || bootInfo.contains(target)) && !leaf.attributes.writable)
+                || ((image.contains(target) || bootInfo.contains(target) || rootTask.contains(target))
+                    && !leaf.attributes.writable)
             if !allowed {
                 if !found { violation = leaf.virtual }
                 found = true

@@ -34,10 +34,13 @@ struct BenchBoot: ParsableCommand {
             }
             try Project.buildKernelIfStale()
             let trivial = try BootBench.buildTrivialImage()
-            let blob = try Project.writeBootInfo(Layout.bootInfoBytes(Layout.bootInfo(topology)), name: topology.name)
+            let rootTask = try Project.buildRootTask()
+            var info = Layout.bootInfo(topology)
+            info.rootTask = rootTask.image
+            let blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name)
             let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
             var bench = BootBench(topology: topology, tool: [me, "boot", path], kernel: Project.kernel.path,
-                                  trivial: trivial, bootInfo: blob.path)
+                                  trivial: trivial, bootInfo: blob.path, rootTask: rootTask)
             FileHandle.standardError.write(Data("bench boot: \(topology.name) (\(topology.coreCount) cores, \(topology.clusters.count) clusters), \(runs) runs each\n".utf8))
             try bench.run(runs: runs) { FileHandle.standardError.write(Data("\rrun \($0)/\(runs)".utf8)) }
             FileHandle.standardError.write(Data("\n".utf8))

@@ -110,6 +110,7 @@ extension GuestEnvironment {
         GuestEnvironment(
             repository: Project.root, cmkKernel: Project.kernel.path,
             workDirectory: Project.scratch.appendingPathComponent("guest"),
-            buildKernel: { try Project.buildKernelIfStale() })
+            buildKernel: { try Project.buildKernelIfStale() },
+            buildRootTask: { try Project.buildRootTask() })
     }
 }

@@ -67,8 +67,12 @@ struct TopologyQemu: ParsableCommand {
         try withExitCodes {
             let path = file ?? Project.defaultTopology
             let topology = try loadTopology(path)
-            let blob = try Project.writeBootInfo(Layout.bootInfoBytes(Layout.bootInfo(topology)), name: topology.name)
-            print(QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg).shellLine)
+            let rootTask = try Project.buildRootTask()
+            var info = Layout.bootInfo(topology)
+            info.rootTask = rootTask.image
+            let blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name)
+            print(QEMUCommand(topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: tcg,
+                              rootTask: rootTask).shellLine)
         }
     }
 }

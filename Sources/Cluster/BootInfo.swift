@@ -23,6 +23,7 @@
 ///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
 ///     optional experiment record (8 words, `ExperimentRequest`)
 ///     optional guest record (8 words, `GuestImage`)
+///     optional root-task record (4 words, `RootTaskImage`)
 public struct BootInfo {
     public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
     public static let version: UInt64 = 2
@@ -42,6 +43,10 @@ public struct BootInfo {
     public var experiment: ExperimentRequest? = nil
     /// A Linux guest to run (`cmk guest`), loaded into `guest` by QEMU.
     public var guestImage: GuestImage? = nil
+    /// The EL0 root task's file image, loaded by QEMU into the root-task
+    /// window (`Machine.rootTaskAddress`); absent (word 17 zero) when the
+    /// host loads none.
+    public var rootTask: RootTaskImage? = nil
     public var coreCount: Int
     /// Cluster records, in cluster-id order. A fixed-capacity store, so the
     /// kernel can decode without a heap.
@@ -64,7 +69,7 @@ public struct BootInfo {
     public var clusterCount: Int { clusters.count }
     public var byteCount: Int {
         (Self.headerWords + clusters.count * Self.clusterWords + (experiment == nil ? 0 : ExperimentRequest.wordCount)
-            + (guestImage == nil ? 0 : GuestImage.wordCount)) * 8
+            + (guestImage == nil ? 0 : GuestImage.wordCount) + (rootTask == nil ? 0 : RootTaskImage.wordCount)) * 8
     }
 
     /// The cluster that owns `core`, if any.

@@ -24,6 +24,7 @@ public enum BootInfoError: Error, Equatable {
     case badLockKind
     case badExperiment
     case badGuest
+    case badRootTask
 
     public var message: StaticString {
         switch self {
@@ -48,6 +49,7 @@ public enum BootInfoError: Error, Equatable {
         case .badLockKind: return "unknown big-lock kind"
         case .badExperiment: return "malformed experiment request"
         case .badGuest: return "guest record malformed or its blobs outside the guest region"
+        case .badRootTask: return "root-task record malformed, too large, or outside the root-task window"
         }
     }
 }
@@ -71,7 +73,7 @@ extension BootInfo {
     /// The blob as words, checksum filled in.
     public func encodedWords(into body: (Int, UInt64) -> Void) {
         let count = byteCount / 8
-        var words = InlineArray<290, UInt64>(repeating: 0)  // 18 + 64 * 4 + 8 + 8
+        var words = InlineArray<294, UInt64>(repeating: 0)  // 18 + 64 * 4 + 8 + 8 + 4
         words[0] = Self.magic
         words[1] = Self.version
         words[2] = UInt64(byteCount)
@@ -99,6 +101,13 @@ extension BootInfo {
             let record = guestImage.words
             for i in 0..<GuestImage.wordCount { words[at + i] = record[i] }
         }
+        if let rootTask {
+            words[17] = UInt64(RootTaskImage.wordCount)
+            let at = Self.headerWords + clusters.count * Self.clusterWords
+                + (experiment == nil ? 0 : ExperimentRequest.wordCount) + (guestImage == nil ? 0 : GuestImage.wordCount)
+            let record = rootTask.words
+            for i in 0..<RootTaskImage.wordCount { words[at + i] = record[i] }
+        }
         for c in 0..<clusters.count {
             let at = Self.headerWords + c * Self.clusterWords
             words[at] = clusters[c].partition.base
@@ -123,8 +132,10 @@ extension BootInfo {
         guard experimentWords == 0 || experimentWords == UInt64(ExperimentRequest.wordCount) else { throw .badExperiment }
         let guestWords = word(16)
         guard guestWords == 0 || guestWords == UInt64(GuestImage.wordCount) else { throw .badGuest }
-        guard word(17) == 0 else { throw .reservedNotZero }
-        let expected = UInt64((headerWords + Int(clusterCount) * clusterWords + Int(experimentWords) + Int(guestWords)) * 8)
+        let rootTaskWords = word(17)
+        guard rootTaskWords == 0 || rootTaskWords == UInt64(RootTaskImage.wordCount) else { throw .badRootTask }
+        let expected = UInt64(
+            (headerWords + Int(clusterCount) * clusterWords + Int(experimentWords) + Int(guestWords) + Int(rootTaskWords)) * 8)
         guard size == expected, size <= UInt64(available), size <= Machine.bootInfoMaxSize else {
             throw .badSize
         }
@@ -158,6 +169,10 @@ extension BootInfo {
             guard let image = GuestImage(words: { word(at + $0) }) else { throw .badGuest }
             info.guestImage = image
         }
+        if rootTaskWords != 0 {
+            let at = headerWords + Int(clusterCount) * clusterWords + Int(experimentWords) + Int(guestWords)
+            info.rootTask = RootTaskImage(words: { word(at + $0) })
+        }
         try info.validate()
         return info
     }
@@ -177,6 +192,7 @@ extension BootInfo {
         guard coreCount >= 1, coreCount <= Machine.maxCores, coreCount >= clusters.count else {
             throw .badCoreCount
         }
+        if let rootTask { guard rootTask.isValid else { throw .badRootTask } }
         let usable = Region(base: ramBase + bootRegionSize, size: ramSize - bootRegionSize)
 
         // Every region: aligned, inside usable RAM, disjoint from all others.

@@ -9,6 +9,12 @@ public enum Machine {
     /// The boot region at the start of RAM: QEMU's DTB (at `ramBase`), the
     /// kernel image (linked at 0x4008_0000) and the boot information.
     public static let bootRegionSize: UInt64 = 16 << 20
+    /// The root task's window: where the host tool loads the EL0 root task's
+    /// file image (QEMU `-device loader`, raw), below the boot information.
+    /// Every cluster maps it read-only; each kernel copies the image into
+    /// its own frames (docs/boot.md, "The root task").
+    public static let rootTaskAddress: UInt64 = ramBase + (12 << 20)
+    public static let rootTaskWindowSize: UInt64 = 3 << 20
     /// Where the host tool loads the boot information (QEMU `-device loader`).
     public static let bootInfoAddress: UInt64 = ramBase + (15 << 20)
     /// The largest boot information blob the kernel accepts.

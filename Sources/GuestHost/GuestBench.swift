@@ -200,8 +200,10 @@ extension GuestBench {
         var cmkArguments: [String] = []
         if sides.contains(.cmk) {
             try environment.ensureKernel()
-            let files = try plan.write(to: environment.workDirectory)
-            cmkArguments = plan.qemuArguments(cmkKernel: environment.cmkKernel, files: files, interactive: false)
+            let rootTask = try environment.ensureRootTask()
+            let files = try plan.write(to: environment.workDirectory, rootTask: rootTask)
+            cmkArguments = plan.qemuArguments(
+                cmkKernel: environment.cmkKernel, files: files, interactive: false, rootTask: rootTask)
         }
         let plainArguments = plan.plainQEMUArguments()
 

@@ -103,8 +103,11 @@ public struct GuestPlan {
     }
 
     /// Write the device tree (and its source, for debugging) and the boot
-    /// information into `directory`, each whole or not at all.
-    public func write(to directory: URL) throws(GuestHostError) -> Files {
+    /// information (with the root task's record, if any) into `directory`,
+    /// each whole or not at all.
+    public func write(to directory: URL, rootTask: RootTaskFile? = nil) throws(GuestHostError) -> Files {
+        var bootInfo = bootInfo
+        bootInfo.rootTask = rootTask?.image
         let files = Files(
             dtb: directory.appendingPathComponent("\(topology.name).dtb"),
             dts: directory.appendingPathComponent("\(topology.name).dts"),
@@ -133,8 +136,10 @@ public struct GuestPlan {
     /// QEMU under cmk: `cmk boot`'s command for the topology plus the guest's
     /// Image, initramfs and device tree loaded at their places; with `gdb`,
     /// QEMU's gdbstub, stopped before the first instruction.
-    public func qemuArguments(cmkKernel: String, files: Files, interactive: Bool, gdb: GDBStub? = nil) -> [String] {
-        var command = QEMUCommand(topology: topology, kernel: cmkKernel, bootInfo: files.bootInfo.path)
+    public func qemuArguments(
+        cmkKernel: String, files: Files, interactive: Bool, gdb: GDBStub? = nil, rootTask: RootTaskFile? = nil
+    ) -> [String] {
+        var command = QEMUCommand(topology: topology, kernel: cmkKernel, bootInfo: files.bootInfo.path, rootTask: rootTask)
         if let gdb { command.add(gdb) }
         var arguments = command.arguments
         if interactive, let i = arguments.firstIndex(of: "-serial"), i + 1 < arguments.count, arguments[i + 1] == "stdio" {

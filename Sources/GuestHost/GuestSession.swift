@@ -11,10 +11,13 @@ public struct GuestEnvironment {
     /// Where the guest's generated files go (DTB, .dts, boot information).
     public var workDirectory: URL
     public var buildKernel: () throws -> Void
+    /// Build the EL0 root task if stale and say where it is (nil: none).
+    public var buildRootTask: () throws -> RootTaskFile?
     public var cache: GuestCache
 
     public init(repository: URL, cmkKernel: String, workDirectory: URL, cache: GuestCache = GuestCache(),
-                buildKernel: @escaping () throws -> Void) {
+                buildKernel: @escaping () throws -> Void, buildRootTask: @escaping () throws -> RootTaskFile? = { nil }) {
+        self.buildRootTask = buildRootTask
         self.repository = repository
         self.cmkKernel = cmkKernel
         self.workDirectory = workDirectory
@@ -26,6 +29,15 @@ public struct GuestEnvironment {
     func ensureKernel() throws(GuestHostError) {
         do {
             try buildKernel()
+        } catch {
+            throw .environment("\(error)")
+        }
+    }
+
+    /// Build the root task if stale; a failure is an environment error.
+    func ensureRootTask() throws(GuestHostError) -> RootTaskFile? {
+        do {
+            return try buildRootTask()
         } catch {
             throw .environment("\(error)")
         }
@@ -82,11 +94,13 @@ public struct GuestSession {
     public static func describe(topology: Topology, options: Options, environment: GuestEnvironment,
                                 progress: (String) -> Void) throws(GuestHostError) -> [String] {
         let plan = try plan(topology: topology, options: options, environment: environment, progress: progress)
-        let files = try plan.write(to: environment.workDirectory)
+        let rootTask = try environment.ensureRootTask()
+        let files = try plan.write(to: environment.workDirectory, rootTask: rootTask)
         let interactive = options.run == nil && isatty(STDIN_FILENO) == 1
         var lines = [
             shellLine(plan.qemuArguments(
-                cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)),
+                cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb,
+                rootTask: rootTask)),
             plan.layout.description,
             plan.vcpuPlacementLine,
             "kernel command line: \(plan.bootArgs)",
@@ -105,10 +119,12 @@ public struct GuestSession {
         let say = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
         let plan = try plan(topology: topology, options: options, environment: environment, progress: say)
         try environment.ensureKernel()
-        let files = try plan.write(to: environment.workDirectory)
+        let rootTask = try environment.ensureRootTask()
+        let files = try plan.write(to: environment.workDirectory, rootTask: rootTask)
         let interactive = options.run == nil && isatty(STDIN_FILENO) == 1
         let arguments = plan.qemuArguments(
-            cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb)
+            cmkKernel: environment.cmkKernel, files: files, interactive: interactive, gdb: options.gdb,
+            rootTask: rootTask)
         if let stub = options.gdb { say(stub.attachMessage(kernel: environment.cmkKernel, vmlinux: options.vmlinux)) }
         say("cmk: guest \(plan.kernelPath) (image_size \(GuestLayout.mib(plan.header.imageSize))) on `\(topology.name)`, \(plan.vcpuDescription); \(interactive ? "Ctrl-A x stops QEMU" : "console follows")")
 

@@ -10,10 +10,6 @@
 /// Every call ends with the caller's `error` register set (nil: success) or
 /// with the caller in `.restart` (preempted: it re-issues the same call).
 
-public enum Syscall: UInt8, Sendable {
-    case send, nbSend, call, recv, nbRecv, reply, replyRecv, yield
-}
-
 extension ClusterKernel {
     /// Dispatch one system call of this core's current thread. Caller holds
     /// the lock and has recorded the core.

@@ -4,6 +4,10 @@
 /// capability, all kernel memory is retyped from Untyped, IPC is synchronous
 /// through endpoints, and notifications carry concurrency (docs/kernel/).
 
+// The invocation labels, object types and system-call numbers are the user
+// ABI's (Sources/UserABI/Invocations.swift): every user of Kernel sees them.
+@_exported import UserABI
+
 /// A machine word. cmk targets AArch64, so the kernel is 64-bit everywhere.
 public typealias Word = UInt64
 
@@ -113,42 +117,11 @@ public struct CapRights: OptionSet, Equatable, Sendable {
     @inline(__always) public static var all: CapRights { CapRights(rawValue: 0b1111) }
 }
 
-/// Methods invoked on capabilities with `Call` (or `Send`): the message label.
-public enum InvocationLabel: Word, Sendable {
-    case untypedRetype = 1
-    case cnodeRevoke, cnodeDelete, cnodeCopy, cnodeMint, cnodeMove, cnodeMutate
-    case tcbConfigure, tcbSetPriority, tcbResume, tcbSuspend
-    case tcbBindNotification, tcbUnbindNotification
-    case vcpuSetTCB, vcpuSetIndex
-    /// TCB SetAffinity(core: mr0): the core whose node schedules the thread.
-    case tcbSetAffinity
-    // Frames and page tables (Objects/VSpace.swift; seL4's ARM page methods).
-    case frameMap, frameUnmap, frameGetAddress, pageTableMap, pageTableUnmap
-    case tcbSetIPCBuffer, tcbSetSpace  // SHIM
-    /// Notification Export(index: mr0) / Unexport(index: mr0): put a copy of
-    /// the invoked (badged, writable) notification capability into the
-    /// kernel's export table for remote clusters, or delete that entry
-    /// (docs/kernel/notifications.md). Any other label on a notification signals.
-    case notificationExport, notificationUnexport
-    /// InterKernel IssueRemote(cluster: mr0, index: mr1, slot: mr2 of the
-    /// CNode in extra cap 0): a `remoteNotification` capability.
-    case interKernelIssueRemote
-}
-
 /// Entries of a kernel's export table: the notifications other clusters may
 /// signal, by index (ClusterKernel.remoteSignal).
 public let exportLimit = 16
 /// Outgoing remote signals a kernel queues before the Boot layer takes them.
 public let outgoingSignalLimit = 16
-
-/// Kinds of object `Retype` can create.
-public enum ObjectType: Word, Sendable {
-    case untyped = 0, tcb, endpoint, notification, cnode
-    // Architecture objects (see ArchObjects.swift).
-    case frame, pageTable, vcpu
-    /// A VSpace: the root of a stage-2 table tree (Objects/VSpace.swift).
-    case vspace
-}
 
 /// Smallest and largest Untyped sizes (log2 bytes).
 public let minUntypedBits = 4

@@ -18,8 +18,9 @@ public struct BootBench {
 
     /// The three commands: the whole tool (`tool` boots `file`), QEMU with
     /// the cmk kernel, QEMU with the trivial image (no boot information).
-    public init(topology: Topology, tool: [String], kernel: String, trivial: String, bootInfo: String) {
-        let kernelCommand = QEMUCommand(topology: topology, kernel: kernel, bootInfo: bootInfo).arguments
+    public init(topology: Topology, tool: [String], kernel: String, trivial: String, bootInfo: String,
+                rootTask: RootTaskFile? = nil) {
+        let kernelCommand = QEMUCommand(topology: topology, kernel: kernel, bootInfo: bootInfo, rootTask: rootTask).arguments
         var trivialCommand = QEMUCommand(topology: topology, kernel: trivial, bootInfo: bootInfo).arguments
         trivialCommand.removeLast(2)  // no boot information for the trivial image
         series = [

@@ -84,6 +84,9 @@ public enum KernelBoot {
             throw .environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
         }
         try Project.buildKernelIfStale()
+        let rootTask = try Project.buildRootTask()
+        var info = info
+        info.rootTask = rootTask.image
         let blob: URL
         do {
             blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name)
@@ -91,7 +94,8 @@ public enum KernelBoot {
             throw .environment("cannot write the boot information: \(error.localizedDescription)")
         }
         var command = QEMUCommand(
-            topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: threading, icount: icount)
+            topology: topology, kernel: Project.kernel.path, bootInfo: blob.path, threading: threading, icount: icount,
+            rootTask: rootTask)
         prepare(&command)
         var transcript = BootTranscript()
         let run = try runQEMU(command.arguments, timeout: timeout) { line in

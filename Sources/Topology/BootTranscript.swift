@@ -23,6 +23,8 @@ public struct BootTranscript {
     /// The cross-cluster notification line: (from, to, doorbells).
     public var notify: (from: Int, to: Int, doorbells: Int)?
     public var bootOK: (clusters: Int, cores: Int)?
+    /// Clusters whose root task printed `cmk: cluster I user ipc ok`.
+    public var userIPC: Set<Int> = []
     /// The boot channel experiment's lines (`cmk experiment channel --qemu`).
     public var channelExperiments: [ChannelExperimentLine] = []
 
@@ -48,6 +50,7 @@ public struct BootTranscript {
             return
         }
         if words.count >= 4, words[1] == "cluster", let id = Int(words[2]) {
+            if words.count == 6, words[3] == "user", words[4] == "ipc", words[5] == "ok" { userIPC.insert(id) }
             if words[3] == "up", let cores = parsed.field("cores"), let data = parsed.field("data") {
                 let range = data.split(separator: "-").map(String.init)
                 if range.count == 2, let lo = ConsoleLine.hex(range[0]), let hi = ConsoleLine.hex(range[1]) {
@@ -93,6 +96,7 @@ public struct BootTranscript {
             guard let check = privates.first(where: { $0.cluster == i }) else {
                 return "no `cmk: cluster \(i) private ... ok` line"
             }
+            if !userIPC.contains(i) { return "no `cmk: cluster \(i) user ipc ok` line (its root task's ping-pong)" }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
             if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {
                 return "cluster \(i) private global at PA 0x\(String(check.pa, radix: 16)) is outside its partition"

@@ -74,6 +74,17 @@ public struct Layout: Equatable {
     }
 }
 
+/// The EL0 root task as QEMU loads it: the raw file image (`path`) and the
+/// boot information's record for it.
+public struct RootTaskFile: Equatable, Sendable {
+    public var path: String
+    public var image: RootTaskImage
+    public init(path: String, image: RootTaskImage) {
+        self.path = path
+        self.image = image
+    }
+}
+
 /// How `cmk boot` runs QEMU for a topology.
 public struct QEMUCommand: Equatable {
     public static let binary = "qemu-system-aarch64"
@@ -103,7 +114,8 @@ public struct QEMUCommand: Equatable {
     }
 
     public init(
-        topology: Topology, kernel: String, bootInfo: String, threading: Threading = .single, icount: Bool = false
+        topology: Topology, kernel: String, bootInfo: String, threading: Threading = .single, icount: Bool = false,
+        rootTask: RootTaskFile? = nil
     ) {
         arguments = [
             Self.binary,
@@ -119,6 +131,14 @@ public struct QEMUCommand: Equatable {
             "-kernel", kernel,
             "-device", "loader,file=\(bootInfo),addr=0x\(String(Machine.bootInfoAddress, radix: 16)),force-raw=on",
         ]
+        // The root task's file image in its window (the boot information's
+        // root-task record says where and how large).
+        if let rootTask {
+            arguments += [
+                "-device",
+                "loader,file=\(rootTask.path),addr=0x\(String(rootTask.image.physicalAddress, radix: 16)),force-raw=on",
+            ]
+        }
         // One virtual nanosecond per instruction: deterministic counts
         // (needs single-threaded TCG).
         if icount { arguments.insert(contentsOf: ["-icount", "shift=0"], at: 1) }

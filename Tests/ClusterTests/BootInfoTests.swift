@@ -95,7 +95,7 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
             (with([(15, 1)]), .badExperiment, true),  // experiment words but not 8
             (with([(14, 99)]), .badInjection, true),
             (with([(16, 3)]), .badGuest, true),  // guest words but not 8
-            (with([(17, 1)]), .reservedNotZero, true),
+            (with([(17, 1)]), .badRootTask, true),  // root-task words but not 4
         ]
         for (w, expected, fix) in cases {
             #expect(throws: expected) { try decode(w, fixChecksum: fix) }
@@ -177,6 +177,61 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         #expect(noInitrd.fits(in: info.guest))
         noInitrd.initrd.base = 0x6010_0000
         #expect(!noInitrd.fits(in: info.guest))  // a base without a size
+    }
+
+    func sampleRootTask() -> RootTaskImage {
+        RootTaskImage(fileSize: 0x1208, memorySize: 0x6000, entry: 0x40_0000)
+    }
+
+    /// The root-task record (header word 17) comes after the experiment and
+    /// the guest; absent, word 17 is 0.
+    @Test func rootTaskRecordRoundTripsAfterTheGuest() throws {
+        var info = sampleInfo()
+        #expect(words(info)[17] == 0)
+        #expect(try decode(words(info), fixChecksum: false).rootTask == nil)
+        info.rootTask = sampleRootTask()
+        var w = words(info)
+        #expect(w.count == 18 + 2 * 4 + 4 && w[17] == 4 && w[18 + 2 * 4] == Machine.rootTaskAddress)
+        #expect(try decode(w, fixChecksum: false).rootTask == info.rootTask)
+        info.guestImage = sampleGuest()
+        info.experiment = .channel(roundTrips: 10, messages: 20)
+        w = words(info)
+        #expect(w.count == 18 + 2 * 4 + 8 + 8 + 4)
+        let decoded = try decode(w, fixChecksum: false)
+        #expect(decoded.rootTask == info.rootTask && decoded.guestImage == info.guestImage)
+        #expect(decoded.experiment == info.experiment)
+    }
+
+    /// Each malformed root-task record is refused: outside the window,
+    /// unaligned, empty, larger than the window or than
+    /// RootTaskLayout.imageLimit, file larger than memory, entry outside
+    /// the file image.
+    @Test func badRootTaskRecordsAreRefused() {
+        var info = sampleInfo()
+        info.rootTask = sampleRootTask()
+        let base = 18 + 2 * 4
+        let edits: [(Int, UInt64)] = [
+            (0, Machine.rootTaskAddress + 0x800),  // not page aligned
+            (0, Machine.bootInfoAddress),  // beyond the window
+            (0, Machine.rootTaskAddress - 0x1000),  // below it
+            (0, Machine.rootTaskAddress + Machine.rootTaskWindowSize - 0x1000),  // runs past its end
+            (1, 0),  // empty
+            (1, Machine.rootTaskWindowSize + 0x1000),  // larger than the window
+            (1, 0x7000),  // file beyond memory
+            (2, 0x40_1000),  // memory above RootTaskLayout.imageLimit
+            (3, 0x3F_F000),  // entry below the image
+            (3, 0x40_1208),  // entry past the file image
+            (3, 0x40_0002),  // entry not an instruction
+        ]
+        for (offset, value) in edits {
+            var w = words(info)
+            w[base + offset] = value
+            #expect(throws: BootInfoError.badRootTask, "word \(offset) = \(value)") { try decode(w) }
+        }
+        #expect(sampleRootTask().isValid)
+        // The window lies in the boot region, below the boot information.
+        #expect(RootTaskImage.window.end <= Machine.bootInfoAddress)
+        #expect(RootTaskImage.window.base >= Machine.ramBase + (2 << 20))
     }
 
     @Test func partitionLayoutInvariants() {

@@ -23,6 +23,7 @@ func goodBoot(_ topology: Topology) -> [String] {
         let base = layout.partitions[i].base
         lines.append("cmk: cluster \(i) up cores=\(spec.cores.sorted().map(String.init).joined(separator: ",")) data=0x\(String(base, radix: 16))-0x\(String(base + 0x1000, radix: 16))")
         lines.append("cmk: cluster \(i) private va=0x20000000 pa=0x\(String(base + 0x100, radix: 16)) value=\(i) ok")
+        lines.append("cmk: cluster \(i) user ipc ok")
         for j in 0..<n where j != i { lines.append("cmk: channel \(i)->\(j) rtt=100 ticks") }
     }
     if n > 1 { lines.append("cmk: notify \(n - 1)->0 woke doorbells=1 badge=0x2 after=10 ticks ok") }
@@ -175,5 +176,41 @@ func goodBoot(_ topology: Topology) -> [String] {
         #expect(args.starts(with: ["swift", "build"]))
         #expect(args.contains("aarch64-none-none-elf") && args.contains("cmk-kernel"))
         #expect(Project.kernel.path.hasSuffix(".build-kernel/aarch64-none-none-elf/release/cmk-kernel"))
+    }
+}
+
+/// The root-task record from the ELF headers (`RootTaskELF`).
+@Suite struct RootTaskELFTests {
+    /// A minimal ELF64 AArch64 executable header with PT_LOAD segments
+    /// (vaddr, memsz) and `entry`.
+    func elf(entry: UInt64, machine: UInt16 = 183, segments: [(UInt64, UInt64)]) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 64 + 56 * segments.count)
+        func put(_ v: UInt64, _ at: Int, _ n: Int) { for i in 0..<n { b[at + i] = UInt8((v >> UInt64(8 * i)) & 0xFF) } }
+        b[0] = 0x7F; b[1] = 0x45; b[2] = 0x4C; b[3] = 0x46; b[4] = 2; b[5] = 1
+        put(UInt64(machine), 18, 2)
+        put(entry, 24, 8)
+        put(64, 32, 8)
+        put(56, 54, 2)
+        put(UInt64(segments.count), 56, 2)
+        for (i, (vaddr, memsz)) in segments.enumerated() {
+            put(1, 64 + 56 * i, 4)
+            put(vaddr, 64 + 56 * i + 16, 8)
+            put(memsz, 64 + 56 * i + 40, 8)
+        }
+        return b
+    }
+
+    @Test func recordFromTheProgramHeaders() throws {
+        let e = elf(entry: 0x40_0000, segments: [(0x40_0000, 0xC58), (0x40_1000, 0x208), (0x40_2000, 0x4000)])
+        let image = try #require(RootTaskELF.image(elf: e, fileSize: 0x1208))
+        #expect(image == RootTaskImage(fileSize: 0x1208, memorySize: 0x6000, entry: 0x40_0000))
+        #expect(image.isValid)
+        // Not linked at the image base, not AArch64, truncated: refused.
+        #expect(RootTaskELF.image(elf: elf(entry: 0x50_0000, segments: [(0x50_0000, 0x100)]), fileSize: 0x100) == nil)
+        #expect(RootTaskELF.image(elf: elf(entry: 0x40_0000, machine: 62, segments: [(0x40_0000, 0x100)]), fileSize: 0x100) == nil)
+        #expect(RootTaskELF.image(elf: Array(e.prefix(100)), fileSize: 0x1208) == nil)
+        // Too large for RootTaskLayout.imageLimit: decoded, but not valid.
+        let big = try #require(RootTaskELF.image(elf: elf(entry: 0x40_0000, segments: [(0x40_0000, 0x40_1000)]), fileSize: 0x100))
+        #expect(!big.isValid)
     }
 }

@@ -7,6 +7,8 @@ import Testing
         cmk: loader image=0x40080000-0x40094000 private=128B clusters=2 cores=4
         cmk: cluster 1 private va=0x20000000 pa=0x49000000 value=1 ok
         cmk: cluster 0 private va=0x20000000 pa=0x41000000 value=0 ok
+        cmk: cluster 0 user ipc ok
+        cmk: cluster 1 user ipc ok
         cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080
         cmk: cluster 0 up cores=0,1 data=0x41000000-0x41000080
         cmk: channel 0->1 rtt=1500 ticks

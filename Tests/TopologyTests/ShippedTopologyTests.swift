@@ -55,5 +55,10 @@ func shippedTopologies() -> [String] {
         #expect(line.contains("-smp 4 -m 1024M"))
         #expect(line.contains("-kernel /k.elf"))
         #expect(line.contains("-device loader,file=/b.bin,addr=0x40f00000,force-raw=on"))
+        #expect(!line.contains("0x40c00000"))
+        let image = RootTaskImage(fileSize: 0x1000, memorySize: 0x2000, entry: 0x40_0000)
+        let withRoot = QEMUCommand(topology: t, kernel: "/k.elf", bootInfo: "/b.bin",
+                                   rootTask: RootTaskFile(path: "/r.bin", image: image))
+        #expect(withRoot.shellLine.hasSuffix("-device loader,file=/r.bin,addr=0x40c00000,force-raw=on"))
     }
 }

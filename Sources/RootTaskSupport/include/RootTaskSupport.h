@@ -1,0 +1,27 @@
+// The root task's machine interface (docs/kernel/abi.md): the system-call
+// stub, the debug console call and the server thread's stack. On bare metal
+// these are `svc #0`; on the host (where RootTask builds to a stub that
+// explains itself) they fail with error 1 and never trap.
+#ifndef CMK_ROOT_TASK_SUPPORT_H
+#define CMK_ROOT_TASK_SUPPORT_H
+#include <stdint.h>
+
+/// x0...x6 after a system call (x6: 0 or the error).
+typedef struct {
+    uint64_t x0, x1, x2, x3, x4, x5, x6;
+} cmk_syscall_result;
+
+/// `svc #0` with the number in x7 and arguments in x0...x5.
+cmk_syscall_result cmk_syscall(uint64_t number, uint64_t x0, uint64_t x1, uint64_t x2,
+                               uint64_t x3, uint64_t x4, uint64_t x5);
+
+/// DebugPutChar (0x100): one byte to the console (whole lines at a time).
+void cmk_debug_put_char(uint8_t c);
+
+/// The address of a second thread's first instruction: `cmk_root_server`
+/// (the root task's Swift server loop), entered with x0 = its endpoint.
+uint64_t cmk_server_entry(void);
+/// The top of the server thread's 16 KiB stack (in the root task's bss).
+uint64_t cmk_server_stack_top(void);
+
+#endif

@@ -11,8 +11,8 @@ public typealias Word = UInt64
 public let wordBits = 64
 
 /// Message registers held in the TCB. seL4/AArch64 passes 4 in registers and
-/// the rest through the IPC buffer; cmk keeps a fixed 8 in the TCB and has no
-/// IPC buffer yet (docs/kernel/ipc.md).
+/// the rest through the IPC buffer; cmk keeps a fixed 8 in the TCB and copies
+/// a user thread's in and out of x2-x5 and its IPC buffer (docs/kernel/abi.md).
 public let messageRegisterCount = 8
 
 /// Capabilities a message (or an invocation) may name beside its words.
@@ -132,6 +132,16 @@ public enum InvocationLabel: Word, Sendable {
     /// InterKernel IssueRemote(cluster: mr0, index: mr1, slot: mr2 of the
     /// CNode in extra cap 0): a `remoteNotification` capability.
     case interKernelIssueRemote
+    /// TCB SetIPCBuffer(vaddr: mr0; frame: extra cap 0): the thread's IPC
+    /// buffer (vaddr 0 and no capability: none). Objects/UserThread.swift.
+    case tcbSetIPCBuffer
+    /// TCB SetSpace(faultEP: mr0, cspaceData: mr1; cspace: extra cap 0,
+    /// vspace: extra cap 1): seL4's TCB_SetSpace.
+    case tcbSetSpace
+    /// TCB WriteRegisters(resume: mr0, count: mr1, PC: mr2, SP: mr3, x0...x3: mr4...mr7).
+    case tcbWriteRegisters
+    /// TCB ReadRegisters(suspend: mr0 if given): PC, SP, x0...x5 in mr0...mr7.
+    case tcbReadRegisters
 }
 
 /// Entries of a kernel's export table: the notifications other clusters may
@@ -154,8 +164,9 @@ public let minUntypedBits = 4
 public let maxUntypedBits = 47
 /// Log2 bytes of one CNode slot (a CTE: capability + derivation-tree node).
 public let slotSizeBits = 6
-/// Log2 bytes of a TCB object (its four slots, then the thread state).
-public let tcbSizeBits = 10
+/// Log2 bytes of a TCB object (its five slots, the thread state, then the
+/// saved user context; 2 KiB as seL4's AArch64 TCB).
+public let tcbSizeBits = 11
 public let endpointSizeBits = 5
 public let notificationSizeBits = 6
 /// Largest CNode radix (log2 slots).

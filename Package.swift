@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "Cluster"]),
         .testTarget(name: "ArchTests", dependencies: ["Arch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "UserABI", "ArchAsm"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "GuestHostTests", dependencies: ["GuestHost", "Topology", "Cluster", "VMM"]),
         .testTarget(name: "QEMUBootTests", dependencies: ["QEMUBoot", "Topology", "Cluster", "HostedLock", "HostedChannel"]),

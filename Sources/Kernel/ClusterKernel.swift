@@ -56,6 +56,9 @@ struct KernelState {
     /// Outgoing remote signals, oldest first: cluster << 8 | export index.
     var outgoing = InlineArray<16, UInt16>(repeating: 0)
     var outgoingCount = 0
+    /// The last thread that faulted with no handler (`takeUnhandledFault`).
+    var unhandledThread: TCBRef? = nil
+    var unhandledFault = UserFault.unknownSyscall(number: 0)
 }
 
 /// Well-known slots of the root thread's CNode (as seL4's root task).
@@ -113,6 +116,8 @@ extension ClusterKernel {
             workPerEntry >= 1,
             // The layout's reservations hold what they are for.
             MemoryLayout<KernelState>.size <= nodesOffset - 64, MemoryLayout<SchedulerNode>.size <= 32,
+            tcbStructOffset + MemoryLayout<TCB>.size <= tcbContextOffset,
+            tcbContextOffset + UserContext.words * 8 <= 1 << tcbSizeBits,
             (1 + fixedSlotCount) * MemoryLayout<CTE>.stride <= 3072,
             ClusterLock.byteCount(.ticket, cores: BigLockLayout.maxCores) <= 4096
         else { return nil }
@@ -220,9 +225,7 @@ extension ClusterKernel {
     @inline(never)
     public func timerTick(core: Int = 0) {
         lock.acquire(core: core)
-        enter(core)
-        tick()
-        schedule()
+        timerTickLocked(core: core)
         lock.release(core: core)
     }
 
@@ -231,8 +234,7 @@ extension ClusterKernel {
     @inline(never)
     public func reschedule(core: Int) {
         lock.acquire(core: core)
-        enter(core)
-        schedule()
+        rescheduleLocked(core: core)
         lock.release(core: core)
     }
 

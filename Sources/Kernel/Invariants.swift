@@ -466,6 +466,11 @@ extension ClusterKernel {
                 throw fail("reply cap tree malformed", addr)
             }
         }
+        let buffer = tcbSlot(t, .ipcBuffer).pointee.cap
+        if !buffer.isNull && (buffer.type != .frame || buffer.small != 0) {
+            throw fail("IPC buffer slot holds no unmapped frame capability", addr)
+        }
+        if !userSyscallFits(t.pointee.userSyscall, s) { throw fail("thread blocked by a system call that cannot block so", addr) }
         let caller = tcbSlot(t, .caller)
         if !caller.pointee.cap.isNull {
             let c = caller.pointee.cap
@@ -479,6 +484,19 @@ extension ClusterKernel {
                 throw fail("reply capability names a thread not waiting for it", addr)
             }
             tally.callerCaps += 1
+        }
+    }
+
+    /// A thread returning from system call `mark` (Syscall raw value + 1)
+    /// may be in state `s` (objects/UserThread.swift).
+    private func userSyscallFits(_ mark: UInt8, _ s: ThreadState) -> Bool {
+        if mark == 0 { return true }
+        guard mark <= 8, let call = Syscall(rawValue: mark - 1) else { return false }
+        switch s {
+        case .blockedOnReply: return call == .call
+        case .blockedOnSend: return call == .call || call == .send
+        case .blockedOnReceive, .blockedOnNotification: return call == .recv || call == .replyRecv
+        default: return true
         }
     }
 

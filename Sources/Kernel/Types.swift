@@ -15,8 +15,8 @@ public typealias Word = UInt64
 public let wordBits = 64
 
 /// Message registers held in the TCB. seL4/AArch64 passes 4 in registers and
-/// the rest through the IPC buffer; cmk keeps a fixed 8 in the TCB and has no
-/// IPC buffer yet (docs/kernel/ipc.md).
+/// the rest through the IPC buffer; cmk keeps a fixed 8 in the TCB and copies
+/// a user thread's in and out of x2-x5 and its IPC buffer (docs/kernel/abi.md).
 public let messageRegisterCount = 8
 
 /// Capabilities a message (or an invocation) may name beside its words.
@@ -128,8 +128,9 @@ public let minUntypedBits = 4
 public let maxUntypedBits = 47
 /// Log2 bytes of one CNode slot (a CTE: capability + derivation-tree node).
 public let slotSizeBits = 6
-/// Log2 bytes of a TCB object (its four slots, then the thread state).
-public let tcbSizeBits = 10
+/// Log2 bytes of a TCB object (its five slots, the thread state, then the
+/// saved user context; 2 KiB as seL4's AArch64 TCB).
+public let tcbSizeBits = 11
 public let endpointSizeBits = 5
 public let notificationSizeBits = 6
 /// Largest CNode radix (log2 slots).

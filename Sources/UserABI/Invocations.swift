@@ -26,14 +26,16 @@ public enum InvocationLabel: UInt64, Sendable {
     /// InterKernel IssueRemote(cluster: mr0, index: mr1, slot: mr2 of the
     /// CNode in extra cap 0): a `remoteNotification` capability.
     case interKernelIssueRemote
-    // Temporary (the root task's branch): the TCB methods the kernel's user
-    // threads add; the lead renumbers them at merge to the kernel's order.
-    /// TCB SetIPCBuffer(vaddr: mr0; frame: extra cap 0).
+    /// TCB SetIPCBuffer(vaddr: mr0; frame: extra cap 0): the thread's IPC
+    /// buffer (vaddr 0 and no capability: none). Kernel/Objects/UserThread.swift.
     case tcbSetIPCBuffer
-    /// TCB WriteRegisters(resume: mr0, count: mr1, PC: mr2, SP: mr3, x0: mr4, x1: mr5, ...).
-    case tcbWriteRegisters
-    /// TCB SetSpace(faultEP: mr0, cspaceData: mr1; cspace root: extra cap 0, vspace: extra cap 1).
+    /// TCB SetSpace(faultEP: mr0, cspaceData: mr1; cspace: extra cap 0,
+    /// vspace: extra cap 1): seL4's TCB_SetSpace.
     case tcbSetSpace
+    /// TCB WriteRegisters(resume: mr0, count: mr1, PC: mr2, SP: mr3, x0...x3: mr4...mr7).
+    case tcbWriteRegisters
+    /// TCB ReadRegisters(suspend: mr0 if given): PC, SP, x0...x5 in mr0...mr7.
+    case tcbReadRegisters
 }
 
 /// Kinds of object `Retype` can create.

@@ -153,6 +153,12 @@ final class World {
             return [rng.below(260), rng.below(260)]
         case .tcbSetAffinity:
             return [rng.below(3)]
+        case .tcbSetIPCBuffer:
+            return [rng.pick([0, 0, 0x1000, 0x1200, 0x1100, rng.next()])]
+        case .tcbSetSpace:
+            return [rng.chance(50) ? rng.pick([20, 21, 22]) : address(), rng.chance(80) ? 0 : rng.below(64)]
+        case .tcbWriteRegisters:
+            return [rng.below(2), rng.below(8), rng.next(), rng.next(), rng.below(9), 0, 0, 0]
         default:
             return []
         }
@@ -201,6 +207,9 @@ final class World {
         } else if intent < 92 || t == h.root {
             syscall = rng.chance(90) || t == h.root ? .call : .send
             label = rng.chance(5) ? InvocationLabel.tcbSetAffinity.rawValue : 1 + rng.below(13)
+            if rng.chance(8) {
+                label = rng.pick([InvocationLabel.tcbSetIPCBuffer, .tcbSetSpace, .tcbWriteRegisters, .tcbReadRegisters]).rawValue
+            }
             switch InvocationLabel(rawValue: label)! {
             case .untypedRetype: cap = rng.pick([9, 10, 9, 10, 224, 225, 11])
             case .cnodeRevoke, .cnodeDelete, .cnodeCopy, .cnodeMint, .cnodeMove, .cnodeMutate:
@@ -211,6 +220,8 @@ final class World {
             mrs = arguments(for: label)
             extras = [rng.chance(80) ? RootSlot.cnode : rng.chance(50) ? rng.pick([25, 26, 27]) : address()]
             if label == InvocationLabel.tcbBindNotification.rawValue { extras = [rng.pick([23, 24, 42])] }
+            if label == InvocationLabel.tcbSetSpace.rawValue { extras.append(rng.chance(50) ? RootSlot.cnode : address()) }
+            if label == InvocationLabel.tcbSetIPCBuffer.rawValue && rng.chance(30) { extras = [] }
         } else {
             syscall = rng.pick([.send, .nbSend, .call, .recv, .nbRecv, .reply, .replyRecv, .yield])
             if t == h.root { syscall = .nbRecv }

@@ -1,18 +1,24 @@
 /// Thread control blocks: thread state, scheduling links, the user-visible
 /// registers the kernel reads and writes, and the TCB invocations.
 ///
-/// Layout of a TCB object (2^tcbSizeBits bytes, retyped from Untyped):
-///   [slot 0: CSpace root][slot 1: VSpace root (Arch hook)]
-///   [slot 2: reply master][slot 3: caller][TCB struct at tcbStructOffset]
+/// Layout of a TCB object (2^tcbSizeBits = 2 KiB, retyped from Untyped):
+///   [slot 0: CSpace root][slot 1: VSpace root][slot 2: reply master]
+///   [slot 3: caller][slot 4: IPC buffer frame][TCB struct at tcbStructOffset (320)]
+///   [saved user context at tcbContextOffset (1024): `UserContext.words`
+///    (102) words in the trap-frame layout of ArchConstants.h][free to 2048]
 /// A `TCBRef` points at the struct; the slots sit below it, as in seL4.
 
 public typealias TCBRef = UnsafeMutablePointer<TCB>
 
-/// Offset of the TCB struct inside its object: four slots come first.
-let tcbStructOffset = 4 << slotSizeBits
-/// Slots inside a TCB object.
-enum TCBSlot: Int { case cspaceRoot = 0, vspaceRoot, reply, caller }
-let tcbSlotCount = 4
+/// Slots inside a TCB object. `ipcBuffer`: a frame capability (a derived
+/// copy, unmapped) or empty (seL4's tcbBuffer).
+enum TCBSlot: Int { case cspaceRoot = 0, vspaceRoot, reply, caller, ipcBuffer }
+let tcbSlotCount = 5
+/// Offset of the TCB struct inside its object: the slots come first.
+let tcbStructOffset = tcbSlotCount << slotSizeBits
+/// Offset of the saved user context inside a TCB object (the struct must
+/// end below it: checked at boot and by a test).
+let tcbContextOffset = 1024
 
 public enum ThreadState: UInt8, Sendable {
     /// Not runnable: never started, suspended, or dead.
@@ -87,8 +93,9 @@ public struct TCB {
     /// thread. Kept mutual with `VCPU.tcb`.
     public internal(set) var boundVCPU: VCPURef? = nil
 
-    // User-visible registers: the harness (or the trap path) writes the
-    // arguments, the kernel writes results.
+    // The system call's arguments and results: the harness writes the
+    // arguments of a played call; for an EL0 thread `userSyscall` copies them
+    // from its saved context and `prepareUserReturn` copies results back.
     public var messageInfo = MessageInfo()
     /// Badge of the received message or notification word.
     public var badge: Word = 0
@@ -104,6 +111,18 @@ public struct TCB {
     /// Error of the last system call (nil: success). seL4 returns the same
     /// information as an error message; this is its decoded form.
     public var error: KernelError? = nil
+
+    /// The IPC buffer's address in the thread's VSpace (512-byte aligned;
+    /// meaningful while the ipcBuffer slot holds a frame).
+    public internal(set) var ipcBufferAddress: Word = 0
+    /// The fault endpoint's address in the thread's CSpace (seL4's
+    /// tcbFaultHandler), looked up when the thread faults; 0: none.
+    public internal(set) var faultHandler: Word = 0
+    /// The thread entered the kernel from EL0 with this system call
+    /// (`Syscall` raw value + 1; 0: it returns from no system call). Its
+    /// results go into its user context when it next leaves the kernel
+    /// (`prepareUserReturn`).
+    var userSyscall: UInt8 = 0
 
     public init() {}
 }
@@ -121,6 +140,8 @@ extension ClusterKernel {
             SlotRef(bitPattern: object + UInt(i << slotSizeBits))!.initialize(to: CTE())
         }
         tcbRef(object: object).initialize(to: TCB())
+        // PSTATE 0: EL0t, DAIF clear; every register 0.
+        userContext(tcbRef(object: object)).initialize(repeating: 0, count: UserContext.words)
         tcbRef(object: object).pointee.affinity = UInt8(state.pointee.core)
         // The master reply capability: the root of the derivation tree of the
         // reply capabilities `Call` makes for this thread.
@@ -130,6 +151,8 @@ extension ClusterKernel {
 
     /// Stop a thread: cancel its IPC, take it off every queue (seL4's suspend).
     func suspend(_ t: TCBRef) {
+        // A completed system call keeps its results (seL4's updateRestartPC).
+        if t.pointee.state == .running && t.pointee.userSyscall != 0 { completeUserSyscall(t) }
         cancelIPC(t)
         setThreadState(t, .inactive)
     }
@@ -177,6 +200,7 @@ extension ClusterKernel {
         suspend(t)
         if let n = t.pointee.boundNotification { unbind(n) }
         if let v = t.pointee.boundVCPU { dissociate(v) }
+        if state.pointee.unhandledThread == t { state.pointee.unhandledThread = nil }
         let n = node(Int(t.pointee.affinity))
         if n.pointee.current == t { n.pointee.current = nil }
         if case .switchTo(let c) = n.pointee.action, c == t { n.pointee.action = .chooseNew }
@@ -197,20 +221,15 @@ extension ClusterKernel {
             var cap = try derive(src)
             let data = caller.pointee.mr[0]
             if data != 0 { guard let c = updateData(cap, data, preserve: false) else { throw .illegalOperation }; cap = c }
-            let tcbCap = slot.pointee.cap
-            let root = tcbSlot(target, .cspaceRoot)
-            try deleteSlot(root)
             /// Deleting the old root runs arbitrary finalisation: it may have
             /// destroyed the source's CNode, or the target itself (its root
             /// the last capability to a CNode holding its last capability;
-            /// issue 11). Insert only if the invoked slot still names the
-            /// target and the source still holds the new root's object, so
-            /// that no derivation-tree node is ever linked in freed memory.
-            /// Otherwise insert nothing and succeed, as seL4's
-            /// invokeTCB_ThreadControl (sameObjectAs on both, then
-            /// EXCEPTION_NONE).
-            guard sameObject(slot.pointee.cap, tcbCap), sameObject(src.pointee.cap, cap) else { return }
-            insertCopy(cap, from: src, into: root)
+            /// issue 11). `replaceRoot` inserts only if the invoked slot
+            /// still names the target and the source still holds the new
+            /// root's object, so that no derivation-tree node is ever linked
+            /// in freed memory. Otherwise it inserts nothing and Configure
+            /// succeeds, as seL4's invokeTCB_ThreadControl.
+            _ = try replaceRoot(tcbSlot(target, .cspaceRoot), with: cap, from: src, invoked: slot, slot.pointee.cap)
         case .tcbSetPriority:
             // SetPriority(priority: mr0, maxPriority: mr1 if given).
             guard info.length >= 1 else { throw .truncatedMessage }
@@ -251,6 +270,8 @@ extension ClusterKernel {
         case .tcbUnbindNotification:
             guard let n = target.pointee.boundNotification else { throw .illegalOperation }
             unbind(n)
+        case .tcbSetIPCBuffer, .tcbSetSpace, .tcbWriteRegisters, .tcbReadRegisters:
+            try invokeUserThread(slot, target, label, caller: caller)
         default:
             throw .illegalOperation
         }

@@ -40,6 +40,10 @@ public enum Virtualization {
         cmk_write_vtcr_el2(UInt64(CMK_VTCR_EL2))
         cmk_write_vttbr_el2((vmid << 48) | root)
         cmk_write_hcr_el2(UInt64(CMK_HCR_EL2_NATIVE))
+        // CPACR_EL1.FPEN = 0b11: EL0's FP/SIMD untrapped (QEMU applies
+        // CPACR_EL1 to EL0 even with TGE). It is EL1 state: a vCPU's own
+        // value comes back when its EL1 block is loaded (`VCPURun.load`).
+        cmk_write_cpacr_el1(3 << 20)
         cmk_isb()
     }
 

@@ -44,7 +44,10 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         let free = record[ClusterRecord.partitionBase] + record[ClusterRecord.freeOffset]
         let size = record[ClusterRecord.partitionSize] - record[ClusterRecord.freeOffset]
         guard let kernel = ClusterKernel.boot(
-            memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size), lock: lock, cores: cores,
+            memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size),
+            // Preemption points ask whether this core's tick is due (armed
+            // only while a user thread runs: never during boot).
+            preemptionPending: { WakeTimer.due }, lock: lock, cores: cores,
             cluster: Int(record[ClusterRecord.clusterId]), clusterCount: Int(record[ClusterRecord.clusterCount]))
         else {
             panic("the cluster kernel refused its memory at", free)

@@ -18,8 +18,9 @@ import UserABI
 /// with every Untyped. When it suspends itself the boot goes on
 /// (`finished`).
 ///
-/// Lines: `cmk: cluster I user start` and `cmk: cluster I user ipc ok`
-/// come from the root task itself (DebugPutChar).
+/// Lines: `cmk: cluster I user start`, `cmk: cluster I user ipc ok` and
+/// `cmk: cluster I user preemption ok ticks=T` come from the root task
+/// itself (DebugPutChar).
 enum RootTaskBringUp {
     /// The root task runs at EL0 (from `launch` until it suspends itself).
     nonisolated(unsafe) static var running = false

@@ -41,9 +41,9 @@ struct KernelState {
     /// Bit c: core c's action was set to `.chooseNew` by another core; it
     /// needs an IPI (`takeRescheduleRequests`).
     var rescheduleMask: UInt64 = 0
-    /// Preemption budget left in this entry, and the budget per entry.
-    var workLeft = 0
-    var workPerEntry = 0
+    /// Asked at every preemption point: is an interrupt pending (the
+    /// caller's hook, `boot(preemptionPending:)`; nil: never).
+    var preemptionPending: PreemptionCheck? = nil
     var rootThread: TCBRef? = nil
     var rootCNode: UInt = 0
     var rootCNodeRadix = 0
@@ -60,6 +60,11 @@ struct KernelState {
     var unhandledThread: TCBRef? = nil
     var unhandledFault = UserFault.unknownSyscall(number: 0)
 }
+
+/// The preemption check a kernel's caller installs at boot: true if an
+/// interrupt is pending on the executing core (seL4's `isIRQPending`). A C
+/// function pointer: no context, nothing to allocate.
+public typealias PreemptionCheck = @convention(c) () -> Bool
 
 /// Well-known slots of the root thread's CNode (as seL4's root task).
 public enum RootSlot {
@@ -96,8 +101,11 @@ extension ClusterKernel {
     /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
     /// Creates the root thread (priority 255, running on core 0) with a CNode
     /// of 2^`rootRadix` slots addressed by plain slot numbers, and gives it
-    /// the rest of the partition as Untyped capabilities. `workPerEntry` is
-    /// the preemption budget (steps of delete/revoke per entry). `lock` is the
+    /// the rest of the partition as Untyped capabilities. `preemptionPending`
+    /// is asked at every preemption point of a long operation (delete,
+    /// revoke, unmapping a table) whether an interrupt waits; if so the
+    /// operation stops there, consistent, and the caller re-issues it (nil:
+    /// never preempted; docs/kernel/scheduling.md). `lock` is the
     /// cluster's big lock, already formatted in memory outside `memory`; nil
     /// makes a ticket lock in the kernel's fixed state. `cores` (1...64) is
     /// the number of cores, each a scheduling node; nil if out of range.
@@ -105,7 +113,7 @@ extension ClusterKernel {
     /// among `clusterCount`: remote notification capabilities name another.
     /// The root thread also gets the `interKernel` capability (RootSlot).
     public static func boot(
-        memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, workPerEntry: Int = 100,
+        memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, preemptionPending: PreemptionCheck? = nil,
         lock suppliedLock: ClusterLock? = nil, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1
     ) -> ClusterKernel? {
         let base = UInt(bitPattern: memory)
@@ -113,7 +121,6 @@ extension ClusterKernel {
         guard clusterCount >= 1, clusterCount <= 64, cluster >= 0, cluster < clusterCount else { return nil }
         let fixedBytes = fixedStateBytes(cores: cores)
         guard base & 4095 == 0, size >= fixedBytes + 8192, rootRadix >= 2, rootRadix <= 16,
-            workPerEntry >= 1,
             // The layout's reservations hold what they are for.
             MemoryLayout<KernelState>.size <= nodesOffset - 64, MemoryLayout<SchedulerNode>.size <= 32,
             tcbStructOffset + MemoryLayout<TCB>.size <= tcbContextOffset,
@@ -126,7 +133,7 @@ extension ClusterKernel {
             ?? ClusterLock(formatting: raw + defaultLockOffset(cores: cores), kind: .ticket, cores: BigLockLayout.maxCores)
         let state = (raw + 64).bindMemory(to: KernelState.self, capacity: 1)
         state.initialize(to: KernelState())
-        state.pointee.workPerEntry = workPerEntry
+        state.pointee.preemptionPending = preemptionPending
         state.pointee.cluster = cluster
         state.pointee.clusterCount = clusterCount
         let nodes = raw + nodesOffset

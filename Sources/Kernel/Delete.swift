@@ -22,13 +22,15 @@
 ///   holding the Zombie itself.
 
 extension ClusterKernel {
-    /// Count one unit of work; throw `.preempted` when this entry's budget is
-    /// spent (seL4's preemptionPoint, with a work budget standing in for a
-    /// pending-interrupt check).
+    /// A preemption point (seL4's preemptionPoint asking `isIRQPending()`):
+    /// throw `.preempted` if the check the caller installed at boot
+    /// (`preemptionPending`: on AArch64, this core's tick is due) says an
+    /// interrupt is waiting. No check installed: never preempted. Every
+    /// preemption point follows a step of progress, so a re-issued call
+    /// completes even if every check says pending.
     @inline(__always)
     func preemptionPoint() throws(KernelError) {
-        state.pointee.workLeft -= 1
-        if state.pointee.workLeft <= 0 { throw .preempted }
+        if let pending = state.pointee.preemptionPending, pending() { throw .preempted }
     }
 
     @inline(__always) func zombieSlot(_ z: Capability, _ i: Word) -> SlotRef {

@@ -26,7 +26,6 @@ extension ClusterKernel {
                 return
             }
         }
-        state.pointee.workLeft = state.pointee.workPerEntry
         thread.pointee.error = nil
         // Activation (seL4's activateThread): a restarted thread runs again.
         if thread.pointee.state == .restart { thread.pointee.state = .running }

@@ -18,7 +18,8 @@ struct RootTaskImage {
     }
 }
 
-/// The program: say hello, run the user-level ping-pong, suspend.
+/// The program: say hello, run the user-level ping-pong and the time-slice
+/// test (Preemption.swift), suspend.
 @_cdecl("cmk_root_task_main")
 public func rootTaskMain(_ bootInfoAddress: UInt64) {
     guard let info = UnsafePointer<UInt64>(bitPattern: UInt(bootInfoAddress)) else { return }
@@ -33,6 +34,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
             Console.failure(cluster, step: step, error: error)
         } else {
             Console.line(cluster, "user ipc ok")
+            Preemption.run(&pingPong)
         }
     }
     _ = Kernel.invoke(RootTaskSlot.thread, .tcbSuspend, length: 0)

@@ -25,6 +25,9 @@ public struct BootTranscript {
     public var bootOK: (clusters: Int, cores: Int)?
     /// Clusters whose root task printed `cmk: cluster I user ipc ok`.
     public var userIPC: Set<Int> = []
+    /// Clusters whose root task printed `cmk: cluster I user preemption ok
+    /// ticks=T` (two equal-priority spinners both ran: time slices work).
+    public var userPreemption: Set<Int> = []
     /// The boot channel experiment's lines (`cmk experiment channel --qemu`).
     public var channelExperiments: [ChannelExperimentLine] = []
 
@@ -51,6 +54,9 @@ public struct BootTranscript {
         }
         if words.count >= 4, words[1] == "cluster", let id = Int(words[2]) {
             if words.count == 6, words[3] == "user", words[4] == "ipc", words[5] == "ok" { userIPC.insert(id) }
+            if words.count == 7, words[3] == "user", words[4] == "preemption", words[5] == "ok", parsed.int("ticks") != nil {
+                userPreemption.insert(id)
+            }
             if words[3] == "up", let cores = parsed.field("cores"), let data = parsed.field("data") {
                 let range = data.split(separator: "-").map(String.init)
                 if range.count == 2, let lo = ConsoleLine.hex(range[0]), let hi = ConsoleLine.hex(range[1]) {
@@ -97,6 +103,9 @@ public struct BootTranscript {
                 return "no `cmk: cluster \(i) private ... ok` line"
             }
             if !userIPC.contains(i) { return "no `cmk: cluster \(i) user ipc ok` line (its root task's ping-pong)" }
+            if !userPreemption.contains(i) {
+                return "no `cmk: cluster \(i) user preemption ok` line (its root task's time-slice test)"
+            }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
             if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {
                 return "cluster \(i) private global at PA 0x\(String(check.pa, radix: 16)) is outside its partition"

@@ -7,6 +7,50 @@ import Glibc
 import Darwin
 #endif
 
+/// The host's stand-in for a pending timer interrupt: the kernel's
+/// preemption check (`ClusterKernel.boot(preemptionPending:)`, a C function
+/// pointer with no context) says "pending" every `period`th time it is
+/// asked. The count is per thread (a test runs on one thread from start to
+/// end, tests run in parallel), so a seed replays the same preemptions;
+/// `Harness.init` restarts it. A thread that never started a clock is
+/// never preempted.
+enum PreemptionClock {
+    struct Clock {
+        var period = 0
+        /// Times asked, and times it said "pending".
+        var calls = 0
+        var pendings = 0
+    }
+
+    static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        precondition(pthread_key_create(&k, nil) == 0)
+        return k
+    }()
+
+    static var clock: UnsafeMutablePointer<Clock>? {
+        pthread_getspecific(key)?.assumingMemoryBound(to: Clock.self)
+    }
+
+    /// Start this thread's clock: "pending" every `period`th call (0: never).
+    static func start(period: Int) {
+        var c = clock
+        if c == nil {
+            c = .allocate(capacity: 1)
+            precondition(pthread_setspecific(key, c) == 0)
+        }
+        c!.pointee = Clock(period: period)
+    }
+
+    static let check: PreemptionCheck = {
+        guard let c = PreemptionClock.clock else { return false }
+        c.pointee.calls += 1
+        guard c.pointee.period > 0, c.pointee.calls % c.pointee.period == 0 else { return false }
+        c.pointee.pendings += 1
+        return true
+    }
+}
+
 /// A booted cluster kernel over a host buffer standing in for the partition,
 /// with helpers that play the current thread's system calls.
 final class Harness {
@@ -15,13 +59,18 @@ final class Harness {
     let kernel: ClusterKernel
     static let rootRadix = 8
 
-    init(size: Int = 1 << 20, workPerEntry: Int = 100, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1) {
+    /// `preemptEvery`: the kernel's preemption check says "pending" every
+    /// `preemptEvery`th time it is asked on this thread (0: never);
+    /// `PreemptionClock`.
+    init(size: Int = 1 << 20, preemptEvery: Int = 100, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1) {
         var p: UnsafeMutableRawPointer? = nil
         precondition(posix_memalign(&p, 1 << 16, size) == 0)
         memory = p!
         memset(memory, 0xA5, size)  // garbage: the kernel must not rely on zeroes
         self.size = size
-        kernel = ClusterKernel.boot(memory: memory, size: size, rootRadix: Harness.rootRadix, workPerEntry: workPerEntry, cores: cores,
+        PreemptionClock.start(period: preemptEvery)
+        kernel = ClusterKernel.boot(
+            memory: memory, size: size, rootRadix: Harness.rootRadix, preemptionPending: PreemptionClock.check, cores: cores,
             cluster: cluster, clusterCount: clusterCount)!
     }
 

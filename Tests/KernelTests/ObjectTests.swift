@@ -166,7 +166,7 @@ import Testing
     }
 
     @Test func revokeIsPreemptibleAndRestartable() {
-        let h = Harness(workPerEntry: 8)
+        let h = Harness(preemptEvery: 8)
         #expect(h.retype(h.bigUntyped, .untyped, size: 16, into: 9) == nil)
         #expect(h.retype(9, .endpoint, into: 20, count: 150) == nil)
         h.check()
@@ -190,8 +190,74 @@ import Testing
         h.check()
     }
 
+    /// 150 endpoints under Untyped 9, and the root thread's message for
+    /// Revoke(9), issued once.
+    func issueLongRevoke(_ h: Harness) -> TCBRef {
+        #expect(h.retype(h.bigUntyped, .untyped, size: 16, into: 9) == nil)
+        #expect(h.retype(9, .endpoint, into: 20, count: 150) == nil)
+        let t = h.root
+        t.pointee.messageInfo = MessageInfo(label: InvocationLabel.cnodeRevoke.rawValue, length: 2)
+        t.pointee.mr[0] = 9
+        t.pointee.mr[1] = 64
+        PreemptionClock.clock!.pointee.calls = 0
+        PreemptionClock.clock!.pointee.pendings = 0
+        h.kernel.syscall(.call, capAddress: h.cnode)
+        return t
+    }
+
+    /// How many of the 150 endpoints are gone.
+    func deleted(_ h: Harness) -> Int { (Word(20)...169).filter { h.cap($0).isNull }.count }
+
+    @Test func aPreemptionPointFiresOnlyWhenTheHookSaysPending() {
+        // Never pending: the revoke runs to the end in one entry, though the
+        // kernel asked at each of its preemption points.
+        let quiet = Harness(preemptEvery: 0)
+        let t = issueLongRevoke(quiet)
+        #expect(t.pointee.state == .running)
+        #expect(t.pointee.error == nil)
+        #expect(quiet.cap(20).isNull && quiet.cap(169).isNull)
+        let asked = PreemptionClock.clock!.pointee.calls
+        #expect(asked >= 150)
+        quiet.check()
+
+        // Always pending: the first preemption point stops it, after one step.
+        let busy = Harness(preemptEvery: 1)
+        let u = issueLongRevoke(busy)
+        #expect(u.pointee.state == .restart)
+        #expect(PreemptionClock.clock!.pointee.calls == 1)
+        #expect(deleted(busy) == 1)
+        busy.check("stopped at the first preemption point")
+
+        // Pending on the 7th question: exactly 7 points passed.
+        let late = Harness(preemptEvery: 7)
+        let v = issueLongRevoke(late)
+        #expect(v.pointee.state == .restart)
+        #expect(PreemptionClock.clock!.pointee.calls == 7)
+        #expect(deleted(late) == 7)
+        late.check()
+    }
+
+    @Test func aLongRevokeCompletesAcrossRestartsDrivenByTheHook() {
+        let h = Harness(preemptEvery: 10)
+        let t = issueLongRevoke(h)
+        var restarts = 0
+        while t.pointee.state == .restart {
+            restarts += 1
+            h.check("restart \(restarts)")
+            h.kernel.syscall(.call, capAddress: h.cnode)
+        }
+        // Each "pending" answer cost exactly one restart.
+        let clock = PreemptionClock.clock!.pointee
+        #expect(restarts == clock.pendings)
+        #expect(restarts >= 10)
+        #expect(clock.calls >= 150)
+        #expect(t.pointee.error == nil)
+        #expect(h.cap(20).isNull && h.cap(169).isNull)
+        h.check()
+    }
+
     @Test func largeCNodeDeleteIsPreemptible() {
-        let h = Harness(workPerEntry: 16)
+        let h = Harness(preemptEvery: 16)
         #expect(h.retype(h.bigUntyped, .cnode, size: 8, into: 10) == nil)
         #expect(h.retype(h.bigUntyped, .endpoint, into: 20) == nil)
         for i: Word in 0..<50 {

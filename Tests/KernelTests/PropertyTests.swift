@@ -28,7 +28,7 @@ struct SplitMix {
 /// copies of the world's objects at the root's slot numbers, itself in
 /// X2[1] and X2 (with its guard) in X2[2], so the same addresses work in
 /// either CSpace. Thread 33's CNode X3 (radix 2, guard 54, small enough for
-/// a delete to finish within most budgets) is issue 11's shape: its CSpace
+/// a delete to finish between most preemptions) is issue 11's shape: its CSpace
 /// root is the only capability to X3, X3[1] (address 256) the only
 /// capability to thread 33, so Configure on itself finalises the thread.
 /// X3[0] is the root CNode without a guard, so addresses below 256 name the
@@ -61,7 +61,7 @@ final class World {
         rng = SplitMix(state: seed)
         var budget = SplitMix(state: seed ^ 0xABCD)
         cores = budget.chance(75) ? 2 : 1
-        h = Harness(size: 1 << 18, workPerEntry: Int(1 + budget.below(40)), cores: cores)
+        h = Harness(size: 1 << 18, preemptEvery: Int(1 + budget.below(40)), cores: cores)
         // Build a small system as the root thread.
         let ut = h.bigUntyped
         let cnode = RootSlot.cnode

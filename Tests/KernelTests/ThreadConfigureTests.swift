@@ -21,8 +21,8 @@ import Testing
     /// capability and on the source after the delete and then inserts nothing,
     /// returning success.
     @Test(arguments: [1, 2, 3, 5, 8, 100])
-    func configureThatDestroysTheTargetInsertsNothing(workPerEntry: Int) {
-        let h = Harness(workPerEntry: workPerEntry)
+    func configureThatDestroysTheTargetInsertsNothing(preemptEvery: Int) {
+        let h = Harness(preemptEvery: preemptEvery)
         #expect(h.retype(h.bigUntyped, .untyped, size: 12, into: 9) == nil)
         #expect(h.retype(9, .tcb, into: 30) == nil)
         #expect(h.retype(9, .cnode, size: 2, into: 25) == nil)
@@ -55,7 +55,7 @@ import Testing
             h.check("after Configure, round \(rounds)")
             rounds += 1
         } while h.current == t && t.pointee.state == .restart && rounds < 100
-        // T is gone. With a small budget T may survive: a preemption after
+        // T is gone. Preempted often, T may survive: a preemption after
         // its old root became a Zombie leaves T unable to look anything up;
         // the restarted call fails. It yields to the root thread.
         if h.current == t { h.call(.yield, 0) }

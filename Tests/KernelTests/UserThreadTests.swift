@@ -16,8 +16,8 @@ import UserABI
     /// with IPC buffers and, for the client, a VSpace and a fault endpoint
     /// (a copy of the endpoint badged 0x55). Root drops to priority 0, so the
     /// server runs.
-    func world(workPerEntry: Int = 100, server serverPriority: Word = 200) -> (Harness, TCBRef, TCBRef) {
-        let h = Harness(workPerEntry: workPerEntry)
+    func world(preemptEvery: Int = 100, server serverPriority: Word = 200) -> (Harness, TCBRef, TCBRef) {
+        let h = Harness(preemptEvery: preemptEvery)
         #expect(h.retype(h.bigUntyped, .endpoint, into: Self.ep) == nil)
         #expect(h.mint(Self.ep, to: Self.badged, badge: 0x77) == nil)
         #expect(h.mint(Self.ep, to: Self.faultEP, badge: 0x55) == nil)
@@ -130,7 +130,7 @@ import UserABI
     }
 
     @Test func preemptedCallRewindsOntoTheSvc() {
-        let (h, s, _) = world(workPerEntry: 1)
+        let (h, s, _) = world(preemptEvery: 1)
         // Two badged children of the endpoint: Revoke takes two steps.
         #expect(h.mint(Self.ep, to: 23, badge: 1) == nil)  // played by the server
         #expect(h.current == s)

@@ -174,7 +174,7 @@ import Testing
     }
 
     @Test func revokeOfTheUntypedClearsEverything() {
-        let h = Harness(workPerEntry: 3)  // preempted often: restarts must continue
+        let h = Harness(preemptEvery: 3)  // preempted often: restarts must continue
         #expect(h.retype(h.bigUntyped, .untyped, size: 16, into: 9) == nil)
         #expect(h.retype(9, .vspace, into: Self.vs) == nil)
         #expect(h.retype(9, .pageTable, into: Self.pt2, count: 2) == nil)
@@ -195,7 +195,7 @@ import Testing
     }
 
     @Test func deletingAVSpaceWithMappingsIsPreemptible() {
-        let h = Harness(workPerEntry: 2)
+        let h = Harness(preemptEvery: 2)
         mapped(h)
         for i: Word in 0..<6 {
             #expect(h.retype(h.bigUntyped, .frame, into: 30 + i) == nil)

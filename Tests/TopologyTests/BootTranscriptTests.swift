@@ -9,6 +9,8 @@ import Testing
         cmk: cluster 0 private va=0x20000000 pa=0x41000000 value=0 ok
         cmk: cluster 0 user ipc ok
         cmk: cluster 1 user ipc ok
+        cmk: cluster 0 user preemption ok ticks=6
+        cmk: cluster 1 user preemption ok ticks=7
         cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080
         cmk: cluster 0 up cores=0,1 data=0x41000000-0x41000080
         cmk: channel 0->1 rtt=1500 ticks
@@ -40,6 +42,10 @@ import Testing
             (good + "\ncmk: panic core=2 cluster=1: boom", "cmk: panic core=2 cluster=1: boom"),
             (good.replacingOccurrences(of: "cmk: channel 1->0 rtt=1700 ticks", with: ""), "no `cmk: channel 1->0"),
             (good.replacingOccurrences(of: "doorbells=1", with: "doorbells=0"), "no `cmk: notify 1->0"),
+            (good.replacingOccurrences(of: "cmk: cluster 1 user preemption ok ticks=7", with: ""),
+             "no `cmk: cluster 1 user preemption ok` line"),
+            (good.replacingOccurrences(of: "cmk: cluster 0 user preemption ok ticks=6", with: "cmk: cluster 0 user preemption FAILED step=wait error=3"),
+             "no `cmk: cluster 0 user preemption ok` line"),
         ]
         for (text, expected) in cases {
             let problem = transcript(text).problem(against: topology)

@@ -55,6 +55,10 @@ public enum WakeTimer {
         cmk_isb()
     }
 
+    /// Armed and its deadline passed (CNTHP_CTL_EL2: ENABLE and ISTATUS; with
+    /// ENABLE clear ISTATUS is UNKNOWN, so a disarmed timer is never due).
+    public static var due: Bool { cmk_read_cnthp_ctl_el2() & 5 == 5 }
+
     /// Stop it: the level interrupt drops at once, so nothing stays pending.
     public static func disarm() {
         cmk_write_cnthp_ctl_el2(0)

@@ -24,4 +24,14 @@ uint64_t cmk_server_entry(void);
 /// The top of the server thread's 16 KiB stack (in the root task's bss).
 uint64_t cmk_server_stack_top(void);
 
+/// The preemption test's spinners (spinners.c): the address of their first
+/// instruction (`cmk_root_spinner`, entered with x0 = 0 or 1), the top of
+/// spinner `index`'s 4 KiB stack, 8 words they share with the root thread,
+/// and volatile accesses to them.
+uint64_t cmk_spinner_entry(void);
+uint64_t cmk_spinner_stack_top(uint64_t index);
+uint64_t *cmk_spinner_shared(void);
+uint64_t cmk_volatile_load(const uint64_t *p);
+void cmk_volatile_store(uint64_t *p, uint64_t v);
+
 #endif

@@ -24,4 +24,6 @@ uint64_t cmk_server_entry(void);
 /// The top of the server thread's 16 KiB stack (in the root task's bss).
 uint64_t cmk_server_stack_top(void);
 
+#include "RootTaskPMU.h"
+
 #endif

@@ -75,6 +75,7 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     if record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue { GuestBringUp.secondary(coreIndex: index) }
     // Otherwise it runs the user threads the kernel gives it (the root task
     // may move a thread here with SetAffinity; the reschedule IPI says so).
+    PMU.enableForUser()  // EL0 reads the counters (docs/bench-ipc.md)
     UserRun.idle(core: index)
 }
 

@@ -128,6 +128,7 @@ enum RootTaskBringUp {
         context[Frame.sp] = RootTaskLayout.stackTop
         context[0] = RootTaskLayout.bootInfo
         running = true
+        PMU.enableForUser()  // EL0 reads the counters (docs/bench-ipc.md)
         UserRun.start(core: 0)
     }
 
@@ -146,6 +147,7 @@ enum RootTaskBringUp {
         words[RootTaskBootInfo.firstFreeSlot] = firstFree
         words[RootTaskBootInfo.freeSlotEnd] = freeEnd
         words[RootTaskBootInfo.cnodeRadix] = 8
+        words[RootTaskBootInfo.benchmark] = IPCBenchRequest.roundTrips(record)
     }
 
     /// The root task suspended itself (lock not held): the boot takes the

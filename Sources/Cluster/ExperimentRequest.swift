@@ -11,10 +11,17 @@ public enum ExperimentRequest: Equatable, Sendable {
     /// virtual-counter ticks: workload 0 = null entry, 1 = critical section of
     /// `hold` iterations; `delay` iterations of work outside the lock.
     case lock(workload: UInt64, hold: UInt64, delay: UInt64, durationTicks: UInt64)
+    /// `cmk bench ipc --qemu`: cluster 0's root task measures `roundTrips`
+    /// Call/ReplyRecv round trips with the PMU (docs/bench-ipc.md).
+    case ipcBench(roundTrips: UInt64)
 
     public static let wordCount = 8
     public static let channelKind: UInt64 = 1
     public static let lockKind: UInt64 = 2
+    public static let ipcBenchKind: UInt64 = 3
+    /// Round trips of one IPC benchmark run (the 32-bit event counter must
+    /// not wrap twice).
+    public static let maxBenchRoundTrips: UInt64 = 100_000
 
     /// Limits: large enough for any sensible run, small enough that a wrong
     /// value cannot keep a machine busy for hours.
@@ -36,6 +43,9 @@ public enum ExperimentRequest: Equatable, Sendable {
             w[2] = hold
             w[3] = delay
             w[4] = durationTicks
+        case .ipcBench(let roundTrips):
+            w[0] = Self.ipcBenchKind
+            w[1] = roundTrips
         }
         return w
     }
@@ -54,6 +64,9 @@ public enum ExperimentRequest: Equatable, Sendable {
                 w(4) <= Self.maxDurationTicks
             else { return nil }
             self = .lock(workload: w(1), hold: w(2), delay: w(3), durationTicks: w(4))
+        case Self.ipcBenchKind:
+            guard w(1) >= 1, w(1) <= Self.maxBenchRoundTrips, w(2) == 0, w(3) == 0, w(4) == 0 else { return nil }
+            self = .ipcBench(roundTrips: w(1))
         default:
             return nil
         }

@@ -35,6 +35,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
         } else {
             Console.line(cluster, "user ipc ok")
             Preemption.run(&pingPong)
+            if info[RootTaskBootInfo.benchmark] != 0 { IPCBench.run(bootInfo: info, cluster: cluster, firstSlot: pingPong.nextSlot) }
         }
     }
     _ = Kernel.invoke(RootTaskSlot.thread, .tcbSuspend, length: 0)

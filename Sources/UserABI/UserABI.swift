@@ -119,6 +119,9 @@ public enum RootTaskBootInfo {
     /// log2 of the root CNode's slot count (addresses are plain slot numbers
     /// at depth 64).
     public static let cnodeRadix = 8
+    /// `cmk bench ipc --qemu`: 0, or the round trips the root task measures
+    /// (docs/bench-ipc.md).
+    public static let benchmark = 9
     /// Untyped i's size (log2 bytes) at `untypedSizes + i`, i < untypedCount (at most 32).
     public static let untypedSizes = 16
     public static let words = 48

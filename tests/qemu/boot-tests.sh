@@ -393,6 +393,26 @@ PY
 check_channel_experiment topologies/default.toml 2
 check_channel_experiment "$work/3x4-holes.toml" 6
 
+# `cmk bench ipc --qemu` (docs/bench-ipc.md): the root task's PMU counts,
+# parsed and divided; the last line has the stable format. A 1-core cluster 0
+# is refused with a clear message.
+check_bench_ipc() {
+  if ! "$cmk" bench ipc --qemu --round-trips 1000 --no-callgrind >"$work/bench.txt" 2>"$work/bench.err"; then
+    fail "bench ipc --qemu: exit non-zero: $(tail -n 3 "$work/bench.txt"; tail -n 5 "$work/bench.err")"
+  elif ! tail -n 1 "$work/bench.txt" | grep -qE '^aarch64: [0-9]+ instructions per one-way IPC \(same core\), [0-9]+ \(cross-core\)$'; then
+    fail "bench ipc --qemu: bad last line: $(tail -n 1 "$work/bench.txt")"
+  else
+    echo "ok: bench ipc --qemu: $(tail -n 1 "$work/bench.txt")" >&2
+  fi
+  if "$cmk" bench ipc --qemu topologies/4x1.toml --round-trips 10 --no-callgrind >"$work/bench1.txt" 2>"$work/bench1.err" \
+    || ! grep -q "at least 2 cores" "$work/bench1.err"; then
+    fail "bench ipc --qemu topologies/4x1.toml: not refused clearly: $(cat "$work/bench1.err")"
+  else
+    echo "ok: bench ipc --qemu 4x1 refused (1 core in cluster 0)" >&2
+  fi
+}
+check_bench_ipc
+
 # Debugging (docs/boot.md): `cmk boot --gdb` starts QEMU stopped and prints
 # the gdb-multiarch command; gdb in batch mode breaks at the cluster entry,
 # continues, reads registers and detaches; the boot then completes.

@@ -33,5 +33,6 @@ uint64_t cmk_spinner_stack_top(uint64_t index);
 uint64_t *cmk_spinner_shared(void);
 uint64_t cmk_volatile_load(const uint64_t *p);
 void cmk_volatile_store(uint64_t *p, uint64_t v);
+#include "RootTaskPMU.h"
 
 #endif

@@ -34,9 +34,10 @@ enum UserRun {
         kernel.lock.acquire(core: core)
         // The thread that trapped is still this core's current unless another
         // core deleted it meanwhile (its registers are then discarded).
-        if let t = kernel.currentThread(core: core), t.pointee.boundVCPU == nil {
+        let trapped = kernel.currentThread(core: core)
+        if let t = trapped, t.pointee.boundVCPU == nil {
             let context = kernel.userContext(t)
-            for i in 0..<Frame.words { context[i] = frame[i] }
+            cmk_copy_words(context, frame, UInt64(Frame.words))
             switch kind & 3 {
             case 0:
                 let esr = frame[Frame.esr]
@@ -56,14 +57,14 @@ enum UserRun {
                     kernel.userFault(.userException(status: esr), core: core)
                 }
             case 1, 2:
-                interrupts(core: core)
+                interrupts(core: core, kernel)
             default:
                 panic("user thread: SError, ESR", frame[Frame.esr])
             }
         } else if kind & 3 == 1 || kind & 3 == 2 {
-            interrupts(core: core)
+            interrupts(core: core, kernel)
         }
-        next(core: core, frame: frame)
+        next(core: core, frame: frame, trapped: trapped, kernel)
         kernel.lock.release(core: core)
     }
 
@@ -74,8 +75,7 @@ enum UserRun {
     /// Interrupts while a user thread runs: the tick (the EL2 physical
     /// timer, PPI 26: the kernel charges the current thread and may preempt
     /// it) and the doorbell SGI (another core asks this one to reschedule).
-    static func interrupts(core: Int) {
-        let kernel = KernelGlobals.kernel!
+    static func interrupts(core: Int, _ kernel: ClusterKernel) {
         var reschedule = false
         while true {
             let id = GICv3.acknowledge()
@@ -84,6 +84,7 @@ enum UserRun {
             if GICv3.eoiSplit { GICv3.deactivate(id) }
             if id == WakeTimer.interrupt {
                 WakeTimer.disarm()
+                coreState[CoreState.tickArmed] = 0
                 coreState[CoreState.nextTick] = CPU.counter &+ tickPeriod
                 kernel.timerTickLocked(core: core)
             } else if id == GICv3.doorbellSGI {
@@ -101,21 +102,28 @@ enum UserRun {
         if coreState[CoreState.nextTick] == 0 || coreState[CoreState.nextTick] <= now {
             coreState[CoreState.nextTick] = now &+ tickPeriod
         }
+        // Already armed for that deadline: nothing to write.
+        if coreState[CoreState.tickArmed] == coreState[CoreState.nextTick] { return }
         WakeTimer.arm(at: coreState[CoreState.nextTick])
+        coreState[CoreState.tickArmed] = coreState[CoreState.nextTick]
     }
 
     /// This core stops running user threads: no more ticks.
     static func stopTicks() {
         WakeTimer.disarm()
         coreState[CoreState.nextTick] = 0
+        coreState[CoreState.tickArmed] = 0
     }
 
     /// Lock held: carry out what the entry owes the hardware (TLB, other
     /// cores, a fault nobody handles), then load what `core` runs next. A
     /// user thread: its VSpace and registers (into `frame`; the caller
     /// returns and the trap path ERETs). A vCPU or nothing: never returns.
-    static func next(core: Int, frame: UnsafeMutablePointer<UInt64>) {
-        let kernel = KernelGlobals.kernel!
+    /// `trapped`: the thread whose registers the frame holds (its
+    /// floating-point registers are still the frame's: the kernel never
+    /// changes them, so only the general registers are copied back when it
+    /// runs on).
+    static func next(core: Int, frame: UnsafeMutablePointer<UInt64>, trapped: TCBRef? = nil, _ kernel: ClusterKernel) {
         switch kernel.takeTLBFlush() {
         case .none: break
         case .page(let vmid, _), .vmid(let vmid): Virtualization.invalidateTLB(vmid: vmid)
@@ -145,7 +153,7 @@ enum UserRun {
         }
         Virtualization.nativeMode(vmid: space.vmid, root: space.root)
         let context = kernel.userContext(t)
-        for i in 0..<Frame.words { frame[i] = context[i] }
+        cmk_copy_words(frame, context, UInt64(t == trapped ? Frame.pstate + 1 : Frame.words))
         // EL0t, whatever the context says: a thread never chooses its level.
         frame[Frame.pstate] = 0
         coreState[CoreState.lowerEL] = LowerEL.user
@@ -156,6 +164,7 @@ enum UserRun {
     /// kernel named.
     static func ringRescheduled(_ kernel: ClusterKernel, except me: Int) {
         var mask = kernel.takeRescheduleRequests()
+        if mask == 0 { return }
         let record = ClusterView.record
         let layout = PartitionLayout(
             privateImageSize: record[ClusterRecord.privateImageSize], coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
@@ -177,7 +186,7 @@ enum UserRun {
         }
         kernel.lock.acquire(core: core)
         let frame = VCPURun.frameAtStackTop
-        next(core: core, frame: frame)
+        next(core: core, frame: frame, kernel)
         kernel.lock.release(core: core)
         Virtualization.enter(frame: frame)
     }
@@ -189,7 +198,7 @@ enum UserRun {
         while true {
             CPU.waitForInterrupt()
             kernel.lock.acquire(core: core)
-            interrupts(core: core)
+            interrupts(core: core, kernel)
             let ready = kernel.currentThread(core: core) != nil
             kernel.lock.release(core: core)
             if ready { start(core: core) }

@@ -108,6 +108,8 @@ public enum CoreState {
     /// The next time-slice tick of the user thread on this core (virtual
     /// counter; 0: none). Only the core itself touches it.
     public static let nextTick = 14
+    /// The tick deadline the timer is armed for (0: disarmed).
+    public static let tickArmed = 15
 }
 
 /// Values of `CoreState.lowerEL`: what a trap from the lower EL comes from.

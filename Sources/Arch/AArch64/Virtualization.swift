@@ -37,6 +37,9 @@ public enum Virtualization {
     /// off, so VA = IPA). The stage-2 walk control is the guest's (39-bit IPA,
     /// level-1 roots).
     public static func nativeMode(vmid: UInt64, root: UInt64) {
+        // Already there (the same VSpace as the last entry): reading two
+        // registers is much cheaper than writing four and a barrier.
+        if cmk_read_hcr_el2() == UInt64(CMK_HCR_EL2_NATIVE) && cmk_read_vttbr_el2() == (vmid << 48) | root { return }
         cmk_write_vtcr_el2(UInt64(CMK_VTCR_EL2))
         cmk_write_vttbr_el2((vmid << 48) | root)
         cmk_write_hcr_el2(UInt64(CMK_HCR_EL2_NATIVE))

@@ -87,6 +87,25 @@ static inline void cmk_tlbi_alle2is(void) {
     __asm__ volatile("dsb ishst; tlbi alle2is; dsb ish; isb" ::: "memory");
 }
 
+/// Copy `words` 8-byte words (both ends 8-byte aligned), 16 bytes per
+/// LDP/STP. Trap frames and saved contexts go through here: Swift's own
+/// copy of a fixed-size block, under -mstrict-align with unknown alignment,
+/// expands into byte loads and stores.
+static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t words) {
+    uint64_t pairs = words >> 1;
+    if (pairs != 0) {
+        __asm__ volatile(
+            "1: ldp x9, x10, [%1], #16\n"
+            "   stp x9, x10, [%0], #16\n"
+            "   subs %2, %2, #1\n"
+            "   b.ne 1b\n"
+            : "+r"(dst), "+r"(src), "+r"(pairs)
+            :
+            : "x9", "x10", "memory", "cc");
+    }
+    if (words & 1) *dst = *src;
+}
+
 /// An SMC Calling Convention call (PSCI uses it). Returns x0.
 static inline uint64_t cmk_smc(uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3) {
     register uint64_t x0 __asm__("x0") = fid;
@@ -289,6 +308,9 @@ static inline void cmk_cpu_relax(void) { __builtin_trap(); }
 static inline void cmk_dc_civac(uint64_t va) { (void)va; __builtin_trap(); }
 static inline void cmk_dc_cvac(uint64_t va) { (void)va; __builtin_trap(); }
 static inline void cmk_tlbi_alle2is(void) { __builtin_trap(); }
+static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t words) {
+    for (uint64_t i = 0; i < words; i++) dst[i] = src[i];
+}
 static inline uint64_t cmk_smc(uint64_t f, uint64_t a, uint64_t b, uint64_t c) {
     (void)f; (void)a; (void)b; (void)c; __builtin_trap();
 }

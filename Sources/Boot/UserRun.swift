@@ -21,6 +21,11 @@ enum UserRun {
         UnsafeMutablePointer<UInt64>(bitPattern: UInt(CPU.tpidr))!
     }
 
+    /// PSTATE bits a user thread keeps across the kernel: N, Z, C, V
+    /// (31-28), DIT (24), SSBS (12), BTYPE (11-10). Everything else (the
+    /// mode and stack selection, DAIF, IL, SS, PAN, UAO) is the kernel's: 0.
+    static let userPSTATEBits: UInt64 = 0xF100_1C00
+
     /// Exceptions from a user thread (ESR_EL2.EC).
     enum ExceptionClass {
         static let svc64: UInt64 = 0x15
@@ -154,8 +159,13 @@ enum UserRun {
         Virtualization.nativeMode(vmid: space.vmid, root: space.root)
         let context = kernel.userContext(t)
         cmk_copy_words(frame, context, UInt64(t == trapped ? Frame.pstate + 1 : Frame.words))
-        // EL0t, whatever the context says: a thread never chooses its level.
-        frame[Frame.pstate] = 0
+        // EL0t with interrupts unmasked, whatever the context says (a thread
+        // never chooses its level or masks the kernel's interrupts); its
+        // condition flags, BTYPE, SSBS and DIT are its own and stay. (Zeroing
+        // all of PSTATE lost NZCV whenever an interrupt came between a
+        // compare and its branch: a ping-pong check failed once in many
+        // boots, the branch taken the wrong way.)
+        frame[Frame.pstate] &= UserRun.userPSTATEBits
         coreState[CoreState.lowerEL] = LowerEL.user
         armTick()
     }
@@ -195,10 +205,14 @@ enum UserRun {
     /// chose (a doorbell: another core woke one of our threads).
     static func idle(core: Int) -> Never {
         let kernel = KernelGlobals.kernel!
+        stopTicks()
         while true {
             CPU.waitForInterrupt()
+            // Only a doorbell can give this core a thread: anything else
+            // (a stray wake-up) does not take the big lock.
+            if GICv3.drain() == 0 { continue }
             kernel.lock.acquire(core: core)
-            interrupts(core: core, kernel)
+            kernel.rescheduleLocked(core: core)
             let ready = kernel.currentThread(core: core) != nil
             kernel.lock.release(core: core)
             if ready { start(core: core) }

@@ -33,6 +33,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
             Console.failure(cluster, step: step, error: error)
         } else {
             Console.line(cluster, "user ipc ok")
+            Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)
         }
     }
     _ = Kernel.invoke(RootTaskSlot.thread, .tcbSuspend, length: 0)

@@ -25,6 +25,9 @@ public struct BootTranscript {
     public var bootOK: (clusters: Int, cores: Int)?
     /// Clusters whose root task printed `cmk: cluster I user ipc ok`.
     public var userIPC: Set<Int> = []
+    /// Clusters whose root task's fuzzer finished:
+    /// `cmk: cluster I user fuzz calls=N errors=E faults=F seed=S ok`.
+    public var userFuzz: [Int: (calls: UInt64, errors: UInt64, faults: UInt64)] = [:]
     /// The boot channel experiment's lines (`cmk experiment channel --qemu`).
     public var channelExperiments: [ChannelExperimentLine] = []
 
@@ -51,6 +54,11 @@ public struct BootTranscript {
         }
         if words.count >= 4, words[1] == "cluster", let id = Int(words[2]) {
             if words.count == 6, words[3] == "user", words[4] == "ipc", words[5] == "ok" { userIPC.insert(id) }
+            if words.count == 10, words[3] == "user", words[4] == "fuzz", words[9] == "ok",
+                let calls = parsed.decimal("calls"), let errors = parsed.decimal("errors"), let faults = parsed.decimal("faults")
+            {
+                userFuzz[id] = (calls, errors, faults)
+            }
             if words[3] == "up", let cores = parsed.field("cores"), let data = parsed.field("data") {
                 let range = data.split(separator: "-").map(String.init)
                 if range.count == 2, let lo = ConsoleLine.hex(range[0]), let hi = ConsoleLine.hex(range[1]) {
@@ -97,6 +105,7 @@ public struct BootTranscript {
                 return "no `cmk: cluster \(i) private ... ok` line"
             }
             if !userIPC.contains(i) { return "no `cmk: cluster \(i) user ipc ok` line (its root task's ping-pong)" }
+            if userFuzz[i] == nil { return "no `cmk: cluster \(i) user fuzz ... ok` line (its root task's fuzzer)" }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
             if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {
                 return "cluster \(i) private global at PA 0x\(String(check.pa, radix: 16)) is outside its partition"

@@ -413,15 +413,18 @@ enum FuzzCall {
                 m[0] = chance(80) ? below(9) : word()
                 m[1] = chance(80) ? below(24) : word()
                 if chance(60) { m[2] = 0; m[3] = 0 } else { m[2] = cptr(Fuzz.Slot.cnode); m[3] = depth() }
-                m[4] = below(70)
+                m[4] = chance(70) ? 1 + Fuzz.Slot.fixed + below(Fuzz.Slot.count - 1 - Fuzz.Slot.fixed) : below(70)
                 m[5] = chance(80) ? 1 + below(3) : word()
                 caps[0] = cptr(Fuzz.Slot.cnode)
                 extraCaps = chance(85) ? 1 : Int(below(4))
             case .cnodeRevoke, .cnodeDelete, .cnodeCopy, .cnodeMint, .cnodeMove, .cnodeMutate:
                 target = cptr(Fuzz.Slot.cnode)
-                m[0] = chance(85) ? below(Fuzz.Slot.count) : word()
+                // Copy/Mint/Move/Mutate succeed from a full slot into an empty one.
+                let copying = method != .cnodeRevoke && method != .cnodeDelete
+                m[0] = chance(85) ? (copying && chance(70) ? 1 + Fuzz.Slot.fixed + below(Fuzz.Slot.count - 1 - Fuzz.Slot.fixed)
+                    : below(Fuzz.Slot.count)) : word()
                 m[1] = chance(70) ? 64 : depth()
-                m[2] = chance(85) ? below(Fuzz.Slot.count) : word()
+                m[2] = chance(85) ? (chance(60) ? 1 + below(Fuzz.Slot.fixed) : below(Fuzz.Slot.count)) : word()
                 m[3] = chance(70) ? 64 : depth()
                 m[4] = chance(80) ? below(16) : word()
                 m[5] = chance(50) ? 0 : chance(50) ? Fuzz.guardData : word()
@@ -454,10 +457,11 @@ enum FuzzCall {
                 extraCaps = chance(80) ? 1 : Int(below(4))
                 length = chance(80) ? 1 : Int(below(9))
             case .tcbWriteRegisters:
-                target = cptr(Fuzz.Slot.tcb)
+                // Its own TCB is refused (current); TCBs it made are not.
+                target = chance(50) ? cptr(Fuzz.Slot.tcb) : below(Fuzz.Slot.count)
                 m[0] = below(2)
                 m[1] = chance(80) ? below(9) : word()
-                length = Int(below(9))
+                length = chance(80) ? Int(min(2 + m[1], 8)) : Int(below(9))
             case .frameMap, .frameUnmap, .frameGetAddress:
                 target = cptr(Fuzz.Slot.frame)
                 m[0] = vaddr(granule: 0x1000)

@@ -106,6 +106,8 @@ struct FuzzDriver {
     // Root-CNode slots.
     var endpoint: UInt64 = 0, cnode: UInt64 = 0, tcb: UInt64 = 0, watchdog: UInt64 = 0, frame: UInt64 = 0, pool: UInt64 = 0
     var faults: UInt64 = 0, requests: UInt64 = 0, repairs: UInt64 = 0, stuck: UInt64 = 0
+    /// Messages that brought capabilities (transferred or unwrapped).
+    var transfers: UInt64 = 0
     var seed: UInt64 = 0
 
     init(bootInfo: UnsafePointer<UInt64>, cluster: UInt64, nextSlot: UInt64) {
@@ -204,11 +206,15 @@ struct FuzzDriver {
                 }
             } else {
                 requests += 1
+                let tag = MessageTag(word: r.x1)
+                if tag.extraCaps != 0 || tag.capsUnwrapped != 0 { transfers += 1 }
             }
             let empty = MessageTag(label: 0, length: 0).word
+            acceptCapabilities()
             r = answer ? Kernel.syscall(.replyRecv, endpoint, empty) : Kernel.syscall(.recv, endpoint, 0)
         }
 
+        Kernel.ipcWord(RootTaskLayout.ipcBuffer, UserABI.IPCBuffer.receiveDepth).pointee = 0
         // Stop both threads and every object the fuzz thread made.
         _ = Kernel.invoke(tcb, .tcbSuspend, length: 0)
         _ = Kernel.invoke(watchdog, .tcbSuspend, length: 0)
@@ -239,7 +245,19 @@ struct FuzzDriver {
         Console.put(decimal: repairs)
         Console.put(" stuck=")
         Console.put(decimal: stuck)
+        Console.put(" transfers=")
+        Console.put(decimal: transfers)
         cmk_debug_put_char(10)
+    }
+
+    /// Capabilities the fuzz thread sends with its messages land in its own
+    /// CNode, in a slot after the fixed ones (often full: then none is
+    /// transferred); badged copies of this endpoint arrive unwrapped.
+    func acceptCapabilities() {
+        let index = Fuzz.Slot.fixed + 1 + (requests &* 7 &+ faults &* 3 &+ stuck) % (Fuzz.Slot.count - Fuzz.Slot.fixed - 1)
+        Kernel.ipcWord(RootTaskLayout.ipcBuffer, UserABI.IPCBuffer.receiveCNode).pointee = cnode
+        Kernel.ipcWord(RootTaskLayout.ipcBuffer, UserABI.IPCBuffer.receiveIndex).pointee = index
+        Kernel.ipcWord(RootTaskLayout.ipcBuffer, UserABI.IPCBuffer.receiveDepth).pointee = Fuzz.radix
     }
 
     static func entry(_ f: @convention(c) (UInt64) -> Void) -> UInt64 {

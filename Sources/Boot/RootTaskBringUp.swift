@@ -103,6 +103,7 @@ enum RootTaskBringUp {
                           extraCaps: RootTaskSlot.vspace)
         retype(.frame, into: RootTaskSlot.bootInfo)
         fillBootInformation(object(RootTaskSlot.bootInfo).assumingMemoryBound(to: UInt64.self), record: record, kernel: kernel)
+        object(RootTaskSlot.bootInfo).assumingMemoryBound(to: UInt64.self)[RootTaskBootInfo.fuzzCalls] = image.fuzzCalls
         RootThread.invoke(kernel, RootTaskSlot.bootInfo, .frameMap, [RootTaskLayout.bootInfo, readOnly, data, 0, 0, 0],
                           extraCaps: RootTaskSlot.vspace)
         var address = RootTaskLayout.stackBase

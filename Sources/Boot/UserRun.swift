@@ -51,6 +51,9 @@ enum UserRun {
                     if context[UserABI.Register.number] == UserABI.debugPutChar {
                         DebugConsole.put(UInt8(truncatingIfNeeded: context[0]), core: core)
                         context[UserABI.Register.error] = 0
+                    } else if context[UserABI.Register.number] == UserABI.debugCheckInvariants {
+                        if let violation = kernel.checkInvariants() { panic(violation.message, UInt64(violation.address)) }
+                        context[UserABI.Register.error] = 0
                     } else {
                         kernel.userSyscall(core: core)
                     }

@@ -41,6 +41,9 @@ struct BootCommand: ParsableCommand {
     @Option(help: "With --gdb: the local TCP port of the gdbstub.")
     var gdbPort: Int = 1234
 
+    @Option(help: "Random system calls the root task's fuzzer makes in every cluster (default 2000; docs/kernel/fuzz.md). Raise --timeout for a long run.")
+    var fuzz: UInt64?
+
     @Option(help: ArgumentHelp("Provoke a failure on purpose (tests): KIND or KIND@CLUSTER, KIND one of data-abort, stack-overflow, panic, hang, flood, read-other, write-other, hold-console, read-other-gicr.", visibility: .hidden))
     var inject: String?
 
@@ -48,12 +51,16 @@ struct BootCommand: ParsableCommand {
         try withExitCodes {
             let path = file ?? Project.defaultTopology
             let topology = try loadTopology(path)
+            if let fuzz, fuzz > RootTaskImage.maxFuzzCalls {
+                throw ValidationError("--fuzz \(fuzz): at most \(RootTaskImage.maxFuzzCalls)")
+            }
             let injection = try inject.map { try FailedClusters.injection($0, clusterCount: topology.clusters.count) }
                 ?? FaultInjection.none
             var failed = FailedClusters(lines: [])
             let console = json ? FileHandle.standardError : FileHandle.standardOutput
             let boot = try KernelBoot.boot(
                 topology, info: Layout.bootInfo(topology, inject: injection), threading: tcg, timeout: timeout,
+                fuzzCalls: fuzz,
                 prepare: { command in
                     guard gdb else { return }
                     let stub = GDBStub(port: gdbPort)

@@ -23,7 +23,7 @@
 ///       0 partitionBase  1 partitionSize  2 coreMask (bit i = core i)  3 reserved (0)
 ///     optional experiment record (8 words, `ExperimentRequest`)
 ///     optional guest record (8 words, `GuestImage`)
-///     optional root-task record (4 words, `RootTaskImage`)
+///     optional root-task record (5 words, `RootTaskImage`; word 4: fuzz calls)
 public struct BootInfo {
     public static let magic: UInt64 = 0x3154_4F4F_424B_4D43  // "CMKBOOT1"
     public static let version: UInt64 = 2

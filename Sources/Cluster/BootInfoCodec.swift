@@ -73,7 +73,7 @@ extension BootInfo {
     /// The blob as words, checksum filled in.
     public func encodedWords(into body: (Int, UInt64) -> Void) {
         let count = byteCount / 8
-        var words = InlineArray<294, UInt64>(repeating: 0)  // 18 + 64 * 4 + 8 + 8 + 4
+        var words = InlineArray<295, UInt64>(repeating: 0)  // 18 + 64 * 4 + 8 + 8 + 5
         words[0] = Self.magic
         words[1] = Self.version
         words[2] = UInt64(byteCount)

@@ -9,12 +9,19 @@ import UserABI
 ///
 /// Words: 0 physical address, 1 file size, 2 memory size, 3 entry.
 public struct RootTaskImage: Equatable, Sendable {
-    public static let wordCount = 4
+    public static let wordCount = 5
+    /// The root task's fuzzer: random system calls per cluster in a normal
+    /// boot (`cmk boot --fuzz N` asks for more), and the most a blob may ask.
+    public static let defaultFuzzCalls: UInt64 = 2_000
+    public static let maxFuzzCalls: UInt64 = 100_000_000
 
     public var physicalAddress: UInt64
     public var fileSize: UInt64
     public var memorySize: UInt64
     public var entry: UInt64
+    /// Word 4: how many system calls the root task's fuzzer makes
+    /// (`RootTaskBootInfo.fuzzCalls`).
+    public var fuzzCalls: UInt64 = RootTaskImage.defaultFuzzCalls
 
     public init(physicalAddress: UInt64 = Machine.rootTaskAddress, fileSize: UInt64, memorySize: UInt64, entry: UInt64) {
         self.physicalAddress = physicalAddress
@@ -25,14 +32,16 @@ public struct RootTaskImage: Equatable, Sendable {
 
     public init(words: (Int) -> UInt64) {
         self.init(physicalAddress: words(0), fileSize: words(1), memorySize: words(2), entry: words(3))
+        fuzzCalls = words(4)
     }
 
-    public var words: InlineArray<4, UInt64> {
-        var w = InlineArray<4, UInt64>(repeating: 0)
+    public var words: InlineArray<5, UInt64> {
+        var w = InlineArray<5, UInt64>(repeating: 0)
         w[0] = physicalAddress
         w[1] = fileSize
         w[2] = memorySize
         w[3] = entry
+        w[4] = fuzzCalls
         return w
     }
 
@@ -49,6 +58,7 @@ public struct RootTaskImage: Equatable, Sendable {
             && fileSize > 0 && fileSize <= Machine.rootTaskWindowSize
             && Self.window.contains(file)
             && memorySize >= fileSize && memorySize <= RootTaskLayout.imageLimit
+            && fuzzCalls <= Self.maxFuzzCalls
             && entry >= RootTaskLayout.imageBase && entry - RootTaskLayout.imageBase < fileSize
             && entry % 4 == 0
     }

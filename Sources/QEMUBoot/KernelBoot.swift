@@ -78,7 +78,8 @@ public enum KernelBoot {
     /// command (the gdbstub) before QEMU starts.
     public static func boot(
         _ topology: Topology, info: BootInfo, threading: QEMUCommand.Threading = .single, icount: Bool = false,
-        timeout: Double, prepare: (inout QEMUCommand) -> Void = { _ in }, onLine: (String) -> Void = { _ in }
+        timeout: Double, fuzzCalls: UInt64? = nil, prepare: (inout QEMUCommand) -> Void = { _ in },
+        onLine: (String) -> Void = { _ in }
     ) throws(CMKFailure) -> Outcome {
         guard Subprocess.which(QEMUCommand.binary) else {
             throw .environment("\(QEMUCommand.binary) not found: run scripts/setup.sh (installs qemu-system-arm)")
@@ -87,6 +88,7 @@ public enum KernelBoot {
         let rootTask = try Project.buildRootTask()
         var info = info
         info.rootTask = rootTask.image
+        if let fuzzCalls { info.rootTask?.fuzzCalls = fuzzCalls }
         let blob: URL
         do {
             blob = try Project.writeBootInfo(Layout.bootInfoBytes(info), name: topology.name)

@@ -35,7 +35,11 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
         } else {
             Console.line(cluster, "user ipc ok")
             Preemption.run(&pingPong)
-            if info[RootTaskBootInfo.benchmark] != 0 { IPCBench.run(bootInfo: info, cluster: cluster, firstSlot: pingPong.nextSlot) }
+            Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)
+            // The fuzzer takes 6 slots from there.
+            if info[RootTaskBootInfo.benchmark] != 0 {
+                IPCBench.run(bootInfo: info, cluster: cluster, firstSlot: pingPong.nextSlot + 6)
+            }
         }
     }
     _ = Kernel.invoke(RootTaskSlot.thread, .tcbSuspend, length: 0)

@@ -28,6 +28,9 @@ public struct BootTranscript {
     /// Clusters whose root task printed `cmk: cluster I user preemption ok
     /// ticks=T` (two equal-priority spinners both ran: time slices work).
     public var userPreemption: Set<Int> = []
+    /// Clusters whose root task's fuzzer finished:
+    /// `cmk: cluster I user fuzz calls=N errors=E faults=F seed=S ok`.
+    public var userFuzz: [Int: (calls: UInt64, errors: UInt64, faults: UInt64)] = [:]
     /// The boot channel experiment's lines (`cmk experiment channel --qemu`).
     public var channelExperiments: [ChannelExperimentLine] = []
 
@@ -56,6 +59,11 @@ public struct BootTranscript {
             if words.count == 6, words[3] == "user", words[4] == "ipc", words[5] == "ok" { userIPC.insert(id) }
             if words.count == 7, words[3] == "user", words[4] == "preemption", words[5] == "ok", parsed.int("ticks") != nil {
                 userPreemption.insert(id)
+            }
+            if words.count == 10, words[3] == "user", words[4] == "fuzz", words[9] == "ok",
+                let calls = parsed.decimal("calls"), let errors = parsed.decimal("errors"), let faults = parsed.decimal("faults")
+            {
+                userFuzz[id] = (calls, errors, faults)
             }
             if words[3] == "up", let cores = parsed.field("cores"), let data = parsed.field("data") {
                 let range = data.split(separator: "-").map(String.init)
@@ -106,6 +114,7 @@ public struct BootTranscript {
             if !userPreemption.contains(i) {
                 return "no `cmk: cluster \(i) user preemption ok` line (its root task's time-slice test)"
             }
+            if userFuzz[i] == nil { return "no `cmk: cluster \(i) user fuzz ... ok` line (its root task's fuzzer)" }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
             if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {
                 return "cluster \(i) private global at PA 0x\(String(check.pa, radix: 16)) is outside its partition"

@@ -27,6 +27,10 @@ public enum UserABI {
     /// Debug: write the byte in x0 to the console (a whole line at a time,
     /// under the console lock). Handled by Boot, never by the kernel.
     public static let debugPutChar: UInt64 = 0x100
+    /// Debug: the kernel checks its invariants under the big lock
+    /// (`checkInvariants()`); a violation is a kernel bug and panics the
+    /// machine. x6 = 0. Handled by Boot, as `debugPutChar`.
+    public static let debugCheckInvariants: UInt64 = 0x101
 
     /// Word indices of the IPC buffer (a 4 KiB frame of the thread's VSpace,
     /// set with TCB SetIPCBuffer; 16 words are used).
@@ -122,6 +126,9 @@ public enum RootTaskBootInfo {
     /// `cmk bench ipc --qemu`: 0, or the round trips the root task measures
     /// (docs/bench-ipc.md).
     public static let benchmark = 9
+    /// How many random system calls the root task's fuzzer makes
+    /// (`cmk boot --fuzz N`; `RootTaskImage.defaultFuzzCalls` otherwise).
+    public static let fuzzCalls = 10
     /// Untyped i's size (log2 bytes) at `untypedSizes + i`, i < untypedCount (at most 32).
     public static let untypedSizes = 16
     public static let words = 48

@@ -191,12 +191,13 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         #expect(try decode(words(info), fixChecksum: false).rootTask == nil)
         info.rootTask = sampleRootTask()
         var w = words(info)
-        #expect(w.count == 18 + 2 * 4 + 4 && w[17] == 4 && w[18 + 2 * 4] == Machine.rootTaskAddress)
+        #expect(w.count == 18 + 2 * 4 + 5 && w[17] == 5 && w[18 + 2 * 4] == Machine.rootTaskAddress)
+        #expect(w[18 + 2 * 4 + 4] == RootTaskImage.defaultFuzzCalls)
         #expect(try decode(w, fixChecksum: false).rootTask == info.rootTask)
         info.guestImage = sampleGuest()
         info.experiment = .channel(roundTrips: 10, messages: 20)
         w = words(info)
-        #expect(w.count == 18 + 2 * 4 + 8 + 8 + 4)
+        #expect(w.count == 18 + 2 * 4 + 8 + 8 + 5)
         let decoded = try decode(w, fixChecksum: false)
         #expect(decoded.rootTask == info.rootTask && decoded.guestImage == info.guestImage)
         #expect(decoded.experiment == info.experiment)
@@ -222,6 +223,7 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
             (3, 0x3F_F000),  // entry below the image
             (3, 0x40_1208),  // entry past the file image
             (3, 0x40_0002),  // entry not an instruction
+            (4, RootTaskImage.maxFuzzCalls + 1),  // too many fuzz calls
         ]
         for (offset, value) in edits {
             var w = words(info)

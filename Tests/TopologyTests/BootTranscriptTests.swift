@@ -11,6 +11,8 @@ import Testing
         cmk: cluster 1 user ipc ok
         cmk: cluster 0 user preemption ok ticks=6
         cmk: cluster 1 user preemption ok ticks=7
+        cmk: cluster 0 user fuzz calls=2000 errors=1500 faults=12 seed=7 ok
+        cmk: cluster 1 user fuzz calls=2000 errors=1490 faults=9 seed=8 ok
         cmk: cluster 1 up cores=2,3 data=0x49000000-0x49000080
         cmk: cluster 0 up cores=0,1 data=0x41000000-0x41000080
         cmk: channel 0->1 rtt=1500 ticks
@@ -28,6 +30,13 @@ import Testing
     @Test func aCompleteBootPasses() throws {
         let topology = try TopologyLoader.load(text: validTopology, file: "t")
         #expect(transcript(good).problem(against: topology) == nil)
+        #expect(transcript(good).userFuzz[1]?.faults == 9)
+    }
+
+    @Test func aMissingFuzzLineFails() throws {
+        let topology = try TopologyLoader.load(text: validTopology, file: "t")
+        let text = good.split(separator: "\n").filter { !$0.contains("cluster 1 user fuzz") }.joined(separator: "\n")
+        #expect(transcript(text).problem(against: topology)?.contains("user fuzz") == true)
     }
 
     @Test func eachMissingOrWrongLineIsCaught() throws {

@@ -45,6 +45,9 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
         let size = record[ClusterRecord.partitionSize] - record[ClusterRecord.freeOffset]
         guard let kernel = ClusterKernel.boot(
             memory: UnsafeMutableRawPointer(bitPattern: UInt(free))!, size: Int(size),
+            // 512 root slots: the boot's below 224, the Untyped from 224,
+            // the root task's own from 256 (RootTaskBringUp.firstFree).
+            rootRadix: RootTaskBringUp.rootRadix,
             // Preemption points ask whether this core's tick is due (armed
             // only while a user thread runs: never during boot).
             preemptionPending: { WakeTimer.due }, lock: lock, cores: cores,

@@ -37,9 +37,11 @@ enum RootTaskBringUp {
     }
     /// The debug console's line buffers (an Untyped the boot keeps).
     static let debugSlot: Word = 7
-    /// Slots the root task may use: [firstFree, freeEnd).
-    static let firstFree: Word = 209
-    static let freeEnd: Word = 224
+    /// The root CNode's radix (log2 slots), and the slots the root task may
+    /// use: [firstFree, freeEnd), above the Untyped.
+    static let rootRadix = 9
+    static let firstFree: Word = 256
+    static let freeEnd: Word = 512
 
     static let readWrite = Word(CapRights.read.rawValue | CapRights.write.rawValue)
     static let readOnly = Word(CapRights.read.rawValue)
@@ -147,7 +149,7 @@ enum RootTaskBringUp {
         words[RootTaskBootInfo.untypedCount] = count
         words[RootTaskBootInfo.firstFreeSlot] = firstFree
         words[RootTaskBootInfo.freeSlotEnd] = freeEnd
-        words[RootTaskBootInfo.cnodeRadix] = 8
+        words[RootTaskBootInfo.cnodeRadix] = UInt64(rootRadix)
         words[RootTaskBootInfo.benchmark] = IPCBenchRequest.roundTrips(record)
     }
 

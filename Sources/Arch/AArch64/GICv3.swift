@@ -132,11 +132,11 @@ public enum GICv3 {
     public static func splitEndOfInterrupt() {
         cmk_write_icc_ctlr_el1(cmk_read_icc_ctlr_el1() | 0b10)
         cmk_isb()
-        eoiSplit = true
     }
-    /// Whether this core split EOI. Private to the cluster (.bss), written
-    /// once by the core before its first guest entry; only that core reads it.
-    nonisolated(unsafe) public static var eoiSplit = false
+    /// Whether this core split EOI: read from its own ICC_CTLR_EL1 (a
+    /// cluster-wide flag was wrong for the cluster's other cores, which
+    /// then wrote ICC_DIR_EL1 with EOImode = 0, an UNPREDICTABLE write).
+    public static var eoiSplit: Bool { cmk_read_icc_ctlr_el1() & 0b10 != 0 }
 
     /// Acknowledge the highest-priority pending group-1 interrupt (its INTID;
     /// 1020...1023: none).

@@ -147,17 +147,32 @@ enum UserRun {
             kernel.lock.release(core: core)
             RootTaskBringUp.finished()
         }
-        guard let t = kernel.prepareUserReturn(core: core) else {
+        // A thread that cannot run at EL0 here faults instead, as its first
+        // instruction would (seL4 runs a thread with no valid VSpace on the
+        // kernel's empty one): no VSpace, or a vCPU thread the user made
+        // (guests run only where the boot set one up). The fault goes to its
+        // handler or stops it; either way it leaves this core, and the
+        // kernel chooses again. A user can never stop the kernel this way.
+        var chosen = kernel.prepareUserReturn(core: core)
+        var space: (root: UInt64, vmid: UInt64)? = nil
+        while let c = chosen {
+            if c.pointee.boundVCPU == nil, let s = kernel.vspace(of: c) {
+                space = s
+                break
+            }
+            let pc = kernel.userContext(c)[Frame.pc]
+            kernel.userFault(
+                c.pointee.boundVCPU == nil
+                    ? .vmFault(address: pc, isInstruction: true, status: 0) : .userException(status: 0),
+                core: core)
+            while let (thread, fault) = kernel.takeUnhandledFault() { report(thread, fault) }
+            chosen = kernel.prepareUserReturn(core: core)
+        }
+        guard let t = chosen, let space else {
             coreState[CoreState.lowerEL] = LowerEL.nothing
             stopTicks()
             kernel.lock.release(core: core)
             idle(core: core)
-        }
-        guard t.pointee.boundVCPU == nil else {
-            panic("user thread: a vCPU thread was chosen on a core that runs user threads")
-        }
-        guard let space = kernel.vspace(of: t) else {
-            panic("user thread: the chosen thread has no VSpace")
         }
         Virtualization.nativeMode(vmid: space.vmid, root: space.root)
         let context = kernel.userContext(t)

@@ -35,6 +35,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
         } else {
             Console.line(cluster, "user ipc ok")
             Preemption.run(&pingPong)
+            NoVSpace.run(&pingPong)
             Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)
             // The fuzzer takes 6 slots from there.
             if info[RootTaskBootInfo.benchmark] != 0 {

@@ -79,6 +79,7 @@ for i, c in enumerate(topo["cluster"]):
     if not any(l.strip() == f"cmk: cluster {i} user ipc ok" for l in lines): problems.append(f"cluster {i}: no user ipc ok line")
     if not any(re.fullmatch(rf"cmk: cluster {i} user preemption ok ticks=\d+", l.strip()) for l in lines): problems.append(f"cluster {i}: no user preemption ok line")
     if not any(re.fullmatch(rf"cmk: cluster {i} user fuzz calls=[1-9]\d* errors=\d+ faults=\d+ seed=\d+ ok", l.strip()) for l in lines): problems.append(f"cluster {i}: no user fuzz ok line")
+    if not any(l.strip() == f"cmk: cluster {i} user no-vspace ok" for l in lines): problems.append(f"cluster {i}: no user no-vspace ok line (a thread with no VSpace must fault, not stop the kernel)")
     va, pa, value = privates[i]
     if value != i: problems.append(f"cluster {i}: read back {value}")
     if not (part[0] <= pa < part[1]): problems.append(f"cluster {i}: private global PA {pa:#x} outside its partition")

@@ -26,22 +26,21 @@ enum RootTaskBringUp {
     nonisolated(unsafe) static var running = false
 
     /// Root-CNode slots for the objects that make up the root task's
-    /// address space (its page tables and frames): the ranges below 64 that
-    /// the boot code leaves free (25, 26, 40, 42 are the smoke test's and
-    /// the guest's).
+    /// address space (its page tables and frames): the top of the root
+    /// CNode, [mappingBase, 512): room for an image of (112 - 4 tables - 16
+    /// stack frames) = 92 pages.
+    static let mappingBase = 400
     static func mappingSlot(_ k: Int) -> Word? {
-        if k < 16 { return Word(9 + k) }  // 9..24
-        if k < 29 { return Word(27 + k - 16) }  // 27..39
-        if k < 50 { return Word(43 + k - 29) }  // 43..63
-        return nil
+        k < (1 << rootRadix) - mappingBase ? Word(mappingBase + k) : nil
     }
     /// The debug console's line buffers (an Untyped the boot keeps).
     static let debugSlot: Word = 7
     /// The root CNode's radix (log2 slots), and the slots the root task may
-    /// use: [firstFree, freeEnd), above the Untyped.
+    /// use: [firstFree, freeEnd), between the Untyped and the boot's
+    /// mapping slots.
     static let rootRadix = 9
     static let firstFree: Word = 256
-    static let freeEnd: Word = 512
+    static let freeEnd: Word = Word(mappingBase)
 
     static let readWrite = Word(CapRights.read.rawValue | CapRights.write.rawValue)
     static let readOnly = Word(CapRights.read.rawValue)

@@ -63,13 +63,7 @@ enum ChannelBringUp {
 
     /// First-core set-up, before the cluster's other cores run.
     static func setUp(record: UnsafeMutablePointer<UInt64>) {
-        let info: BootInfo
-        do {
-            info = try BootInfo.decode(
-                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
-        } catch {
-            panic(error.message)
-        }
+        let info = decodedBootInfo()
         for c in 0..<info.clusterCount {
             Scratch.doorbellTarget[c] = QemuVirt.mpidr(ofCore: info.clusters[c].firstCore)
         }

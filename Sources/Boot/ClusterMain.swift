@@ -338,13 +338,7 @@ enum FaultInjector {
     }
 
     static func bootInfo() -> BootInfo {
-        let info: BootInfo
-        do {
-            info = try BootInfo.decode(
-                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
-        } catch {
-            panic(error.message)
-        }
+        let info = decodedBootInfo()
         guard info.clusterCount > 1 else { panic("this --inject kind needs two clusters") }
         return info
     }

@@ -36,13 +36,7 @@ enum GuestBringUp {
         else { panic("guest record missing or outside the guest region") }
         let stage2Root = record[ClusterRecord.stage2Root]
         guard stage2Root != 0 else { panic("no stage-2 tables for the guest (empty guest region?)") }
-        let info: BootInfo
-        do {
-            info = try BootInfo.decode(
-                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
-        } catch {
-            panic(error.message)
-        }
+        let info = decodedBootInfo()
         guard let map = GuestVCPUMap(
             placement: image.placement, vcpuCount: image.vcpuCount, clusterCount: info.clusterCount,
             coresIn: { info.clusters[$0].coreCount })

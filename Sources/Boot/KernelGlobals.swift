@@ -62,3 +62,14 @@ enum KernelGlobals {
 /// cluster's id (or lose the pristine value before the write).
 nonisolated(unsafe) var clusterIdentity: UInt64 = pristineIdentity
 let pristineIdentity: UInt64 = 0x5052_4956_4154_4531  // "PRIVATE1"
+
+/// The boot information the host left at `Machine.bootInfoAddress`,
+/// decoded and checked (a bad one stops the boot with the decoder's message).
+func decodedBootInfo() -> BootInfo {
+    do {
+        return try BootInfo.decode(
+            UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
+    } catch {
+        panic(error.message)
+    }
+}

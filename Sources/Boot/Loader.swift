@@ -24,14 +24,7 @@ import InterKernel
 enum Loader {
     static func run() -> Never {
         guard CPU.currentEL == 2 else { panic("cmk must start at EL2 (QEMU virtualization=on)") }
-        let info: BootInfo
-        do {
-            info = try BootInfo.decode(
-                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!,
-                available: Int(Machine.bootInfoMaxSize))
-        } catch {
-            panic(error.message)
-        }
+        let info = decodedBootInfo()
         guard cmk_image_end() <= Machine.rootTaskAddress else {
             panic("kernel image runs into the root-task window at", Machine.rootTaskAddress)
         }

@@ -51,13 +51,7 @@ enum RootTaskBringUp {
     /// Build the root task and run it at EL0 on this (the first) core.
     /// Returns only if the boot information carries no root task.
     static func launch(record: UnsafeMutablePointer<UInt64>) {
-        let info: BootInfo
-        do {
-            info = try BootInfo.decode(
-                UnsafeRawPointer(bitPattern: UInt(Machine.bootInfoAddress))!, available: Int(Machine.bootInfoMaxSize))
-        } catch {
-            panic(error.message)
-        }
+        let info = decodedBootInfo()
         guard let image = info.rootTask else { return }
         let kernel = KernelGlobals.kernel!
         let cnode = RootSlot.cnode

@@ -68,12 +68,7 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     KernelGlobals.coresUp += 1
     bigLock.release(core: index)
 
-    LockStress.run(bigLock, core: index)
-
     if index == 0 { ClusterBringUp.run(state: state, record: record) }
-    if let p = LockExperiment.requested(record) {
-        LockExperiment.run(bigLock, core: index, parameters: p, start: LockExperiment.start(record))
-    }
     // A guest with one vCPU per core: this core waits for its vCPU thread.
     if record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue { GuestBringUp.secondary(coreIndex: index) }
     // Otherwise it runs the user threads the kernel gives it (the root task
@@ -137,16 +132,6 @@ enum ClusterBringUp {
             if CPU.counter > deadline { panic("cores of this cluster did not come up; cores up:", decimal: up) }
         }
 
-        LockStress.check(bigLock, cores: coreCount, clusterId: clusterId, deadline: deadline)
-        if let p = LockExperiment.requested(record) {
-            // Everyone is up: open the window a little ahead (releasing: the
-            // other cores' acquiring loads see it with everything before it).
-            LockExperiment.start(record).pointee.store(CPU.counter + CPU.counterFrequency / 1000, ordering: .releasing)
-            LockExperiment.run(bigLock, core: 0, parameters: p, start: LockExperiment.start(record))
-            LockExperiment.report(
-                bigLock, clusterId: clusterId, cores: coreCount, parameters: p,
-                deadline: CPU.counter + p.durationTicks + bringUpTimeoutSeconds * CPU.counterFrequency)
-        }
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
         KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
@@ -350,76 +335,5 @@ enum FaultInjector {
         var frame = InlineArray<32, UInt64>(repeating: depth)
         withUnsafeMutablePointer(to: &frame) { sink.pointee &+= UInt64(UInt(bitPattern: $0)) }
         return recurse(depth &+ 1, sink) &+ frame[Int(depth % 32)]
-    }
-}
-
-/// The big lock under real concurrency, at every boot: every core of the
-/// cluster adds 1 to a plain (non-atomic) global `incrementsPerCore` times
-/// under the big lock; the first core checks that no increment was lost.
-/// Line: `cmk: cluster I lock=KIND stress cores=N increments=M ok`.
-enum LockStress {
-    static let incrementsPerCore = 2000
-
-    static func run(_ lock: ClusterLock, core: Int) {
-        for i in 0..<incrementsPerCore {
-            Scratch.stressProgress[core] = UInt64(i)
-            lock.acquire(core: core)
-            // A read and a write the compiler must keep apart: a lost update
-            // between them is what a broken lock would show.
-            let seen = KernelGlobals.stressCounter
-            KernelGlobals.stressCounter = seen &+ 1
-            lock.release(core: core)
-        }
-        lock.acquire(core: core)
-        KernelGlobals.stressDone += 1
-        lock.release(core: core)
-    }
-
-    /// On failure: each core's progress, and the first word of every block
-    /// of the lock's memory.
-    static func dump(_ lock: ClusterLock) {
-        Console.begin()
-        Console.put("cmk: lock stress progress")
-        for c in 0..<lock.cores {
-            Console.put(" ")
-            Console.decimal(Scratch.stressProgress[c])
-        }
-        Console.put(" words")
-        for block in 0..<(ClusterLock.byteCount(lock.kind, cores: lock.cores) / lock.stride) {
-            Console.put(" ")
-            Console.hex(lock.memory.load(fromByteOffset: block * lock.stride, as: UInt64.self))
-        }
-        Console.end()
-    }
-
-    static func check(_ lock: ClusterLock, cores: Int, clusterId: UInt64, deadline: UInt64) {
-        while true {
-            lock.acquire(core: 0)
-            let done = KernelGlobals.stressDone
-            let total = KernelGlobals.stressCounter
-            lock.release(core: 0)
-            if done == cores {
-                guard total == cores * incrementsPerCore else {
-                    panic("big lock lost increments; counter:", decimal: total)
-                }
-                break
-            }
-            CPU.relax()
-            if CPU.counter > deadline {
-                dump(lock)
-                panic("cores did not finish the lock stress; done:", decimal: done)
-            }
-        }
-        Console.begin()
-        Console.put("cmk: cluster ")
-        Console.decimal(clusterId)
-        Console.put(" lock=")
-        Console.put(lock.kind.name)
-        Console.put(" stress cores=")
-        Console.decimal(cores)
-        Console.put(" increments=")
-        Console.decimal(cores * incrementsPerCore)
-        Console.put(" ok")
-        Console.end()
     }
 }

@@ -39,11 +39,6 @@ enum KernelGlobals {
     nonisolated(unsafe) static var guestLineOpen = false
     /// Cores of this cluster that entered the kernel. Protected by the big lock.
     nonisolated(unsafe) static var coresUp = 0
-    /// The lock stress test's counter: plain, non-atomic; only the big lock
-    /// keeps increments from being lost. Protected by the big lock.
-    nonisolated(unsafe) static var stressCounter = 0
-    /// Cores that finished their stress increments. Protected by the big lock.
-    nonisolated(unsafe) static var stressDone = 0
 
     /// This cluster's kernel (seL4-style objects in the partition's free
     /// memory), booted by the cluster's first core before any other core of

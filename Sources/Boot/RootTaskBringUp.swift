@@ -1,5 +1,6 @@
 import Arch
 import ArchAsm
+import BigLock
 import Cluster
 import Kernel
 import UserABI
@@ -108,10 +109,11 @@ enum RootTaskBringUp {
             RootThread.invoke(kernel, slot, .frameMap, [address, readWrite, data, 0, 0, 0], extraCaps: RootTaskSlot.vspace)
             address += 4096
         }
-        // The debug console's buffers (256 bytes per core).
-        retype(.untyped, into: debugSlot, bits: 12)
+        // The debug console's buffers (`DebugConsole.lineBytes` per core).
+        let debugBits = DebugConsole.areaBits(cores: kernel.cores)
+        retype(.untyped, into: debugSlot, bits: Word(debugBits))
         DebugConsole.area = kernel.rootSlot(debugSlot).object
-        DebugConsole.cores = min(kernel.cores, 4096 / DebugConsole.lineBytes)
+        DebugConsole.cores = kernel.cores
 
         // The root thread becomes the root task.
         RootThread.setSpace(kernel, vspace: RootTaskSlot.vspace)
@@ -144,6 +146,21 @@ enum RootTaskBringUp {
         words[RootTaskBootInfo.freeSlotEnd] = freeEnd
         words[RootTaskBootInfo.cnodeRadix] = UInt64(rootRadix)
         words[RootTaskBootInfo.benchmark] = IPCBenchRequest.roundTrips(record)
+        // The big lock's name, for the lock lines the root task prints.
+        words[RootTaskBootInfo.lockName] = kernel.lock.kind.name.withUTF8Buffer { bytes in
+            var name: UInt64 = 0
+            for i in 0..<min(bytes.count, 8) { name |= UInt64(bytes[i]) << UInt64(8 * i) }
+            return name
+        }
+        words[RootTaskBootInfo.counterFrequency] = CPU.counterFrequency
+        if let request = ExperimentRequest(words: { record[ClusterRecord.experiment + $0] }),
+            case .lock(let workload, let hold, let delay, let durationTicks) = request
+        {
+            words[RootTaskBootInfo.lockExperiment] = 1 + workload
+            words[RootTaskBootInfo.lockHold] = hold
+            words[RootTaskBootInfo.lockDelay] = delay
+            words[RootTaskBootInfo.lockTicks] = durationTicks
+        }
     }
 
     /// The root task suspended itself (lock not held): the boot takes the

@@ -1,4 +1,3 @@
-import BigLock
 import Cluster
 import InterKernel
 
@@ -13,15 +12,10 @@ import InterKernel
 /// | offset | what |
 /// |--------|------|
 /// | 0      | doorbell target: MPIDR of each cluster's first core (64 words) |
-/// | 512    | lock stress progress, per core (64 words) |
-/// | 1024   | lock experiment entries, per core (64 words) |
-/// | 2048   | lock experiment wait histogram (`LockHistogram`) |
-/// | 2048 + `histogramStride` | lock experiment hold histogram |
+/// | 512    | free (the lock experiment's, before it moved to user level) |
 /// | 10240  | channel experiment round-trip samples (`channelSampleCapacity` words) |
 /// | 24576  | the channel's receiver state: cursor and counters per sending cluster (`channelReceiverCapacity` x 128 bytes) |
 enum Scratch {
-    static let histogramStride = 4096
-
     static var base: UnsafeMutableRawPointer {
         let record = ClusterView.record
         let layout = PartitionLayout(
@@ -30,15 +24,6 @@ enum Scratch {
     }
 
     static var doorbellTarget: UnsafeMutablePointer<UInt64> { (base + 0).assumingMemoryBound(to: UInt64.self) }
-    static var stressProgress: UnsafeMutablePointer<UInt64> { (base + 512).assumingMemoryBound(to: UInt64.self) }
-    static var lockEntries: UnsafeMutablePointer<UInt64> { (base + 1024).assumingMemoryBound(to: UInt64.self) }
-    static var waitHistogram: UnsafeMutablePointer<LockHistogram> { (base + 2048).assumingMemoryBound(to: LockHistogram.self) }
-    static var holdHistogram: UnsafeMutablePointer<LockHistogram> {
-        (base + 2048 + histogramStride).assumingMemoryBound(to: LockHistogram.self)
-    }
-
-    /// First core, before the other cores run: give the histograms their
-    /// initial (empty) values; the rest is plain words the loader zeroed.
     static let channelSampleCapacity = 1024
     static var channelSamples: UnsafeMutablePointer<UInt64> { (base + 10240).assumingMemoryBound(to: UInt64.self) }
 
@@ -48,13 +33,11 @@ enum Scratch {
     static let channelReceiverCapacity = 64
     static var channelReceivers: UnsafeMutableRawPointer { base + channelReceiverOffset }
 
+    /// First core, before the other cores run: check the layout fits (the
+    /// area is plain words the loader zeroed).
     static func format() {
-        precondition(MemoryLayout<LockHistogram>.size <= histogramStride)
-        precondition(2048 + 2 * histogramStride <= 10240)
         precondition(10240 + 8 * channelSampleCapacity <= channelReceiverOffset)
         precondition(channelReceiverOffset + ChannelEndpoint.privateStateSize(clusterCount: channelReceiverCapacity)
             <= Int(PartitionLayout.scratchSize))
-        (base + 2048).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
-        (base + 2048 + histogramStride).bindMemory(to: LockHistogram.self, capacity: 1).initialize(to: LockHistogram())
     }
 }

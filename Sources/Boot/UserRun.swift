@@ -36,7 +36,7 @@ enum UserRun {
     /// A trap from the user thread running on `core` (lock not held).
     static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int) {
         let kernel = KernelGlobals.kernel!
-        kernel.lock.acquire(core: core)
+        let waited = kernel.lock.acquire(core: core)
         // The thread that trapped is still this core's current unless another
         // core deleted it meanwhile (its registers are then discarded).
         let trapped = kernel.currentThread(core: core)
@@ -54,6 +54,8 @@ enum UserRun {
                     } else if context[UserABI.Register.number] == UserABI.debugCheckInvariants {
                         if let violation = kernel.checkInvariants() { panic(violation.message, UInt64(violation.address)) }
                         context[UserABI.Register.error] = 0
+                    } else if context[UserABI.Register.number] == UserABI.benchmarkHold {
+                        BenchmarkCall.hold(context, waited: waited)
                     } else {
                         kernel.userSyscall(core: core)
                     }
@@ -263,33 +265,5 @@ enum UserRun {
         Console.hex(KernelGlobals.kernel!.userContext(thread)[Frame.pc])
         Console.put(" (no fault handler: stopped)")
         Console.end()
-    }
-}
-
-/// DebugPutChar: user output a line at a time, so lines of different
-/// clusters never interleave (one 256-byte buffer per core, in memory the
-/// boot retyped for it).
-enum DebugConsole {
-    static let lineBytes = 256
-    nonisolated(unsafe) static var area: UInt = 0
-    nonisolated(unsafe) static var cores = 0
-
-    static func put(_ byte: UInt8, core: Int) {
-        guard area != 0, core < cores else { return }
-        let line = UnsafeMutablePointer<UInt8>(bitPattern: area + UInt(core * lineBytes))!
-        // Byte 0 holds the length; a full line is flushed as it is.
-        var length = Int(line[0])
-        if byte != 10 && byte != 13 {
-            line[1 + length] = byte >= 32 && byte < 127 ? byte : 63  // '?'
-            length += 1
-            line[0] = UInt8(length)
-            if length < lineBytes - 1 { return }
-        } else if byte == 13 || length == 0 {
-            return
-        }
-        Console.begin()
-        for i in 0..<length { PL011.write(line[1 + i]) }
-        Console.end()
-        line[0] = 0
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BigLock
+import Cluster
 import Foundation
 import Hosted
 import HostedLock
@@ -62,6 +63,9 @@ struct ExperimentLock: ParsableCommand {
         if !(duration > 0 && duration <= 600) { throw ValidationError("--duration must be in (0, 600] seconds") }
         if !BigLockLayout.isValid(stride: stride) { throw ValidationError("--stride must be a power of two from 64 to 2048") }
         if icount && !qemu { throw ValidationError("--icount needs --qemu") }
+        if qemu && workload == .cs && hold > ExperimentRequest.maxHold {
+            throw ValidationError("--hold must be at most \(ExperimentRequest.maxHold) with --qemu (the kernel's benchmark call refuses longer holds)")
+        }
         if icount && tcg == .multi { throw ValidationError("--icount needs --tcg single (QEMU counts instructions only single-threaded)") }
     }
 
@@ -78,6 +82,9 @@ struct ExperimentLock: ParsableCommand {
         let points = qemu
             ? LockExperimentSweep.qemuPoints(topology)
             : try LockExperimentSweep.hostedPoints(topology, file: file ?? "", allowed: allowedHostCPUs())
+        if qemu, let big = points.joined().first(where: { $0.cores > QEMULockBackend.maxCoresPerCluster }) {
+            throw CommandFailure("\(file ?? "the sweep"): a cluster of \(big.cores) cores; with --qemu the root task runs the lock threads of at most \(QEMULockBackend.maxCoresPerCluster) cores per cluster")
+        }
         let backend: LockExperimentBackend = qemu ? QEMULockBackend(icount: icount, threading: tcg) : HostedLockBackend()
         let setup = LockExperimentSetup(workload: workload, hold: hold, delay: delay, duration: duration, stride: stride)
         let experiment = LockExperimentSweep(kinds: kinds, points: points, setup: setup, runs: runs)

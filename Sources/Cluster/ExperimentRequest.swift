@@ -1,3 +1,5 @@
+import UserABI
+
 /// An experiment the host asks the booted kernel to run (`cmk experiment ...
 /// --qemu`), carried in the boot information after the cluster records.
 ///
@@ -28,6 +30,9 @@ public enum ExperimentRequest: Equatable, Sendable {
     public static let maxRoundTrips: UInt64 = 1_000_000
     public static let maxMessages: UInt64 = 100_000_000
     public static let maxIterations: UInt64 = 1_000_000_000
+    /// The lock experiment's critical section runs in the kernel's
+    /// benchmark call, which refuses more (`UserABI.benchmarkHoldLimit`).
+    public static let maxHold: UInt64 = UserABI.benchmarkHoldLimit
     public static let maxDurationTicks: UInt64 = 600 * 1_000_000_000
 
     public var words: InlineArray<8, UInt64> {
@@ -60,7 +65,7 @@ public enum ExperimentRequest: Equatable, Sendable {
             }
             self = .channel(roundTrips: w(1), messages: w(2))
         case Self.lockKind:
-            guard w(1) <= 1, w(2) <= Self.maxIterations, w(3) <= Self.maxIterations, w(4) >= 1,
+            guard w(1) <= 1, w(2) <= Self.maxHold, w(3) <= Self.maxIterations, w(4) >= 1,
                 w(4) <= Self.maxDurationTicks
             else { return nil }
             self = .lock(workload: w(1), hold: w(2), delay: w(3), durationTicks: w(4))

@@ -20,7 +20,7 @@ public enum ExperimentBoot {
         do {
             try info.validate()
         } catch {
-            throw .environment("the experiment request is out of range (\(error.message)): round trips 1...\(ExperimentRequest.maxRoundTrips), messages 1...\(ExperimentRequest.maxMessages), iterations up to \(ExperimentRequest.maxIterations), window up to \(ExperimentRequest.maxDurationTicks) ticks")
+            throw .environment("the experiment request is out of range (\(error.message)): round trips 1...\(ExperimentRequest.maxRoundTrips), messages 1...\(ExperimentRequest.maxMessages), hold up to \(ExperimentRequest.maxHold) iterations, delay up to \(ExperimentRequest.maxIterations), window up to \(ExperimentRequest.maxDurationTicks) ticks")
         }
         return info
     }

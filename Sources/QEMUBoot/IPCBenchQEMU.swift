@@ -89,7 +89,7 @@ public enum IPCBenchQEMU {
             default: throw .bootFailed("unknown IPC benchmark line: \(line)")
             }
         }
-        if let failed = lines.first(where: { $0.contains("user ipc FAILED") }) {
+        if let failed = lines.first(where: { $0.contains("user ipc FAILED") || $0.contains("user ipc bench FAILED") }) {
             throw .bootFailed("the root task's IPC benchmark failed: \(failed)")
         }
         guard let same else {

@@ -6,8 +6,9 @@ import HostedLock
 import Topology
 
 /// The QEMU backend of `cmk experiment lock`: each point is one boot of the
-/// real kernel, whose cores run the workload under the cluster's big lock
-/// (Boot/LockExperiment.swift) and report a `cmk: lockexp` line per cluster.
+/// real kernel, where each cluster's root task runs a thread per core in a
+/// loop of system calls that take the cluster's big lock
+/// (RootTask/LockRun.swift) and reports a `cmk: lockexp` line.
 ///
 /// Units are virtual-counter ticks. With `--icount`, QEMU runs with
 /// `-icount shift=0`: the virtual clock advances one nanosecond per
@@ -28,6 +29,10 @@ public struct QEMULockBackend: LockExperimentBackend {
     public var machine: String {
         "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(QEMUCommand.installedVersion), on \(HostMachine.summary)"
     }
+
+    /// Cores per cluster the root task's lock threads cover
+    /// (`CMK_LOCK_MAX_CORES` in RootTaskSupport).
+    public static let maxCoresPerCluster = 8
 
     /// QEMU virt's generic timer runs at 62.5 MHz (QEMU 7.2); the kernel
     /// reports the real frequency and the rows use that.

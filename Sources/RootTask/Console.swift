@@ -23,11 +23,14 @@ enum Console {
         cmk_debug_put_char(10)
     }
 
-    /// `cmk: cluster I user ipc FAILED step=S error=E`.
-    static func failure(_ cluster: UInt64, step: StaticString, error: UInt64) {
+    /// `cmk: cluster I user ipc FAILED step=S error=E` (or another `what`).
+    static func failure(
+        _ cluster: UInt64, _ what: StaticString = "user ipc FAILED step=", step: StaticString, error: UInt64
+    ) {
         put("cmk: cluster ")
         put(decimal: cluster)
-        put(" user ipc FAILED step=")
+        put(" ")
+        put(what)
         put(step)
         put(" error=")
         put(decimal: error)

@@ -80,7 +80,7 @@ extension Fuzz {
     static func run(bootInfo: UnsafePointer<UInt64>, cluster: UInt64, nextSlot: UInt64) {
         var driver = FuzzDriver(bootInfo: bootInfo, cluster: cluster, nextSlot: nextSlot)
         if let (step, error) = driver.run() {
-            Console.failure(cluster, step: step, error: error)
+            Console.failure(cluster, "user fuzz FAILED step=", step: step, error: error)
         } else {
             driver.report()
         }
@@ -157,14 +157,10 @@ struct FuzzDriver {
         if e != 0 { return ("fuzz-map-ipc-buffer", e) }
 
         // The watchdog: the root task's CSpace and VSpace, no IPC buffer.
-        e = Kernel.setSpace(watchdog, faultEndpoint: 0, cspace: RootTaskSlot.cnode, vspace: RootTaskSlot.vspace)
-        if e != 0 { return ("fuzz-watchdog-space", e) }
-        e = Kernel.writeRegisters(watchdog, pc: Self.entry(cmk_fuzz_watchdog), sp: Fuzz.watchdogStackTop, x0: endpoint)
-        if e != 0 { return ("fuzz-watchdog-registers", e) }
-        e = Kernel.setPriority(watchdog, Fuzz.watchdogPriority)
-        if e != 0 { return ("fuzz-watchdog-priority", e) }
-        e = Kernel.resume(watchdog)
-        if e != 0 { return ("fuzz-watchdog-resume", e) }
+        let dog = NewThread(
+            tcb: watchdog, pc: Self.entry(cmk_fuzz_watchdog), sp: Fuzz.watchdogStackTop, x0: endpoint,
+            priority: Fuzz.watchdogPriority)
+        if let failure = dog.start() { return failure }  // the watchdog's step: set-space, ...
 
         seed = Fuzz.seedBase &+ cluster
         FuzzState.rng = seed
@@ -408,7 +404,9 @@ enum FuzzCall {
         else if n < 76 { number = UInt64(Syscall.reply.rawValue) }
         else if n < 80 { number = UInt64(Syscall.replyRecv.rawValue) }
         else if n < 88 { number = UInt64(Syscall.yield.rawValue) }
-        else if n < 94 { number = 8 + below(0xF8) }
+        // Now and then the benchmark call (x0 = the CPtr word: mostly a
+        // small count, sometimes above its limit: refused).
+        else if n < 94 { number = chance(10) ? UserABI.benchmarkHold : 8 + below(0xF8) }
         else { number = next() }
         if number == UserABI.debugPutChar || number == UserABI.debugCheckInvariants { number = UInt64(Syscall.yield.rawValue) }
 

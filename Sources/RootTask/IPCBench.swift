@@ -25,7 +25,7 @@ import UserABI
 ///   (I = A + B: each core's own counter, as on hardware; under QEMU the
 ///   counter is the whole machine's, and the host takes A, docs/bench-ipc.md)
 ///   `cmk: cluster 0 user ipc bench null-syscall calls=N instructions=I cycles=C`
-/// or `... cross-core skipped cores=1`, or `cmk: cluster I user ipc FAILED step=bench-... error=E`.
+/// or `... cross-core skipped cores=1`, or `cmk: cluster I user ipc bench FAILED step=S error=E`.
 struct IPCBench {
     static let warmUp: UInt64 = 100
     /// The server's IPC buffer (page tables for 0x800000 exist already).
@@ -43,7 +43,7 @@ struct IPCBench {
     static func run(bootInfo: UnsafePointer<UInt64>, cluster: UInt64, firstSlot: UInt64) {
         var bench = IPCBench(
             bootInfo: bootInfo, cluster: cluster, roundTrips: bootInfo[RootTaskBootInfo.benchmark], nextSlot: firstSlot)
-        if let (step, error) = bench.measure() { Console.failure(cluster, step: step, error: error) }
+        if let (step, error) = bench.measure() { Console.failure(cluster, "user ipc bench FAILED step=", step: step, error: error) }
     }
 
     /// The 32-bit event counter's difference.
@@ -65,19 +65,11 @@ struct IPCBench {
         if e != 0 { return ("bench-retype-frame", e) }
         e = Kernel.mapFrame(frame, at: Self.serverIPCBuffer, rights: PingPong.readWrite, attributes: PingPong.cacheableNoExecute)
         if e != 0 { return ("bench-map-ipc-buffer", e) }
-        e = Kernel.configure(tcb, cspace: RootTaskSlot.cnode)
-        if e != 0 { return ("bench-configure", e) }
-        e = Kernel.setSpace(tcb, faultEndpoint: 0, cspace: RootTaskSlot.cnode, vspace: RootTaskSlot.vspace)
-        if e != 0 { return ("bench-set-space", e) }
-        e = Kernel.setIPCBuffer(tcb, vaddr: Self.serverIPCBuffer, frame: frame)
-        if e != 0 { return ("bench-set-ipc-buffer", e) }
-        e = Kernel.writeRegisters(tcb, pc: cmk_bench_server_entry(), sp: cmk_bench_server_stack_top(), x0: endpoint)
-        if e != 0 { return ("bench-write-registers", e) }
         // The root task's own priority (seL4's root task: 255).
-        e = Kernel.setPriority(tcb, 255)
-        if e != 0 { return ("bench-set-priority", e) }
-        e = Kernel.resume(tcb)
-        if e != 0 { return ("bench-resume", e) }
+        let server = NewThread(
+            tcb: tcb, pc: cmk_bench_server_entry(), sp: cmk_bench_server_stack_top(), x0: endpoint, priority: 255,
+            ipcBuffer: (Self.serverIPCBuffer, frame))
+        if let failure = server.start() { return failure }
 
         // Same core.
         if let failure = warm(endpoint) { return failure }

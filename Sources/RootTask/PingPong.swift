@@ -49,18 +49,10 @@ struct PingPong {
         if e != 0 { return ("mint", e) }
         e = Kernel.mapFrame(frame, at: Self.serverIPCBuffer, rights: Self.readWrite, attributes: Self.cacheableNoExecute)
         if e != 0 { return ("map-ipc-buffer", e) }
-        e = Kernel.configure(tcb, cspace: RootTaskSlot.cnode)
-        if e != 0 { return ("configure", e) }
-        e = Kernel.setSpace(tcb, faultEndpoint: 0, cspace: RootTaskSlot.cnode, vspace: RootTaskSlot.vspace)
-        if e != 0 { return ("set-space", e) }
-        e = Kernel.setIPCBuffer(tcb, vaddr: Self.serverIPCBuffer, frame: frame)
-        if e != 0 { return ("set-ipc-buffer", e) }
-        e = Kernel.writeRegisters(tcb, pc: cmk_server_entry(), sp: cmk_server_stack_top(), x0: endpoint)
-        if e != 0 { return ("write-registers", e) }
-        e = Kernel.setPriority(tcb, Self.serverPriority)
-        if e != 0 { return ("set-priority", e) }
-        e = Kernel.resume(tcb)
-        if e != 0 { return ("resume", e) }
+        let server = NewThread(
+            tcb: tcb, pc: cmk_server_entry(), sp: cmk_server_stack_top(), x0: endpoint, priority: Self.serverPriority,
+            ipcBuffer: (Self.serverIPCBuffer, frame))
+        if let failure = server.start() { return failure }
 
         let tag = MessageTag(label: 0, length: 5).word
         var i: UInt64 = 0

@@ -30,13 +30,7 @@ enum Preemption {
     /// prints the `ok` line or `user preemption FAILED step=S error=E`.
     static func run(_ pingPong: inout PingPong) {
         if let (step, error) = test(&pingPong) {
-            Console.put("cmk: cluster ")
-            Console.put(decimal: pingPong.cluster)
-            Console.put(" user preemption FAILED step=")
-            Console.put(step)
-            Console.put(" error=")
-            Console.put(decimal: error)
-            cmk_debug_put_char(10)
+            Console.failure(pingPong.cluster, "user preemption FAILED step=", step: step, error: error)
         }
     }
 
@@ -58,14 +52,8 @@ enum Preemption {
             let tcb = index == 0 ? tcbs.0 : tcbs.1
             e = pingPong.retype(.tcb, into: tcb)
             if e != 0 { return ("retype-tcb", e) }
-            e = Kernel.configure(tcb, cspace: RootTaskSlot.cnode)
-            if e != 0 { return ("configure", e) }
-            e = Kernel.setSpace(tcb, faultEndpoint: 0, cspace: RootTaskSlot.cnode, vspace: RootTaskSlot.vspace)
-            if e != 0 { return ("set-space", e) }
-            e = Kernel.writeRegisters(tcb, pc: cmk_spinner_entry(), sp: cmk_spinner_stack_top(index), x0: index)
-            if e != 0 { return ("write-registers", e) }
-            e = Kernel.setPriority(tcb, priority)
-            if e != 0 { return ("set-priority", e) }
+            let spinner = NewThread(tcb: tcb, pc: cmk_spinner_entry(), sp: cmk_spinner_stack_top(index), x0: index, priority: priority)
+            if let failure = spinner.start(resume: false) { return failure }
         }
         // Both queued at one level; they run once we wait.
         e = Kernel.resume(tcbs.0)

@@ -18,8 +18,10 @@ struct RootTaskImage {
     }
 }
 
-/// The program: say hello, run the user-level ping-pong and the time-slice
-/// test (Preemption.swift), suspend.
+/// The program: say hello, run the user-level ping-pong, the big lock's
+/// check and experiment on every core (LockRun.swift), the time-slice test
+/// (Preemption.swift), the no-VSpace check, the fuzzer, the IPC benchmark
+/// when asked; suspend.
 @_cdecl("cmk_root_task_main")
 public func rootTaskMain(_ bootInfoAddress: UInt64) {
     guard let info = UnsafePointer<UInt64>(bitPattern: UInt(bootInfoAddress)) else { return }
@@ -34,6 +36,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
             Console.failure(cluster, step: step, error: error)
         } else {
             Console.line(cluster, "user ipc ok")
+            LockRun.run(&pingPong)
             Preemption.run(&pingPong)
             NoVSpace.run(&pingPong)
             Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)

@@ -28,6 +28,10 @@ public struct BootTranscript {
     /// Clusters whose root task printed `cmk: cluster I user preemption ok
     /// ticks=T` (two equal-priority spinners both ran: time slices work).
     public var userPreemption: Set<Int> = []
+    /// `cmk: cluster I lock=KIND stress cores=N increments=M ok`: the root
+    /// task's lock check (a thread per core, every call counted by the
+    /// kernel under the big lock, none lost): cluster -> (cores, increments).
+    public var lockCheck: [Int: (cores: Int, increments: UInt64)] = [:]
     /// Clusters whose root task's fuzzer finished:
     /// `cmk: cluster I user fuzz calls=N errors=E faults=F seed=S ok`.
     public var userFuzz: [Int: (calls: UInt64, errors: UInt64, faults: UInt64)] = [:]
@@ -59,6 +63,11 @@ public struct BootTranscript {
             if words.count == 6, words[3] == "user", words[4] == "ipc", words[5] == "ok" { userIPC.insert(id) }
             if words.count == 7, words[3] == "user", words[4] == "preemption", words[5] == "ok", parsed.int("ticks") != nil {
                 userPreemption.insert(id)
+            }
+            if words.count == 8, words[3].hasPrefix("lock="), words[4] == "stress", words[7] == "ok",
+                let cores = parsed.int("cores"), let increments = parsed.decimal("increments")
+            {
+                lockCheck[id] = (cores, increments)
             }
             if words.count == 10, words[3] == "user", words[4] == "fuzz", words[9] == "ok",
                 let calls = parsed.decimal("calls"), let errors = parsed.decimal("errors"), let faults = parsed.decimal("faults")
@@ -113,6 +122,12 @@ public struct BootTranscript {
             if !userIPC.contains(i) { return "no `cmk: cluster \(i) user ipc ok` line (its root task's ping-pong)" }
             if !userPreemption.contains(i) {
                 return "no `cmk: cluster \(i) user preemption ok` line (its root task's time-slice test)"
+            }
+            guard let lock = lockCheck[i] else {
+                return "no `cmk: cluster \(i) lock=... stress ... ok` line (its root task's lock check)"
+            }
+            if lock.cores != spec.cores.count || lock.increments < UInt64(spec.cores.count) * 1000 {
+                return "cluster \(i) checked its lock on \(lock.cores) cores with \(lock.increments) calls; the topology gives \(spec.cores.count) cores (1,000 calls each at least)"
             }
             if userFuzz[i] == nil { return "no `cmk: cluster \(i) user fuzz ... ok` line (its root task's fuzzer)" }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }

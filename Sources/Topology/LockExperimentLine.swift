@@ -1,7 +1,7 @@
 import BigLock
 
 /// One cluster's result of a lock experiment run in the booted kernel: the
-/// `cmk: lockexp ...` line (Boot/LockExperiment.swift, docs/experiments.md).
+/// `cmk: lockexp ...` line (RootTask/LockRun.swift, docs/experiments.md).
 public struct LockExperimentLine: Equatable {
     public var cluster: Int
     public var lock: String
@@ -64,6 +64,13 @@ public struct LockExperimentLine: Equatable {
             else { return nil }
             h.buckets[index] = count
             h.count &+= count
+        }
+        // The reporter (the root task) buckets with its own copy of
+        // `LockHistogram.bucket(of:)`: its max must fall in its top
+        // non-empty bucket, or the two bucket functions disagree.
+        if h.count > 0 {
+            let top = (0..<LockHistogram.bucketCount).last { h.buckets[$0] != 0 }!
+            guard LockHistogram.bucket(of: max) == top else { return nil }
         }
         return h
     }

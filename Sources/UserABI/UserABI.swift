@@ -31,6 +31,20 @@ public enum UserABI {
     /// (`checkInvariants()`); a violation is a kernel bug and panics the
     /// machine. x6 = 0. Handled by Boot, as `debugPutChar`.
     public static let debugCheckInvariants: UInt64 = 0x101
+    /// Benchmark (seL4's benchmark calls are of this kind: for measuring the
+    /// kernel, no capability, no kernel state but one counter): in the
+    /// kernel, under the big lock, do x0 iterations of a dependent
+    /// computation (at most `benchmarkHoldLimit`, else x6 = 1,
+    /// InvalidArgument) and count the call in a plain (non-atomic) counter
+    /// only the lock protects. Out: x0 = the virtual counter at the
+    /// handler's first instruction (the lock held), x1 = the counter after
+    /// the work, x2 = the counter of calls including this one, x3 = 1 if the
+    /// trap waited for the lock, x6 = 0. The lock experiment and the boot's
+    /// lock check run on it (docs/experiments.md). Handled by Boot.
+    public static let benchmarkHold: UInt64 = 0x102
+    /// Longest hold one `benchmarkHold` may ask for: about a millisecond of
+    /// a core, so no thread holds the lock much longer than a time slice.
+    public static let benchmarkHoldLimit: UInt64 = 1 << 18
 
     /// Word indices of the IPC buffer (a 4 KiB frame of the thread's VSpace,
     /// set with TCB SetIPCBuffer; 16 words are used).
@@ -131,5 +145,17 @@ public enum RootTaskBootInfo {
     public static let fuzzCalls = 10
     /// Untyped i's size (log2 bytes) at `untypedSizes + i`, i < untypedCount (at most 32).
     public static let untypedSizes = 16
-    public static let words = 48
+    /// The cluster's big lock: its kind's name (`ClusterLock.Kind.name`), up
+    /// to 8 ASCII bytes, little-endian, NUL-padded.
+    public static let lockName = 48
+    /// The virtual counter's frequency (CNTFRQ_EL0), Hz.
+    public static let counterFrequency = 49
+    /// `cmk experiment lock --qemu`: 0 (none), or 1 + the workload (1 null
+    /// entry, 2 critical section of `lockHold` iterations); `lockDelay`
+    /// iterations outside the lock; a window of `lockTicks` counter ticks.
+    public static let lockExperiment = 50
+    public static let lockHold = 51
+    public static let lockDelay = 52
+    public static let lockTicks = 53
+    public static let words = 56
 }

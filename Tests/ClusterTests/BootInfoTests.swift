@@ -127,6 +127,13 @@ func decode(_ w: [UInt64], fixChecksum: Bool = true) throws(BootInfoError) -> Bo
         bad = words(info)
         bad[base + 4] = 0  // empty window
         #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
+        // The critical section runs in the kernel's benchmark call: no
+        // longer than it allows; the work outside may be longer.
+        info.experiment = .lock(workload: 1, hold: ExperimentRequest.maxHold, delay: ExperimentRequest.maxHold + 1, durationTicks: 1)
+        #expect(try decode(words(info), fixChecksum: false).experiment == info.experiment)
+        bad = words(info)
+        bad[base + 2] = ExperimentRequest.maxHold + 1
+        #expect(throws: BootInfoError.badExperiment) { try decode(bad) }
     }
 
     func sampleGuest() -> GuestImage {

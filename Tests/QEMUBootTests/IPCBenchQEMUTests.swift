@@ -55,7 +55,10 @@ import Topology
         }
         #expect(throws: CMKFailure.self) { try IPCBenchQEMU.parse(["cmk: cluster 0 user ipc ok"]) }
         #expect(throws: CMKFailure.self) {
-            try IPCBenchQEMU.parse(good + ["cmk: cluster 0 user ipc FAILED step=bench-call error=3"])
+            try IPCBenchQEMU.parse(good + ["cmk: cluster 0 user ipc FAILED step=call error=3"])
+        }
+        #expect(throws: CMKFailure.self) {
+            try IPCBenchQEMU.parse(good + ["cmk: cluster 0 user ipc bench FAILED step=set-space error=3"])
         }
     }
 

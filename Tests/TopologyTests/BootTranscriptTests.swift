@@ -9,6 +9,8 @@ import Testing
         cmk: cluster 0 private va=0x20000000 pa=0x41000000 value=0 ok
         cmk: cluster 0 user ipc ok
         cmk: cluster 1 user ipc ok
+        cmk: cluster 0 lock=ticket stress cores=2 increments=4000 ok
+        cmk: cluster 1 lock=ticket stress cores=2 increments=4000 ok
         cmk: cluster 0 user preemption ok ticks=6
         cmk: cluster 1 user preemption ok ticks=7
         cmk: cluster 0 user fuzz calls=2000 errors=1500 faults=12 seed=7 ok
@@ -51,6 +53,10 @@ import Testing
             (good + "\ncmk: panic core=2 cluster=1: boom", "cmk: panic core=2 cluster=1: boom"),
             (good.replacingOccurrences(of: "cmk: channel 1->0 rtt=1700 ticks", with: ""), "no `cmk: channel 1->0"),
             (good.replacingOccurrences(of: "doorbells=1", with: "doorbells=0"), "no `cmk: notify 1->0"),
+            (good.replacingOccurrences(of: "cmk: cluster 1 lock=ticket stress cores=2 increments=4000 ok", with: "cmk: cluster 1 user lock FAILED step=lost-increments error=3999"),
+             "no `cmk: cluster 1 lock=... stress ... ok` line"),
+            (good.replacingOccurrences(of: "cmk: cluster 0 lock=ticket stress cores=2 increments=4000 ok", with: "cmk: cluster 0 lock=ticket stress cores=1 increments=2000 ok"),
+             "cluster 0 checked its lock on 1 cores"),
             (good.replacingOccurrences(of: "cmk: cluster 1 user preemption ok ticks=7", with: ""),
              "no `cmk: cluster 1 user preemption ok` line"),
             (good.replacingOccurrences(of: "cmk: cluster 0 user preemption ok ticks=6", with: "cmk: cluster 0 user preemption FAILED step=wait error=3"),

@@ -47,6 +47,11 @@ public enum Virtualization {
         // CPACR_EL1 to EL0 even with TGE). It is EL1 state: a vCPU's own
         // value comes back when its EL1 block is loaded (`VCPURun.load`).
         cmk_write_cpacr_el1(3 << 20)
+        // CNTKCTL_EL1.EL0VCTEN (bit 1): EL0 reads the virtual counter
+        // (CNTVCT_EL0, CNTFRQ_EL0) without a trap, as the kernel does (the
+        // lock experiment times its calls with it); the timers stay the
+        // kernel's (EL0PTEN, EL0VTEN clear). EL1 state, as CPACR_EL1.
+        cmk_write_cntkctl_el1(1 << 1)
         cmk_isb()
     }
 

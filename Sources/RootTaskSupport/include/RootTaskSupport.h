@@ -33,6 +33,32 @@ uint64_t cmk_spinner_stack_top(uint64_t index);
 uint64_t *cmk_spinner_shared(void);
 uint64_t cmk_volatile_load(const uint64_t *p);
 void cmk_volatile_store(uint64_t *p, uint64_t v);
+/// The lock threads (lockrun.c, RootTask/LockRun.swift): at most
+/// CMK_LOCK_MAX_CORES cores per cluster; their first instruction
+/// (`cmk_root_lock_thread`, entered with x0 = its core), a 4 KiB stack each,
+/// CMK_LOCK_SHARED_WORDS shared words, and per core a wait (which 0) and a
+/// hold (which 1) histogram of CMK_LOCK_HISTOGRAM_WORDS words: 496
+/// `LockHistogram` buckets, then count, sum, max.
+#define CMK_LOCK_MAX_CORES 8
+#define CMK_LOCK_SHARED_WORDS 64
+#define CMK_LOCK_HISTOGRAM_WORDS 499
+uint64_t cmk_lock_thread_entry(void);
+uint64_t cmk_lock_thread_stack_top(uint64_t index);
+uint64_t *cmk_lock_shared(void);
+uint64_t *cmk_lock_histogram(uint64_t core, uint64_t which);
+/// CNTVCT_EL0 (after an ISB): the kernel lets EL0 read it.
+uint64_t cmk_counter(void);
+/// `iterations` steps of an LCG (kept: not foldable, not inlined).
+uint64_t cmk_lock_work(uint64_t iterations);
+/// A volatile store of `value`: the work that produced it must be done.
+void cmk_lock_keep(uint64_t value);
+/// Atomics on shared words. Release on the writer's side pairs with
+/// acquire on the reader's: what a thread wrote before it counted itself
+/// done (its entries, its histograms) is visible to whoever sees the count.
+uint64_t cmk_atomic_add_release(uint64_t *p, uint64_t v);
+uint64_t cmk_atomic_load_acquire(const uint64_t *p);
+void cmk_atomic_store_release(uint64_t *p, uint64_t v);
+
 #include "RootTaskPMU.h"
 
 #endif

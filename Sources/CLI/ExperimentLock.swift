@@ -83,7 +83,7 @@ struct ExperimentLock: ParsableCommand {
             ? LockExperimentSweep.qemuPoints(topology)
             : try LockExperimentSweep.hostedPoints(topology, file: file ?? "", allowed: allowedHostCPUs())
         if qemu, let big = points.joined().first(where: { $0.cores > QEMULockBackend.maxCoresPerCluster }) {
-            throw CommandFailure("\(file ?? "the sweep"): a cluster of \(big.cores) cores; with --qemu the root task runs the lock threads of at most \(QEMULockBackend.maxCoresPerCluster) cores per cluster")
+            throw CommandFailure("\(file ?? "the sweep"): a cluster of \(big.cores) cores; with --qemu the root task keeps lock figures for at most \(QEMULockBackend.maxCoresPerCluster) cores per cluster")
         }
         let backend: LockExperimentBackend = qemu ? QEMULockBackend(icount: icount, threading: tcg) : HostedLockBackend()
         let setup = LockExperimentSetup(workload: workload, hold: hold, delay: delay, duration: duration, stride: stride)

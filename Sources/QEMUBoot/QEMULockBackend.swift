@@ -30,8 +30,8 @@ public struct QEMULockBackend: LockExperimentBackend {
         "QEMU virt, TCG \(threading.rawValue)-threaded\(icount ? ", -icount shift=0" : ""), \(QEMUCommand.installedVersion), on \(HostMachine.summary)"
     }
 
-    /// Cores per cluster the root task's lock threads cover
-    /// (`CMK_LOCK_MAX_CORES` in RootTaskSupport).
+    /// Cores per cluster the root task keeps the experiment's histograms for
+    /// (`CMK_LOCK_MAX_MEASURED_CORES` in RootTaskSupport).
     public static let maxCoresPerCluster = 8
 
     /// QEMU virt's generic timer runs at 62.5 MHz (QEMU 7.2); the kernel

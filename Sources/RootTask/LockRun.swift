@@ -6,12 +6,13 @@ import UserABI
 /// system call (`UserABI.benchmarkHold`), so every call is a real trap that
 /// takes the big lock, as sel4bench measures SMP. The root thread is core
 /// 0's thread; it makes one more thread per other core (SetAffinity), which
-/// waits on its own endpoint between runs (a `Send` from the root thread
-/// starts its round; the parameters are in shared memory) and signals a
-/// notification when its round is done. (One endpoint per thread: with one
-/// shared endpoint a thread that finished early could take a second start
-/// meant for a thread not yet waiting, and run twice while that one never
-/// ran; the lock check caught it.)
+/// waits on an endpoint between runs: each `Send` from the root thread
+/// starts one thread's round (the parameters are in shared memory), the
+/// thread counts itself `ready` and waits for the root thread's `start`
+/// (released only when every thread is ready), runs, counts itself `done`
+/// and signals a notification. (Without the `start` gate a thread that
+/// finished early could take a second start meant for a thread not yet
+/// waiting, run twice while that one never ran: the lock check caught it.)
 ///
 /// - **the lock check**, every boot: every core makes `checkCalls` calls;
 ///   the kernel counts them in a plain global only the lock protects, and
@@ -35,6 +36,9 @@ import UserABI
 enum LockRun {
     static let checkCalls: UInt64 = 2000
     static let maxCores = Int(CMK_LOCK_MAX_CORES)
+    /// The experiment keeps histograms for this many cores per cluster (the
+    /// host refuses a larger cluster: `QEMULockBackend.maxCoresPerCluster`).
+    static let maxMeasuredCores = Int(CMK_LOCK_MAX_MEASURED_CORES)
     static let threadPriority: UInt64 = 200
 
     /// Words of `cmk_lock_shared()`: written by the root thread before it
@@ -49,10 +53,9 @@ enum LockRun {
         static let notification = 5
         static let ready = 6  // threads that are waiting for `start`
         static let done = 7
-        static let entries = 8  // + core
-        static let contended = 16  // + core
-        static let lastCount = 24  // + core: the kernel's count at its last call
-        static let failed = 32  // + core: 0 or the error of a call
+        static let entries = 64  // + core
+        static let contended = 128  // + core
+        static let failed = 192  // + core: 0 or the error of a call
     }
 
     enum Mode {
@@ -62,7 +65,7 @@ enum LockRun {
 
     struct Threads {
         var notification: UInt64 = 0
-        var endpoints: UInt64 = 0  // slot of core 1's endpoint; core j's is endpoints + j - 1
+        var endpoint: UInt64 = 0
         var tcbs: UInt64 = 0  // slot of core 1's TCB; core j's is tcbs + j - 1
         var cores = 1
     }
@@ -78,52 +81,50 @@ enum LockRun {
         if let (step, error) = failure { Console.failure(pingPong.cluster, "user lock FAILED step=", step: step, error: error) }
     }
 
-    /// A notification, and per other core an endpoint and a TCB in the root
+    /// A notification, an endpoint, and per other core a TCB in the root
     /// task's VSpace and CSpace, bound to its core (SetAffinity), running:
-    /// each waits on its endpoint for its first round.
+    /// each waits on the endpoint for its first round.
     static func make(_ pingPong: inout PingPong, _ threads: inout Threads) -> (StaticString, UInt64)? {
         let info = pingPong.bootInfo
         let cores = Int(info[RootTaskBootInfo.cores])
         guard cores >= 1, cores <= maxCores else { return ("cores", UInt64(cores)) }
-        let others = UInt64(cores - 1)
-        guard info[RootTaskBootInfo.freeSlotEnd] >= pingPong.nextSlot + 2 * others + 1 else {
+        guard info[RootTaskBootInfo.freeSlotEnd] >= pingPong.nextSlot + UInt64(cores) + 1 else {
             return ("slots", info[RootTaskBootInfo.freeSlotEnd])
         }
         threads.notification = pingPong.nextSlot
-        let endpoints = pingPong.nextSlot + 1
-        let tcbs = endpoints + others
-        pingPong.nextSlot += 2 * others + 1
+        threads.endpoint = pingPong.nextSlot + 1
+        let tcbs = pingPong.nextSlot + 2
+        pingPong.nextSlot += UInt64(cores) + 1
         var e = pingPong.retype(.notification, into: threads.notification)
         if e != 0 { return ("retype-notification", e) }
+        e = pingPong.retype(.endpoint, into: threads.endpoint)
+        if e != 0 { return ("retype-endpoint", e) }
         let shared = cmk_lock_shared()!
         cmk_volatile_store(shared + Shared.notification, threads.notification)
         for core in 1..<max(cores, 1) {
-            let tcb = tcbs + UInt64(core - 1), endpoint = endpoints + UInt64(core - 1)
-            e = pingPong.retype(.endpoint, into: endpoint)
-            if e != 0 { return ("retype-endpoint", e) }
+            let tcb = tcbs + UInt64(core - 1)
             e = pingPong.retype(.tcb, into: tcb)
             if e != 0 { return ("retype-tcb", e) }
             threads.tcbs = tcbs
-            threads.endpoints = endpoints
             threads.cores = core + 1
             let thread = NewThread(
                 tcb: tcb, pc: cmk_lock_thread_entry(), sp: cmk_lock_thread_stack_top(UInt64(core)),
-                x0: UInt64(core) | endpoint << 8, priority: threadPriority, core: UInt64(core))
+                x0: UInt64(core) | threads.endpoint << 8, priority: threadPriority, core: UInt64(core))
             if let failure = thread.start() { return failure }
         }
         threads.cores = cores
         return nil
     }
 
-    /// Run one round on every core: a `Send` on its endpoint starts each
-    /// other core's thread, the root thread is core 0's; returns when all
-    /// are done (their results in the shared words and histograms).
+    /// Run one round on every core: a `Send` starts each other core's thread,
+    /// the root thread is core 0's; returns when all are done (their results
+    /// in the shared words and histograms).
     static func round(_ threads: Threads, mode: UInt64, hold: UInt64, delay: UInt64, ticks: UInt64, frequency: UInt64)
         -> (StaticString, UInt64)?
     {
         let shared = cmk_lock_shared()!
         for i in 0..<Int(CMK_LOCK_SHARED_WORDS) where i != Shared.notification { cmk_volatile_store(shared + i, 0) }
-        for core in 0..<threads.cores {
+        for core in 0..<min(threads.cores, maxMeasuredCores) {
             for which: UInt64 in 0...1 {
                 let h = cmk_lock_histogram(UInt64(core), which)!
                 for i in 0..<Int(CMK_LOCK_HISTOGRAM_WORDS) { h[i] = 0 }
@@ -132,21 +133,20 @@ enum LockRun {
         cmk_volatile_store(shared + Shared.mode, mode)
         cmk_volatile_store(shared + Shared.hold, hold)
         cmk_volatile_store(shared + Shared.delay, delay)
-        for core in 1..<max(threads.cores, 1) {
-            // Blocks until the thread waits (the first round: until it got there).
-            let r = Kernel.syscall(.send, threads.endpoints + UInt64(core - 1), MessageTag(label: 0, length: 0).word)
+        for _ in 1..<max(threads.cores, 1) {
+            // Blocks until a thread waits (the first round: until it got there).
+            let r = Kernel.syscall(.send, threads.endpoint, MessageTag(label: 0, length: 0).word)
             if r.x6 != 0 { return ("start", r.x6) }
         }
+        // Open the gate once every thread took its start and waits (so none
+        // can finish and take another's start), for the experiment a
+        // millisecond ahead (releasing: a thread that sees `start` sees
+        // `end` and the parameters).
         let others = UInt64(threads.cores - 1)
-        if mode == Mode.experiment {
-            // Open the window once every thread is waiting for it, a
-            // millisecond ahead (releasing: a thread that sees `start` sees
-            // `end` and the parameters).
-            while cmk_atomic_load_acquire(shared + Shared.ready) < others { _ = Kernel.syscall(.yield, 0, 0) }
-            let start = cmk_counter() &+ frequency / 1000
-            cmk_volatile_store(shared + Shared.end, start &+ ticks)
-            cmk_atomic_store_release(shared + Shared.start, start)
-        }
+        while cmk_atomic_load_acquire(shared + Shared.ready) < others { _ = Kernel.syscall(.yield, 0, 0) }
+        let start = mode == Mode.experiment ? cmk_counter() &+ frequency / 1000 : 1
+        cmk_volatile_store(shared + Shared.end, start &+ ticks)
+        cmk_atomic_store_release(shared + Shared.start, start)
         work(core: 0, shared: shared)
         // Wait for the others: each adds itself to `done` (releasing) and
         // then signals; a signal that comes after we looked wakes the Recv.
@@ -203,6 +203,7 @@ enum LockRun {
         guard request <= 2 else { return ("request", request) }
         let ticks = info[RootTaskBootInfo.lockTicks]
         let hold = request == 2 ? info[RootTaskBootInfo.lockHold] : 0
+        guard threads.cores <= maxMeasuredCores else { return ("measured-cores", UInt64(threads.cores)) }
         guard let before = kernelCount() else { return ("count", 0) }
         if let failure = round(
             threads, mode: Mode.experiment, hold: hold, delay: info[RootTaskBootInfo.lockDelay], ticks: ticks,
@@ -290,19 +291,23 @@ enum LockRun {
         var calls: UInt64 = 0
         var contended: UInt64 = 0
         var failed: UInt64 = 0
+        if core != 0 { _ = cmk_atomic_add_release(shared + Shared.ready, 1) }
+        // Acquiring: pairs with the root thread's releasing store.
+        var start = cmk_atomic_load_acquire(shared + Shared.start)
+        while start == 0 {
+            cmk_yield_hint()
+            start = cmk_atomic_load_acquire(shared + Shared.start)
+        }
         if mode == Mode.check {
             while calls < checkCalls {
                 let r = cmk_syscall(UserABI.benchmarkHold, 0, 0, 0, 0, 0, 0)
                 if r.x6 != 0 { failed = r.x6; break }
                 calls &+= 1
+                cmk_yield_hint()
             }
         } else {
-            if core != 0 { _ = cmk_atomic_add_release(shared + Shared.ready, 1) }
-            // Acquiring: pairs with the root thread's releasing store.
-            var start = cmk_atomic_load_acquire(shared + Shared.start)
-            while start == 0 { start = cmk_atomic_load_acquire(shared + Shared.start) }
             let end = cmk_volatile_load(shared + Shared.end)
-            while cmk_counter() < start {}
+            while cmk_counter() < start { cmk_yield_hint() }
             while true {
                 let t0 = cmk_counter()
                 if t0 >= end { break }
@@ -313,6 +318,11 @@ enum LockRun {
                 contended &+= r.x3
                 calls &+= 1
                 if delay > 0 { cmk_lock_keep(cmk_lock_work(delay)) }
+                // As the kernel loop did: QEMU's single-threaded TCG then
+                // switches vCPUs here, outside the lock, not in the middle
+                // of a hold (which would count another vCPU's instructions
+                // as this one's hold under -icount).
+                cmk_yield_hint()
             }
         }
         cmk_volatile_store(shared + Shared.entries + core, calls)

@@ -5,15 +5,17 @@
 
 #if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
 
-static unsigned char lock_stacks[CMK_LOCK_MAX_CORES][4 << 10] __attribute__((aligned(16)));
+static unsigned char lock_stacks[CMK_LOCK_MAX_CORES][1 << 10] __attribute__((aligned(16)));
 static uint64_t lock_shared[CMK_LOCK_SHARED_WORDS] __attribute__((aligned(64)));
-static uint64_t lock_histograms[CMK_LOCK_MAX_CORES][2][CMK_LOCK_HISTOGRAM_WORDS] __attribute__((aligned(64)));
+static uint64_t lock_histograms[CMK_LOCK_MAX_MEASURED_CORES][2][CMK_LOCK_HISTOGRAM_WORDS] __attribute__((aligned(64)));
 
 extern void cmk_root_lock_thread(uint64_t index);
 uint64_t cmk_lock_thread_entry(void) { return (uint64_t)(uintptr_t)&cmk_root_lock_thread; }
 uint64_t cmk_lock_thread_stack_top(uint64_t index) {
     return (uint64_t)(uintptr_t)(lock_stacks[index % CMK_LOCK_MAX_CORES] + sizeof lock_stacks[0]);
 }
+
+void cmk_yield_hint(void) { __asm__ volatile("yield" ::: "memory"); }
 
 uint64_t cmk_counter(void) {
     uint64_t v;
@@ -36,7 +38,8 @@ __attribute__((noinline)) uint64_t cmk_lock_work(uint64_t iterations) {
 #else  // the host: RootTask is a stub there
 
 static uint64_t lock_shared[CMK_LOCK_SHARED_WORDS];
-static uint64_t lock_histograms[CMK_LOCK_MAX_CORES][2][CMK_LOCK_HISTOGRAM_WORDS];
+static uint64_t lock_histograms[CMK_LOCK_MAX_MEASURED_CORES][2][CMK_LOCK_HISTOGRAM_WORDS];
+void cmk_yield_hint(void) {}
 uint64_t cmk_lock_thread_entry(void) { return 0; }
 uint64_t cmk_lock_thread_stack_top(uint64_t index) { (void)index; return 0; }
 uint64_t cmk_counter(void) { return 0; }
@@ -46,7 +49,7 @@ uint64_t cmk_lock_work(uint64_t iterations) { return iterations; }
 
 uint64_t *cmk_lock_shared(void) { return lock_shared; }
 uint64_t *cmk_lock_histogram(uint64_t core, uint64_t which) {
-    return lock_histograms[core % CMK_LOCK_MAX_CORES][which & 1];
+    return lock_histograms[core % CMK_LOCK_MAX_MEASURED_CORES][which & 1];
 }
 void cmk_lock_keep(uint64_t value) {
     volatile uint64_t slot;

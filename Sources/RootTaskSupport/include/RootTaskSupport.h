@@ -34,13 +34,17 @@ uint64_t *cmk_spinner_shared(void);
 uint64_t cmk_volatile_load(const uint64_t *p);
 void cmk_volatile_store(uint64_t *p, uint64_t v);
 /// The lock threads (lockrun.c, RootTask/LockRun.swift): at most
-/// CMK_LOCK_MAX_CORES cores per cluster; their first instruction
-/// (`cmk_root_lock_thread`, entered with x0 = its core), a 4 KiB stack each,
-/// CMK_LOCK_SHARED_WORDS shared words, and per core a wait (which 0) and a
-/// hold (which 1) histogram of CMK_LOCK_HISTOGRAM_WORDS words: 496
-/// `LockHistogram` buckets, then count, sum, max.
-#define CMK_LOCK_MAX_CORES 8
-#define CMK_LOCK_SHARED_WORDS 64
+/// CMK_LOCK_MAX_CORES cores per cluster (Machine.maxCores), the experiment's
+/// histograms for at most CMK_LOCK_MAX_MEASURED_CORES; their first
+/// instruction (`cmk_root_lock_thread`, entered with x0 = its core | its
+/// endpoint << 8), a 1 KiB stack each (the loop takes under 200 bytes:
+/// `LockRun.work` and the C calls it makes), CMK_LOCK_SHARED_WORDS shared
+/// words, and per measured core a wait (which 0) and a hold (which 1)
+/// histogram of CMK_LOCK_HISTOGRAM_WORDS words: 496 `LockHistogram`
+/// buckets, then count, sum, max.
+#define CMK_LOCK_MAX_CORES 64
+#define CMK_LOCK_MAX_MEASURED_CORES 8
+#define CMK_LOCK_SHARED_WORDS 256
 #define CMK_LOCK_HISTOGRAM_WORDS 499
 uint64_t cmk_lock_thread_entry(void);
 uint64_t cmk_lock_thread_stack_top(uint64_t index);
@@ -52,6 +56,9 @@ uint64_t cmk_counter(void);
 uint64_t cmk_lock_work(uint64_t iterations);
 /// A volatile store of `value`: the work that produced it must be done.
 void cmk_lock_keep(uint64_t value);
+/// YIELD: a hint (free on hardware); under single-threaded TCG it hands
+/// the host thread to the next vCPU, so the cores interleave call by call.
+void cmk_yield_hint(void);
 /// Atomics on shared words. Release on the writer's side pairs with
 /// acquire on the reader's: what a thread wrote before it counted itself
 /// done (its entries, its histograms) is visible to whoever sees the count.

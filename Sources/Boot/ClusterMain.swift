@@ -148,7 +148,6 @@ enum ClusterBringUp {
                 deadline: CPU.counter + p.durationTicks + bringUpTimeoutSeconds * CPU.counterFrequency)
         }
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
-        KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
         Console.begin()
         Console.put("cmk: cluster ")

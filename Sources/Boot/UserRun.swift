@@ -56,6 +56,7 @@ enum UserRun {
                         context[UserABI.Register.error] = 0
                     } else {
                         kernel.userSyscall(core: core)
+                        UserChannel.afterSyscall(kernel, core: core)
                     }
                 } else if ec == ExceptionClass.dataAbortLower || ec == ExceptionClass.instructionAbortLower {
                     kernel.userFault(
@@ -100,6 +101,7 @@ enum UserRun {
             }
         }
         if reschedule { kernel.rescheduleLocked(core: core) }
+        UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
     }
 
     /// Arm this core's tick for the thread about to run (its deadline is
@@ -230,6 +232,7 @@ enum UserRun {
             // (a stray wake-up) does not take the big lock.
             if GICv3.drain() == 0 { continue }
             kernel.lock.acquire(core: core)
+            UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
             kernel.rescheduleLocked(core: core)
             let ready = kernel.currentThread(core: core) != nil
             kernel.lock.release(core: core)

@@ -27,6 +27,12 @@ import Kernel
 /// interrupt loop serves the channel on every interrupt) and the first core
 /// sends it.
 enum UserChannel {
+    /// The channel while the root task runs (nil otherwise, or with one
+    /// cluster). `RootTaskBringUp.running` is a plain global: written by
+    /// the first core before the root task's first entry and under the big
+    /// lock when it ends, read here under the big lock, so the lock's
+    /// release/acquire orders every access (no atomic needed).
+    ///
     /// The doorbell SGI is also the reschedule IPI; the first core cannot
     /// tell them apart and does both on either (a poll of empty rings is a
     /// few header loads).

@@ -10,57 +10,12 @@ import Synchronization
 ///    cluster, one at a time, `pingsPerPair` times, answering the pings it
 ///    receives while it waits, and reports the median round trip:
 ///    `cmk: channel I->J rtt=N ticks` (virtual-counter ticks).
-/// 2. A cross-cluster notification as a capability: cluster 0's root thread
-///    exported its notification once per peer K, at export index K, minted
-///    with badge 1 << K (`exportToPeers`). Cluster 0's first core goes to
-///    sleep in WFI; the last cluster K waits until it has committed to that,
-///    then its root thread issues itself a remote notification capability
-///    (cluster 0, export K) through its `interKernel` capability and Sends on
-///    it; the kernel queues the signal, this layer takes it
-///    (`takeOutgoingSignal`) and sends `.notify(export: K)`, which rings the
-///    doorbell SGI. Cluster 0 wakes, takes the SGI, receives the message and
-///    signals export K (`remoteSignal(export:from:)`, the badge its own);
-///    its root thread polls the badge back:
-///    `cmk: notify K->0 woke doorbells=D badge=B ok`.
+/// 2. Afterwards, while the root task runs, the first core serves the rings
+///    from the doorbell's interrupt (`UserChannel`): the root tasks' own
+///    cross-cluster notifications (docs/kernel/notifications.md).
 ///
 /// Only the first core of each cluster touches its ring ends.
 enum ChannelBringUp {
-    /// The kernel notification cluster 0 exports to remote signals: the one
-    /// the kernel smoke test made (root CNode slot).
-    static let exportedNotification = KernelSmokeTest.notificationSlot
-    /// Root CNode slots of cluster 0's minted copies, one per peer K (slot
-    /// `firstExportSlot + K`, badge 1 << K, exported at index K).
-    static let firstExportSlot: Word = 192
-    /// Root CNode slot of the signalling cluster's remote notification capability.
-    static let remoteSlot: Word = 208
-
-    /// Cluster 0's root thread exports its notification once per peer K
-    /// (K < `exportLimit`), at export index K, with badge 1 << K: the
-    /// receiver, not the sender, decides the badge a remote signal carries.
-    static func exportToPeers(_ kernel: ClusterKernel, clusterCount: Int) {
-        var k = 1
-        while k < clusterCount && k < exportLimit {
-            let slot = firstExportSlot + Word(k)
-            RootThread.invoke(kernel, RootSlot.cnode, .cnodeMint,
-                   [slot, 64, exportedNotification, 64, Word(CapRights.all.rawValue), 1 << Word(k)], extraCaps: RootSlot.cnode)
-            RootThread.invoke(kernel, slot, .notificationExport, [Word(k), 0, 0, 0, 0, 0], extraCaps: RootSlot.cnode)
-            k += 1
-        }
-    }
-
-    /// The signalling cluster's root thread signals export `me` of cluster 0
-    /// through a remote notification capability (a real Send); the signal
-    /// the kernel queued goes out as `.notify(export:)`.
-    static func signalCluster0(_ endpoint: ChannelEndpoint, me: Int, state: inout ServeState, deadline: UInt64) {
-        let kernel = KernelGlobals.kernel!
-        RootThread.invoke(kernel, RootSlot.interKernel, .interKernelIssueRemote,
-               [0, Word(me), remoteSlot, 0, 0, 0], extraCaps: RootSlot.cnode)
-        RootThread.syscall(kernel, .send, remoteSlot)
-        while let out = kernel.takeOutgoingSignal() {
-            _ = send(endpoint, .notify(export: UInt64(out.index)), to: out.cluster, state: &state, deadline: deadline)
-        }
-    }
-
     /// First-core set-up, before the cluster's other cores run.
     static func setUp(record: UnsafeMutablePointer<UInt64>) {
         let info = decodedBootInfo()
@@ -88,7 +43,6 @@ enum ChannelBringUp {
         flood: Bool
     ) {
         guard clusterCount > 1, let endpoint = KernelGlobals.channel else { return }
-        if me == 0 { exportToPeers(KernelGlobals.kernel!, clusterCount: clusterCount) }
         let deadline = CPU.counter &+ bringUpTimeoutSeconds * CPU.counterFrequency
         let all = ClusterFailures.all(clusterCount)
         var state = ServeState()
@@ -153,33 +107,6 @@ enum ChannelBringUp {
                 roundTrips: roundTrips, messages: messages, state: &state)
         }
 
-        // The doorbell demonstration, between cluster 0 and the last cluster
-        // that has not failed (skipped if cluster 0 failed).
-        var signaller = clusterCount - 1
-        while signaller > 0 && ClusterFailures.isFailed(signaller) { signaller -= 1 }
-        if signaller > 0 && !ClusterFailures.isFailed(0) {
-            if me == 0 {
-                sleepUntilNotified(endpoint, from: signaller, deadline: deadline, control: control, state: &state)
-            } else if me == signaller {
-                // Wait until cluster 0 committed to WFI, so the doorbell really has
-                // a sleeper to wake (the demonstration, not a protocol rule).
-                // Acquiring: pairs with cluster 0's releasing store.
-                // Polling, not sleeping: cluster 0 rings no doorbell when it
-                // commits to sleep.
-                let sleeper = ChannelControl.counter(.bootSleeper, control)
-                var committed = false
-                while !committed && !ClusterFailures.isFailed(0) && CPU.counter <= deadline {
-                    serve(endpoint, &state)
-                    committed = sleeper.pointee.load(ordering: .acquiring) != 0
-                    CPU.relax()
-                }
-                if committed && me < exportLimit {
-                    signalCluster0(endpoint, me: me, state: &state, deadline: deadline)
-                } else if !committed {
-                    ClusterFailures.declare(0, "never went to sleep for the doorbell")
-                }
-            }
-        }
         report(endpoint, me: me, clusterCount: clusterCount, state: state)
     }
 
@@ -243,7 +170,6 @@ enum ChannelBringUp {
     struct ServeState {
         var awaitedToken: UInt64 = ~0
         var rtt: UInt64? = nil
-        var notified = false
         /// Valid messages refused: a notification naming a slot that holds
         /// no notification, traffic that has no meaning at boot.
         var refused: UInt64 = 0
@@ -380,9 +306,9 @@ enum ChannelBringUp {
             case .message(.notify(let export)):
                 // A remote cluster names an export index; an empty entry is
                 // refused and counted, never fatal. The badge is ours.
-                if KernelGlobals.kernel!.remoteSignal(export: Word(export), from: from) == nil {
-                    state.notified = true
-                } else {
+                // (A root task that started early signals a cluster still
+                // here: refused until that cluster's root task exports.)
+                if KernelGlobals.kernel!.remoteSignal(export: Word(export), from: from) != nil {
                     state.refused &+= 1
                 }
             case .message(.clusterFailed(let reason, _)):
@@ -401,51 +327,6 @@ enum ChannelBringUp {
                 break
             }
         }
-    }
-
-    /// Cluster 0: sleep in WFI until the signal arrives, counting doorbells.
-    static func sleepUntilNotified(
-        _ endpoint: ChannelEndpoint, from signaller: Int, deadline: UInt64, control: UnsafeMutableRawPointer,
-        state: inout ServeState
-    ) {
-        var doorbells = 0
-        var sleeps = 0
-        let start = CPU.counter
-        while !state.notified {
-            if endpoint.prepareToSleep() {
-                sleeps += 1
-                // Our wake flag is set and nothing was pending: from here any
-                // send sees the flag and rings the doorbell, so WFI either
-                // sleeps until the SGI or returns at once on a pending one.
-                // Releasing: the flag store is visible before this one.
-                ChannelControl.counter(.bootSleeper, control).pointee.store(1, ordering: .releasing)
-                sleep(until: deadline)
-                endpoint.finishSleep()
-            }
-            doorbells += GICv3.drain()
-            serve(endpoint, &state)
-            if ClusterFailures.isFailed(signaller) { return }
-            if CPU.counter > deadline {
-                ClusterFailures.declare(signaller, "no notification for the doorbell demonstration")
-                return
-            }
-        }
-        // The root thread polls its notification: the badge the remote sent.
-        RootThread.syscall(KernelGlobals.kernel!, .nbRecv, exportedNotification)
-        let badge = UInt64(KernelGlobals.kernel!.rootThread.pointee.badge)
-        guard badge == 1 << UInt64(signaller) else { panic("notification badge differs from the one sent:", badge) }
-        guard sleeps >= 1, doorbells >= 1 else { panic("notified without sleeping on a doorbell; doorbells:", decimal: doorbells) }
-        Console.begin()
-        Console.put("cmk: notify ")
-        Console.decimal(signaller)
-        Console.put("->0 woke doorbells=")
-        Console.decimal(doorbells)
-        Console.put(" badge=")
-        Console.hex(badge)
-        Console.put(" after=")
-        Console.decimal(CPU.counter &- start)
-        Console.put(" ticks ok")
-        Console.end()
     }
 }
 
@@ -644,7 +525,7 @@ enum Flood {
                     _ = sender.unsafeSendScribbled(header: header, payload: Payload(next(), next(), next(), next()))
                 case 5:
                     // A valid message naming an export the peer does not have
-                    // (index 0: cluster 0 exports at 1..., the others none).
+                    // (no root task runs yet, so nothing is exported).
                     _ = endpoint.trySend(.notify(export: 0), to: peer)
                 case 6:
                     // A ping whose pong we do not drain while flooding.

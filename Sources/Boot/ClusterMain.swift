@@ -133,7 +133,6 @@ enum ClusterBringUp {
         }
 
         checkPrivateData(clusterId: clusterId, clusterCount: clusterCount, control: control, descriptor: descriptor)
-        KernelSmokeTest.run(KernelGlobals.kernel!, clusterId: clusterId, partition: descriptor.partition)
 
         Console.begin()
         Console.put("cmk: cluster ")

@@ -126,6 +126,7 @@ enum RootTaskBringUp {
         context[Frame.sp] = RootTaskLayout.stackTop
         context[0] = RootTaskLayout.bootInfo
         running = true
+        UserChannel.open(kernel)  // the first core serves the channel from its doorbell
         PMU.enableForUser()  // EL0 reads the counters (docs/bench-ipc.md)
         UserRun.start(core: 0)
     }
@@ -161,11 +162,17 @@ enum RootTaskBringUp {
             words[RootTaskBootInfo.lockDelay] = delay
             words[RootTaskBootInfo.lockTicks] = durationTicks
         }
+        // Clusters that had not failed when this root task started (the
+        // boot's channel phase is over: every cluster passed its rendezvous
+        // or was declared failed).
+        words[RootTaskBootInfo.liveClusters] =
+            ClusterFailures.all(Int(record[ClusterRecord.clusterCount])) & ~KernelGlobals.failedClusters
     }
 
     /// The root task suspended itself (lock not held): the boot takes the
     /// root thread back (the guest's set-up still plays it) and goes on.
     static func finished() -> Never {
+        UserChannel.close()
         KernelGlobals.kernel!.resumeRootThreadForBoot()
         ClusterBringUp.afterRootTask()
     }

@@ -58,6 +58,7 @@ enum UserRun {
                         BenchmarkCall.hold(context, waited: waited)
                     } else {
                         kernel.userSyscall(core: core)
+                        UserChannel.afterSyscall(kernel, core: core)
                     }
                 } else if ec == ExceptionClass.dataAbortLower || ec == ExceptionClass.instructionAbortLower {
                     kernel.userFault(
@@ -102,6 +103,7 @@ enum UserRun {
             }
         }
         if reschedule { kernel.rescheduleLocked(core: core) }
+        UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
     }
 
     /// Arm this core's tick for the thread about to run (its deadline is
@@ -232,6 +234,7 @@ enum UserRun {
             // (a stray wake-up) does not take the big lock.
             if GICv3.drain() == 0 { continue }
             kernel.lock.acquire(core: core)
+            UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
             kernel.rescheduleLocked(core: core)
             let ready = kernel.currentThread(core: core) != nil
             kernel.lock.release(core: core)

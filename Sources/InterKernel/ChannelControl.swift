@@ -17,7 +17,7 @@ import Synchronization
 /// | 0x100  | bootCores      | cores up, summed over clusters that are done  |
 /// | 0x140  | channelDone    | mask: clusters that finished their boot pings |
 /// | 0x180  | channelReady   | mask: clusters ready to answer boot pings     |
-/// | 0x1C0  | bootSleeper    | 1 once cluster 0 committed to WFI (boot demo) |
+/// | 0x1C0  | reserved       | unused (was the boot's doorbell demonstration's flag) |
 /// | 0x200  | experimentTurn | boot experiment: the cluster whose pairs run now |
 /// | 0x240  | guestStopped   | clusters whose vCPU stopped and reported, at the guest's end |
 /// | 0x280  | clustersUp     | mask: clusters that printed their `up` line   |
@@ -40,7 +40,7 @@ public enum ChannelControl {
     /// The page's atomic counters and flags, one cache line each from 0x080
     /// in this order (the table above).
     public enum Counter: Int {
-        case bootArrived, bootDone, bootCores, channelDone, channelReady, bootSleeper, experimentTurn, guestStopped,
+        case bootArrived, bootDone, bootCores, channelDone, channelReady, reserved, experimentTurn, guestStopped,
             clustersUp
         static let count = 9
         var offset: Int { 0x080 + 0x40 * rawValue }

@@ -204,6 +204,19 @@ public struct ChannelEndpoint {
         return true
     }
 
+    /// Ask every sender to ring the doorbell from now on, until
+    /// `finishSleep()`: for a receiving core that serves its rings from the
+    /// doorbell's interrupt instead of polling (the kernel while its root
+    /// task runs at EL0, Boot/UserChannel.swift). Relaxed stores + seq_cst
+    /// fence, as in `prepareToSleep` (the Dekker pair with the fence in
+    /// `ringDoorbellIfIdle`): once this returns, a message a sender puts in a
+    /// ring either rings the doorbell or is visible to the caller's next
+    /// poll, so the caller polls once after this call.
+    public func requestDoorbells() {
+        setWakeFlags(1)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+    }
+
     /// Clear the wake flag after sleeping. Relaxed: a sender that still sees
     /// 1 only rings a doorbell we did not need (a spurious wake-up).
     public func finishSleep() {

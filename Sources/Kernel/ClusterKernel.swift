@@ -276,6 +276,13 @@ extension ClusterKernel {
     public func remoteSignal(export index: Word, from cluster: Int, core: Int = 0) -> KernelError? {
         lock.acquire(core: core)
         defer { lock.release(core: core) }
+        return remoteSignalLocked(export: index, from: cluster, core: core)
+    }
+
+    /// `remoteSignal` for a caller that holds the big lock as `core` (the
+    /// EL0 trap path serving the channel between user threads). Same checks,
+    /// same errors; nothing changes on an error.
+    public func remoteSignalLocked(export index: Word, from cluster: Int, core: Int) -> KernelError? {
         enter(core)
         guard index < Word(exportLimit) else { return .range(min: 0, max: Word(exportLimit) - 1) }
         guard cluster >= 0, cluster < state.pointee.clusterCount, cluster != state.pointee.cluster else {
@@ -295,6 +302,12 @@ extension ClusterKernel {
     public func takeOutgoingSignal(core: Int = 0) -> (cluster: Int, index: Int)? {
         lock.acquire(core: core)
         defer { lock.release(core: core) }
+        return takeOutgoingSignalLocked()
+    }
+
+    /// `takeOutgoingSignal` for a caller that holds the big lock (the EL0
+    /// trap path, after a system call).
+    public func takeOutgoingSignalLocked() -> (cluster: Int, index: Int)? {
         let count = state.pointee.outgoingCount
         guard count > 0 else { return nil }
         let e = state.pointee.outgoing[0]

@@ -31,6 +31,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
     if !valid {
         Console.failure(cluster, step: "bootinfo", error: info[RootTaskBootInfo.magic])
     } else {
+        RemoteNotify.setUp(bootInfo: info, cluster: cluster)
         var pingPong = PingPong(bootInfo: info, cluster: cluster)
         if let (step, error) = pingPong.run() {
             Console.failure(cluster, step: step, error: error)
@@ -40,6 +41,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
             Preemption.run(&pingPong)
             NoVSpace.run(&pingPong)
             Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)
+            RemoteNotify.finish(bootInfo: info, cluster: cluster)
             // The fuzzer takes 6 slots from there.
             if info[RootTaskBootInfo.benchmark] != 0 {
                 IPCBench.run(bootInfo: info, cluster: cluster, firstSlot: pingPong.nextSlot + 6)

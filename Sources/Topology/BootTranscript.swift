@@ -20,8 +20,9 @@ public struct BootTranscript {
     public var privates: [PrivateCheck] = []
     /// Median round trips, in ticks, by (from, to) cluster.
     public var channelRTT: [Pair: UInt64] = [:]
-    /// The cross-cluster notification line: (from, to, doorbells).
-    public var notify: (from: Int, to: Int, doorbells: Int)?
+    /// The root tasks' cross-cluster notifications, by (from, to) cluster:
+    /// the badge the receiver got (`cmk: notify K->J badge=0xB ... ok`).
+    public var notifyBadges: [Pair: UInt64] = [:]
     public var bootOK: (clusters: Int, cores: Int)?
     /// Clusters whose root task printed `cmk: cluster I user ipc ok`.
     public var userIPC: Set<Int> = []
@@ -46,6 +47,9 @@ public struct BootTranscript {
             self.to = to
         }
     }
+    /// Entries of a kernel's export table (the kernel's `exportLimit`):
+    /// only peers below it can signal cluster 0.
+    static let exportLimit = 16
     /// The first `cmk: panic` or `cmk: exception` line.
     public var failure: String?
 
@@ -92,9 +96,9 @@ public struct BootTranscript {
         } else if words.count >= 3, words[1] == "channelexp" {
             if let experiment = ChannelExperimentLine(line) { channelExperiments.append(experiment) }
         } else if words.count >= 4, words[1] == "notify", words.last == "ok", let arrow = ConsoleLine.arrow(words[2]),
-            let doorbells = parsed.int("doorbells")
+            let badge = parsed.hex("badge")
         {
-            notify = (arrow.from, arrow.to, doorbells)
+            notifyBadges[Pair(arrow.from, arrow.to)] = badge
         } else if line.hasPrefix("cmk: boot ok"), let c = parsed.int("clusters"), let n = parsed.int("cores") {
             bootOK = (c, n)
         }
@@ -142,10 +146,21 @@ public struct BootTranscript {
                 return "no `cmk: channel \(i)->\(j) rtt=... ticks` line"
             }
         }
-        if n > 1 {
-            guard let notify, notify.from == n - 1, notify.to == 0, notify.doorbells >= 1 else {
-                return "no `cmk: notify \(n - 1)->0 woke doorbells=...` line"
+        // Every peer K that has an export index at cluster 0 (K < 16)
+        // signalled cluster 0 from its root task, with the badge cluster 0
+        // exported to it (1 << K), and had cluster 0's answer, with the badge
+        // it exported to cluster 0 (1 << 0).
+        for k in 1..<max(min(n, Self.exportLimit), 1) {
+            guard let badge = notifyBadges[Pair(k, 0)] else {
+                return "no `cmk: notify \(k)->0 badge=... ok` line (cluster \(k)'s root task signalling cluster 0)"
             }
+            if badge != 1 << UInt64(k) {
+                return "notify \(k)->0 delivered badge 0x\(String(badge, radix: 16)), not the exported 0x\(String(1 << UInt64(k), radix: 16))"
+            }
+            guard let answer = notifyBadges[Pair(0, k)] else {
+                return "no `cmk: notify 0->\(k) badge=... ok` line (cluster 0's answer to cluster \(k))"
+            }
+            if answer != 1 { return "notify 0->\(k) delivered badge 0x\(String(answer, radix: 16)), not the exported 0x1" }
         }
         guard let ok = bootOK else { return "no `cmk: boot ok` line" }
         if ok.clusters != topology.clusters.count || ok.cores != topology.coreCount {

@@ -143,6 +143,10 @@ public enum RootTaskBootInfo {
     /// How many random system calls the root task's fuzzer makes
     /// (`cmk boot --fuzz N`; `RootTaskImage.defaultFuzzCalls` otherwise).
     public static let fuzzCalls = 10
+    /// Clusters whose kernels had not failed when the boot started this
+    /// root task (bit c: cluster c; docs/boot.md): the peers worth waiting
+    /// for (the cross-cluster notification handshake, RemoteNotify.swift).
+    public static let liveClusters = 11
     /// Untyped i's size (log2 bytes) at `untypedSizes + i`, i < untypedCount (at most 32).
     public static let untypedSizes = 16
     /// The cluster's big lock: its kind's name (`ClusterLock.Kind.name`), up

@@ -96,6 +96,34 @@ import Testing
         #expect(a.sender(to: 1).stats.doorbells == 1)
     }
 
+    /// A receiver served from the doorbell's interrupt (the kernel while its
+    /// root task runs) asks for every doorbell, even with messages pending,
+    /// until it clears the flags; what was sent before it asked is in the
+    /// ring for its first poll.
+    @Test func requestedDoorbellsRingForEverySendUntilCleared() throws {
+        let region = HostedRegion(layout: try #require(ChannelLayout(clusterCount: 3, slotsPerRing: 4)))
+        let a = region.endpoint(0), b = region.endpoint(1), c = region.endpoint(2)
+        final class Bell: ChannelDoorbell { var rung: [Int] = []; func ring(cluster: Int) { rung.append(cluster) } }
+        let bell = Bell()
+        #expect(a.send(.notify(export: 1), to: 1, doorbell: bell) == .sent)
+        #expect(bell.rung.isEmpty)
+        b.requestDoorbells()
+        #expect(a.send(.notify(export: 2), to: 1, doorbell: bell) == .sent)
+        #expect(c.send(.notify(export: 3), to: 1, doorbell: bell) == .sent)
+        #expect(a.send(.notify(export: 4), to: 1, doorbell: bell) == .sent)
+        #expect(bell.rung == [1, 1, 1])
+        // Only the requesting cluster's rings: a send to cluster 2 rings nothing.
+        #expect(a.send(.notify(export: 5), to: 2, doorbell: bell) == .sent)
+        #expect(bell.rung == [1, 1, 1])
+        var got: [InterKernelMessage] = []
+        while b.pollAll({ _, result in if case let .message(m) = result { got.append(m) } }) > 0 {}
+        #expect(got.count == 4)
+        for e: UInt64 in 1...4 { #expect(got.contains(.notify(export: e))) }
+        b.finishSleep()
+        #expect(a.send(.notify(export: 6), to: 1, doorbell: bell) == .sent)
+        #expect(bell.rung == [1, 1, 1])
+    }
+
     /// A ring that is full while its receiver sleeps can only hold garbage:
     /// the sender's `.full` rings the doorbell, the receiver drains it, and
     /// the retried send goes through.

@@ -159,6 +159,41 @@ import Testing
         #expect(first?.cluster == 3 && second?.cluster == 0)
     }
 
+    /// The EL0 trap path holds the big lock when it serves the channel and
+    /// forwards signals: the lock-held entries do what the locking ones do,
+    /// on the core named, and take no lock (a ticket lock is not
+    /// re-entrant: taking it again would hang this test).
+    @Test func lockHeldEntriesForTheTrapPath() {
+        let h = exporter()
+        #expect(export(h, 26, 2) == nil)
+        let waiter = h.root
+        h.call(.recv, 25)
+        #expect(waiter.pointee.state == .blockedOnNotification && h.current == nil)
+        h.kernel.lock.acquire(core: 0)
+        #expect(h.kernel.remoteSignalLocked(export: 16, from: 1, core: 0) == .range(min: 0, max: 15))
+        #expect(h.kernel.remoteSignalLocked(export: 2, from: 0, core: 0) == .invalidArgument(index: 1))
+        #expect(h.kernel.remoteSignalLocked(export: 3, from: 1, core: 0)
+                == .failedLookup(source: false, .missingCapability(bitsLeft: 0)))
+        // The refusals changed nothing: the waiter still waits.
+        #expect(waiter.pointee.state == .blockedOnNotification && h.current == nil)
+        #expect(h.kernel.remoteSignalLocked(export: 2, from: 3, core: 0) == nil)
+        h.kernel.lock.release(core: 0)
+        #expect(h.current == waiter && waiter.pointee.badge == 0b100)
+        h.check()
+
+        let s = Harness(cluster: 2, clusterCount: 4)
+        #expect(issue(s, cluster: 3, index: 2, into: 30) == nil)
+        #expect(issue(s, cluster: 1, index: 5, into: 31) == nil)
+        #expect(s.call(.send, 30) == nil)
+        #expect(s.call(.send, 31) == nil)
+        s.kernel.lock.acquire(core: 0)
+        let first = s.kernel.takeOutgoingSignalLocked(), second = s.kernel.takeOutgoingSignalLocked()
+        #expect(s.kernel.takeOutgoingSignalLocked() == nil)
+        s.kernel.lock.release(core: 0)
+        #expect(first?.cluster == 3 && first?.index == 2 && second?.cluster == 1 && second?.index == 5)
+        #expect(s.kernel.outgoingSignalCount == 0)
+    }
+
     @Test func theQueueIsBounded() {
         let h = Harness(cluster: 0, clusterCount: 3)
         for i in 0..<Word(exportLimit) {

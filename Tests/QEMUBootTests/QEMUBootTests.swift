@@ -29,7 +29,10 @@ func goodBoot(_ topology: Topology) -> [String] {
         lines.append("cmk: cluster \(i) user fuzz calls=2000 errors=1000 faults=10 seed=1 ok")
         for j in 0..<n where j != i { lines.append("cmk: channel \(i)->\(j) rtt=100 ticks") }
     }
-    if n > 1 { lines.append("cmk: notify \(n - 1)->0 woke doorbells=1 badge=0x2 after=10 ticks ok") }
+    for k in 1..<max(min(n, 16), 1) {
+        lines.append("cmk: notify \(k)->0 badge=0x\(String(1 << k, radix: 16)) word=0x\(String(1 << k, radix: 16)) ok")
+        lines.append("cmk: notify 0->\(k) badge=0x1 tries=1 ok")
+    }
     lines.append("cmk: boot ok clusters=\(n) cores=\(topology.coreCount)")
     return lines
 }

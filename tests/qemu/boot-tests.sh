@@ -87,8 +87,15 @@ n = len(topo["cluster"])
 channels = {(int(m[1]), int(m[2])) for l in lines if (m := re.fullmatch(r"cmk: channel (\d+)->(\d+) rtt=(\d+) ticks", l))}
 missing = {(i, j) for i in range(n) for j in range(n) if i != j} - channels
 if missing: problems.append(f"no channel line for {sorted(missing)[:4]}")
-if n > 1 and not any(re.fullmatch(rf"cmk: notify {n-1}->0 woke doorbells=[1-9]\d* badge=0x{1 << (n-1):x} after=\d+ ticks ok", l) for l in lines):
-    problems.append("no cross-cluster notification line")
+# The root tasks' cross-cluster notifications: every peer K < 16 signals
+# cluster 0, which gets the badge it exported to K (1 << K, never the
+# sender's choice), and answers; K gets the badge it exported (1 << 0).
+for k in range(1, min(n, 16)):
+    if not any(re.fullmatch(rf"cmk: notify {k}->0 badge=0x{1 << k:x} word=0x[0-9a-f]+ ok", l) for l in lines):
+        problems.append(f"no cross-cluster notification line {k}->0 with badge {1 << k:#x}")
+    if not any(re.fullmatch(rf"cmk: notify 0->{k} badge=0x1 tries=[1-9]\d* ok", l) for l in lines):
+        problems.append(f"no answer line 0->{k} with badge 0x1")
+if any("user notify FAILED" in l for l in lines): problems.append("a root task's notification handshake failed")
 if len({p[1] for p in privates.values()}) != len(privates): problems.append("two clusters share a private global PA")
 if len({p[0] for p in privates.values()}) != 1: problems.append("clusters disagree on the private global's VA")
 last = f"cmk: boot ok clusters={len(topo['cluster'])} cores={cores}"

@@ -56,6 +56,7 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
             panic("the cluster kernel refused its memory at", free)
         }
         KernelGlobals.kernel = kernel
+        UserIRQ.configure(kernel)
         ChannelBringUp.setUp(record: record)
     }
     let bigLock = KernelGlobals.kernel!.lock

@@ -86,10 +86,12 @@ enum UserRun {
     /// Interrupts while a user thread runs: the tick (the EL2 physical
     /// timer, PPI 26: the kernel charges the current thread and may preempt
     /// it) and the doorbell SGI (another core asks this one to reschedule).
-    static func interrupts(core: Int, _ kernel: ClusterKernel) {
+    static func interrupts(core: Int, _ kernel: ClusterKernel, first: UInt64? = nil) {
         var reschedule = false
+        var taken = first
         while true {
-            let id = GICv3.acknowledge()
+            let id = taken ?? GICv3.acknowledge()
+            taken = nil
             if id >= 1020 { break }
             GICv3.endOfInterrupt(id)
             if GICv3.eoiSplit { GICv3.deactivate(id) }
@@ -100,9 +102,17 @@ enum UserRun {
                 kernel.timerTickLocked(core: core)
             } else if id == GICv3.doorbellSGI {
                 reschedule = true
+            } else {
+                // A user's interrupt (its handler masks it until Ack), or a
+                // stray one nobody enabled: dropped. The mask is applied
+                // before the next acknowledge: a level interrupt still
+                // asserted would otherwise be taken again at once, for ever.
+                _ = kernel.handleInterruptLocked(id, core: core)
+                UserIRQ.apply(kernel)
             }
         }
         if reschedule { kernel.rescheduleLocked(core: core) }
+        UserIRQ.apply(kernel)
         UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
     }
 
@@ -142,6 +152,7 @@ enum UserRun {
         case .all: cmk_tlbi_vmalls12e1is()
         }
         ringRescheduled(kernel, except: core)
+        UserIRQ.apply(kernel)
         while let (thread, fault) = kernel.takeUnhandledFault() { report(thread, fault) }
         if core == 0, RootTaskBringUp.running, kernel.rootThread.pointee.state == .inactive {
             // The root task is done with what the boot asked of it.
@@ -230,11 +241,12 @@ enum UserRun {
         stopTicks()
         while true {
             CPU.waitForInterrupt()
-            // Only a doorbell can give this core a thread: anything else
-            // (a stray wake-up) does not take the big lock.
-            if GICv3.drain() == 0 { continue }
+            // A wake-up with no interrupt does not take the big lock. The
+            // doorbell or a user's interrupt may give this core a thread.
+            let first = GICv3.acknowledge()
+            if first >= 1020 { continue }
             kernel.lock.acquire(core: core)
-            UserChannel.serve(kernel, core: core)  // the first core: the channel's doorbell
+            interrupts(core: core, kernel, first: first)  // with the channel, on the first core
             kernel.rescheduleLocked(core: core)
             let ready = kernel.currentThread(core: core) != nil
             kernel.lock.release(core: core)

@@ -28,6 +28,13 @@ public enum CapType: UInt8, Sendable {
     case interKernel
     /// Signal export `word` of cluster `bits` (no memory; Send signals).
     case remoteNotification
+    /// The authority to make IRQHandler capabilities (one, the root
+    /// thread's, made at boot; cannot be copied, as seL4's).
+    case irqControl
+    /// Interrupt `word` on core `bits` of the cluster, entry `small` of the
+    /// kernel's handler table (Objects/IRQ.swift). No memory; its copies
+    /// name the same handler.
+    case irqHandler
 }
 
 /// A capability: 24 bytes, kept in a CTE.
@@ -48,6 +55,8 @@ public enum CapType: UInt8, Sendable {
 /// - vspace:       object (the root table; its VMID lives in the object)
 /// - interKernel:  nothing (no object, no memory)
 /// - remoteNotification: bits = cluster, word = export index (no memory)
+/// - irqControl:   nothing (no object, no memory)
+/// - irqHandler:   word = interrupt id, bits = core, small = handler entry
 public struct Capability: Equatable, Sendable {
     public var type: CapType
     public var rights: CapRights
@@ -90,7 +99,7 @@ public struct Capability: Equatable, Sendable {
         case .frame: (object, Int(bits))
         case .pageTable: (object, pageTableSizeBits)
         case .vspace: (object, vspaceSizeBits)
-        case .null, .reply, .interKernel, .remoteNotification: nil
+        case .null, .reply, .interKernel, .remoteNotification, .irqControl, .irqHandler: nil
         }
     }
 }
@@ -126,8 +135,11 @@ func sameRegion(_ a: Capability, _ b: Capability) -> Bool {
         return b.type == .cnode && b.object == a.object && b.bits == a.bits
     case .reply:
         return b.type == .reply && b.object == a.object
+    // One handler: its copies are the same object (adjacent, one final).
+    case .irqHandler:
+        return b.type == .irqHandler && b.word == a.word && b.bits == a.bits && b.small == a.small
     // No memory and no object: each is its own, copies are siblings.
-    case .null, .zombie, .interKernel, .remoteNotification:
+    case .null, .zombie, .interKernel, .remoteNotification, .irqControl:
         return false
     }
 }
@@ -171,7 +183,7 @@ func derive(_ slot: SlotRef) throws(KernelError) -> Capability {
     switch cap.type {
     case .null: throw .failedLookup(source: true, .missingCapability(bitsLeft: 0))
     case .untyped: if hasChildren(slot) { throw .revokeFirst }; return cap
-    case .reply, .zombie, .interKernel: throw .illegalOperation
+    case .reply, .zombie, .interKernel, .irqControl: throw .illegalOperation
     // Each mapped frame capability is one mapping: a copy starts unmapped.
     // A page table has one capability, the one that maps it.
     case .frame: var c = cap; c.small = 0; c.word = 0; return c

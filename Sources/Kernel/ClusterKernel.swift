@@ -56,6 +56,18 @@ struct KernelState {
     /// Outgoing remote signals, oldest first: cluster << 8 | export index.
     var outgoing = InlineArray<16, UInt16>(repeating: 0)
     var outgoingCount = 0
+    /// The interrupt handler table (Objects/IRQ.swift): per entry the
+    /// interrupt id (bits 0-15), the core (16-23), allocated (bit 31),
+    /// masked until Ack (bit 30).
+    var irqTable = InlineArray<8, UInt32>(repeating: 0)
+    /// Interrupt ids below 128 no handler may take (bit i of word i / 64),
+    /// and the first id past the controller's lines (`configureInterrupts`).
+    var irqReserved = InlineArray<2, UInt64>(repeating: ~0)
+    var irqLimit = 0
+    /// Enables and disables the Boot layer owes the interrupt controller,
+    /// oldest first: id | core << 16 | enable << 31 (`takeInterruptChange`).
+    var irqChanges = InlineArray<16, UInt32>(repeating: 0)
+    var irqChangeCount = 0
     /// The last thread that faulted with no handler (`takeUnhandledFault`).
     var unhandledThread: TCBRef? = nil
     var unhandledFault = UserFault.unknownSyscall(number: 0)
@@ -72,6 +84,8 @@ public enum RootSlot {
     public static let cnode: Word = 2
     /// The `interKernel` capability (issues remote notification capabilities).
     public static let interKernel: Word = 3
+    /// The `irqControl` capability (makes IRQHandler capabilities).
+    public static let irqControl: Word = 8
     /// Untyped capabilities start here, in address order.
     public static let firstUntyped: Word = 224
 }
@@ -80,8 +94,9 @@ extension ClusterKernel {
     // Fixed kernel state at the start of the partition (offsets in bytes):
     //   64: KernelState; 960 + c * nodeStride: core c's node (SchedulerNode,
     //   bitmap at +32, ready queues at +64); then 3 KiB for the tree root,
-    //   the originals of the boot Untyped blocks and the export table
-    //   ((1 + 32 + 16) CTEs of 48 bytes: 2352); then, at `defaultLockOffset`
+    //   the originals of the boot Untyped blocks, the export table and the
+    //   interrupt handlers' notifications ((1 + 32 + 16 + 8) CTEs of 48
+    //   bytes: 2736); then, at `defaultLockOffset`
     //   (4 KiB aligned), 4 KiB for a ticket lock if the caller brings no lock.
     // With one core: node 960, queues 1024, root 5120, lock 8192, end 12288
     // (the single-core layout of before).
@@ -93,10 +108,15 @@ extension ClusterKernel {
     static func fixedStateBytes(cores: Int) -> Int { defaultLockOffset(cores: cores) + 4096 }
     /// Most boot Untyped blocks (their originals live in the fixed state).
     static var bootUntypedLimit: Int { 32 }
-    /// CTEs after the tree root: the boot Untyped originals, then the exports.
-    static var fixedSlotCount: Int { bootUntypedLimit + exportLimit }
+    /// CTEs after the tree root: the boot Untyped originals, the exports,
+    /// the interrupt handlers' notifications.
+    static var fixedSlotCount: Int { bootUntypedLimit + exportLimit + irqHandlerLimit }
     /// Export entry `i` (0..<exportLimit), a CTE of the fixed state.
     @inline(__always) func exportSlot(_ i: Int) -> SlotRef { root + 1 + ClusterKernel.bootUntypedLimit + i }
+    /// Interrupt handler entry `i`'s notification (0..<irqHandlerLimit), a CTE of the fixed state.
+    @inline(__always) func irqSlot(_ i: Int) -> SlotRef {
+        root + 1 + ClusterKernel.bootUntypedLimit + exportLimit + i
+    }
 
     /// Boot a cluster kernel in `size` bytes at `memory` (aligned to 4 KiB).
     /// Creates the root thread (priority 255, running on core 0) with a CNode
@@ -111,7 +131,8 @@ extension ClusterKernel {
     /// the number of cores, each a scheduling node; nil if out of range.
     /// `cluster` (0..<`clusterCount`, at most 64) is this cluster's index
     /// among `clusterCount`: remote notification capabilities name another.
-    /// The root thread also gets the `interKernel` capability (RootSlot).
+    /// The root thread also gets the `interKernel` capability and, with 16
+    /// or more root slots, the `irqControl` capability (RootSlot).
     public static func boot(
         memory: UnsafeMutableRawPointer, size: Int, rootRadix: Int = 8, preemptionPending: PreemptionCheck? = nil,
         lock suppliedLock: ClusterLock? = nil, cores: Int = 1, cluster: Int = 0, clusterCount: Int = 1
@@ -198,6 +219,11 @@ extension ClusterKernel {
         insertNew(
             Capability(type: .interKernel, rights: .all, bits: 0, small: 0, object: 0, word: 0),
             parent: cnodeSlot(slots, RootSlot.thread), into: cnodeSlot(slots, RootSlot.interKernel))
+        if rootRadix >= 4 {
+            insertNew(
+                Capability(type: .irqControl, rights: .all, bits: 0, small: 0, object: 0, word: 0),
+                parent: cnodeSlot(slots, RootSlot.interKernel), into: cnodeSlot(slots, RootSlot.irqControl))
+        }
         let thread = tcbRef(object: tcbAt)
         insertCopy(slots, from: cnodeSlot(slots, RootSlot.cnode), into: tcbSlot(thread, .cspaceRoot))
         thread.pointee.priority = 255

@@ -55,6 +55,7 @@ extension ClusterKernel {
         case .endpoint: cancelAllIPC(EndpointRef(bitPattern: cap.object)!)
         case .notification: finaliseNotification(NotificationRef(bitPattern: cap.object)!)
         case .vcpu: finaliseVCPU(VCPURef(bitPattern: cap.object)!)
+        case .irqHandler: finaliseIRQHandler(cap)
         default: break
         }
     }

@@ -45,6 +45,10 @@
 ///    with a non-zero badge (in the tree, like every fixed slot); a
 ///    `remoteNotification` names another cluster (< the cluster count) and
 ///    an export index < `exportLimit`.
+/// 9. Interrupt handlers (Objects/IRQ.swift): an entry is allocated iff an
+///    `irqHandler` capability names it with its interrupt and core; no two
+///    entries alike; an entry's notification slot holds a notification or
+///    nothing, a free entry nothing.
 
 public struct InvariantViolation: Error, Sendable {
     public let message: StaticString
@@ -90,6 +94,25 @@ extension ClusterKernel {
             }
             fixedSlot += 1
         }
+        // 9. Interrupt handlers: an entry's notification slot holds a
+        // notification or nothing; no two allocated entries alike.
+        for i in 0..<irqHandlerLimit {
+            let c = irqSlot(i).pointee.cap
+            if !c.isNull && c.type != .notification {
+                throw fail("interrupt handler entry holds no notification", UInt(bitPattern: irqSlot(i)))
+            }
+            let e = state.pointee.irqTable[i] & ~ClusterKernel.irqMasked
+            if e & ClusterKernel.irqAllocated == 0 {
+                if state.pointee.irqTable[i] != 0 || !c.isNull {
+                    throw fail("free interrupt handler entry not empty", UInt(bitPattern: irqSlot(i)))
+                }
+                continue
+            }
+            for j in 0..<i where state.pointee.irqTable[j] & ~ClusterKernel.irqMasked == e {
+                throw fail("two interrupt handler entries for one interrupt", UInt(bitPattern: irqSlot(i)))
+            }
+        }
+        var irqHandlersSeen: UInt32 = 0
         // 8. Exports: badged notification capabilities (in the tree: linked
         // above and counted with the tree's nodes).
         for i in 0..<exportLimit {
@@ -117,9 +140,18 @@ extension ClusterKernel {
             if n.pointee.prev != prev { throw fail("tree prev link broken", addr) }
             let cap = n.pointee.cap
             guard let region = cap.region else {
-                // Capabilities without memory: only these two are in the tree.
-                guard cap.type == .interKernel || cap.type == .remoteNotification else {
+                // Capabilities without memory: only these are in the tree.
+                guard cap.type == .interKernel || cap.type == .remoteNotification || cap.type == .irqControl
+                    || cap.type == .irqHandler
+                else {
                     throw fail("null or reply cap in the tree", addr)
+                }
+                if cap.type == .irqHandler {
+                    let i = Int(cap.small)
+                    guard i < irqHandlerLimit,
+                        state.pointee.irqTable[i] & ~ClusterKernel.irqMasked == irqEntry(cap.word, core: Int(cap.bits))
+                    else { throw fail("interrupt handler capability names no entry of its interrupt", addr) }
+                    irqHandlersSeen |= 1 << UInt32(i)
                 }
                 if addr < memoryBase || addr >= memoryEnd { throw fail("slot outside the partition", addr) }
                 if cap.type == .remoteNotification
@@ -218,6 +250,10 @@ extension ClusterKernel {
             node = n.pointee.next
         }
         if liveSlots != count { try findContainerCulprit(maxNodes: maxNodes) }
+        for i in 0..<irqHandlerLimit
+        where state.pointee.irqTable[i] & ClusterKernel.irqAllocated != 0 && irqHandlersSeen & (1 << UInt32(i)) == 0 {
+            throw fail("interrupt handler entry without a capability", UInt(bitPattern: irqSlot(i)))
+        }
         try tally.check()
         try checkVSpaceTotals(vspaces)
         try checkScheduler(runnable: runnableSeen, queued: queuedSeen, currentSeen: currentSeen)

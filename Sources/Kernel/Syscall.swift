@@ -70,7 +70,7 @@ extension ClusterKernel {
                 canGrantReply: cap.rights.contains(.grantReply), blocking: blocking, isCall: isCall)
         case .notification where isNotificationMethod(thread.pointee.messageInfo.label):
             fallthrough
-        case .untyped, .cnode, .tcb, .vcpu, .frame, .pageTable, .vspace, .interKernel:
+        case .untyped, .cnode, .tcb, .vcpu, .frame, .pageTable, .vspace, .interKernel, .irqControl, .irqHandler:
             guard let label = InvocationLabel(rawValue: thread.pointee.messageInfo.label) else {
                 thread.pointee.error = .illegalOperation
                 return
@@ -85,6 +85,8 @@ extension ClusterKernel {
                 case .frame, .pageTable, .vspace: try invokeVSpaceObject(slot, label, caller: thread)
                 case .notification: try invokeNotification(slot, label, caller: thread)
                 case .interKernel: try invokeInterKernel(slot, label, caller: thread)
+                case .irqControl: try invokeIRQControl(slot, label, caller: thread)
+                case .irqHandler: try invokeIRQHandler(slot, label, caller: thread)
                 default: try invokeTCB(slot, label, caller: thread)
                 }
             } catch {

@@ -120,6 +120,10 @@ public struct CapRights: OptionSet, Equatable, Sendable {
 /// Entries of a kernel's export table: the notifications other clusters may
 /// signal, by index (ClusterKernel.remoteSignal).
 public let exportLimit = 16
+
+/// Entries of a kernel's interrupt handler table: interrupts with an
+/// IRQHandler capability at once (Objects/IRQ.swift).
+public let irqHandlerLimit = 8
 /// Outgoing remote signals a kernel queues before the Boot layer takes them.
 public let outgoingSignalLimit = 16
 

@@ -38,6 +38,7 @@ public func rootTaskMain(_ bootInfoAddress: UInt64) {
         } else {
             Console.line(cluster, "user ipc ok")
             LockRun.run(&pingPong)
+            IRQTest.run(pingPong)
             Preemption.run(&pingPong)
             NoVSpace.run(&pingPong)
             Fuzz.run(bootInfo: info, cluster: cluster, nextSlot: pingPong.nextSlot)

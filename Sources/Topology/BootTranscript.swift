@@ -33,6 +33,9 @@ public struct BootTranscript {
     /// task's lock check (a thread per core, every call counted by the
     /// kernel under the big lock, none lost): cluster -> (cores, increments).
     public var lockCheck: [Int: (cores: Int, increments: UInt64)] = [:]
+    /// Clusters whose root task printed `cmk: cluster I user irq ok ...`
+    /// (an interrupt through its IRQ control capability).
+    public var userIRQ: Set<Int> = []
     /// Clusters whose root task's fuzzer finished:
     /// `cmk: cluster I user fuzz calls=N errors=E faults=F seed=S ok`.
     public var userFuzz: [Int: (calls: UInt64, errors: UInt64, faults: UInt64)] = [:]
@@ -73,6 +76,7 @@ public struct BootTranscript {
             {
                 lockCheck[id] = (cores, increments)
             }
+            if words.count == 8, words[3] == "user", words[4] == "irq", words[5] == "ok" { userIRQ.insert(id) }
             if words.count == 10, words[3] == "user", words[4] == "fuzz", words[9] == "ok",
                 let calls = parsed.decimal("calls"), let errors = parsed.decimal("errors"), let faults = parsed.decimal("faults")
             {
@@ -133,6 +137,7 @@ public struct BootTranscript {
             if lock.cores != spec.cores.count || lock.increments < UInt64(spec.cores.count) * 1000 {
                 return "cluster \(i) checked its lock on \(lock.cores) cores with \(lock.increments) calls; the topology gives \(spec.cores.count) cores (1,000 calls each at least)"
             }
+            if !userIRQ.contains(i) { return "no `cmk: cluster \(i) user irq ok` line (its root task's interrupt test)" }
             if userFuzz[i] == nil { return "no `cmk: cluster \(i) user fuzz ... ok` line (its root task's fuzzer)" }
             if check.value != i { return "cluster \(i) read back \(check.value) from its private global" }
             if !layout.partitions[i].contains(Region(base: check.pa, size: 8)) {

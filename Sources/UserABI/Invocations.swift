@@ -36,6 +36,18 @@ public enum InvocationLabel: UInt64, Sendable {
     case tcbWriteRegisters
     /// TCB ReadRegisters(suspend: mr0 if given): PC, SP, x0...x5 in mr0...mr7.
     case tcbReadRegisters
+    /// IRQControl Get(irq: mr0, core: mr1, slot: mr2 of the CNode in extra
+    /// cap 0): an IRQHandler capability for interrupt `irq` on `core` of the
+    /// cluster (a PPI is per core; an SPI is routed there). Kernel/Objects/IRQ.swift.
+    case irqControlGet
+    /// IRQHandler Ack: the interrupt may fire again (it is masked from each
+    /// delivery until then; the first Ack enables it).
+    case irqHandlerAck
+    /// IRQHandler SetNotification(extra cap 0: a notification with the
+    /// write right): deliveries signal it with its badge.
+    case irqHandlerSetNotification
+    /// IRQHandler Clear: no notification (deliveries are dropped).
+    case irqHandlerClear
 }
 
 /// Kinds of object `Retype` can create.

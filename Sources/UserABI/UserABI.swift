@@ -119,6 +119,8 @@ public enum RootTaskSlot {
     public static let vspace: UInt64 = 4
     public static let ipcBuffer: UInt64 = 5
     public static let bootInfo: UInt64 = 6
+    /// IRQ control: makes IRQHandler capabilities (seL4's seL4_CapIRQControl).
+    public static let irqControl: UInt64 = 8
 }
 
 /// The root task's boot information frame (words at `RootTaskLayout.bootInfo`).

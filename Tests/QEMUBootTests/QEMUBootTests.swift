@@ -25,6 +25,7 @@ func goodBoot(_ topology: Topology) -> [String] {
         lines.append("cmk: cluster \(i) private va=0x20000000 pa=0x\(String(base + 0x100, radix: 16)) value=\(i) ok")
         lines.append("cmk: cluster \(i) user ipc ok")
         lines.append("cmk: cluster \(i) lock=ticket stress cores=\(spec.cores.count) increments=\(2000 * spec.cores.count) ok")
+        lines.append("cmk: cluster \(i) user irq ok irq=23 badge=0x23")
         lines.append("cmk: cluster \(i) user preemption ok ticks=6")
         lines.append("cmk: cluster \(i) user fuzz calls=2000 errors=1000 faults=10 seed=1 ok")
         for j in 0..<n where j != i { lines.append("cmk: channel \(i)->\(j) rtt=100 ticks") }

@@ -11,6 +11,8 @@ import Testing
         cmk: cluster 1 user ipc ok
         cmk: cluster 0 lock=ticket stress cores=2 increments=4000 ok
         cmk: cluster 1 lock=ticket stress cores=2 increments=4000 ok
+        cmk: cluster 0 user irq ok irq=23 badge=0x23
+        cmk: cluster 1 user irq ok irq=23 badge=0x23
         cmk: cluster 0 user preemption ok ticks=6
         cmk: cluster 1 user preemption ok ticks=7
         cmk: cluster 0 user fuzz calls=2000 errors=1500 faults=12 seed=7 ok
@@ -79,6 +81,8 @@ import Testing
             (good.replacingOccurrences(of: "cmk: notify 0->1 badge=0x1 tries=1 ok", with: ""), "no `cmk: notify 0->1"),
             (good.replacingOccurrences(of: "notify 0->1 badge=0x1", with: "notify 0->1 badge=0x3"),
              "notify 0->1 delivered badge 0x3"),
+            (good.replacingOccurrences(of: "cmk: cluster 1 user irq ok irq=23 badge=0x23", with: "cmk: cluster 1 user irq FAILED step=badge error=0"),
+             "no `cmk: cluster 1 user irq ok` line"),
             (good.replacingOccurrences(of: "cmk: cluster 1 user preemption ok ticks=7", with: ""),
              "no `cmk: cluster 1 user preemption ok` line"),
             (good.replacingOccurrences(of: "cmk: cluster 0 user preemption ok ticks=6", with: "cmk: cluster 0 user preemption FAILED step=wait error=3"),

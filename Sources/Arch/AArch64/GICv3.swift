@@ -31,6 +31,7 @@ public enum GICv3 {
     static let sgiBase: UInt64 = 0x1_0000
     static let igroupr0: UInt64 = 0x0080
     static let isenabler0: UInt64 = 0x0100
+    static let icenabler0: UInt64 = 0x0180
     static let ipriorityr: UInt64 = 0x0400
 
     /// Affinity routing on, group 0 and 1 forwarded. Loader only.
@@ -102,6 +103,24 @@ public enum GICv3 {
         cmk_mmio_write32(sgi + igroupr0, cmk_mmio_read32(sgi + igroupr0) | (1 << UInt32(intid)))
         setPriority(sgi + ipriorityr, intid, priority)
         cmk_mmio_write32(sgi + isenabler0, 1 << UInt32(intid))
+        return true
+    }
+
+    /// Enable or disable the private interrupt `intid` (16...31) of the core
+    /// `mpidr` (one of this cluster's: its redistributor is mapped here),
+    /// group 1 at `priority`; waits until a disable has taken effect.
+    public static func setPrivateInterrupt(_ intid: UInt64, enabled: Bool, mpidr: UInt64, priority: UInt8) -> Bool {
+        guard intid >= 16, intid < 32, let rd = redistributor(forMPIDR: mpidr) else { return false }
+        let sgi = rd + sgiBase
+        if enabled {
+            cmk_mmio_write32(sgi + igroupr0, cmk_mmio_read32(sgi + igroupr0) | (1 << UInt32(intid)))
+            setPriority(sgi + ipriorityr, intid, priority)
+            cmk_mmio_write32(sgi + isenabler0, 1 << UInt32(intid))
+        } else {
+            cmk_mmio_write32(sgi + icenabler0, 1 << UInt32(intid))
+            // GICR_CTLR.RWP (bit 3): the disable is visible before we go on.
+            while cmk_mmio_read32(rd + ctlr) & (1 << 3) != 0 { cmk_cpu_relax() }
+        }
         return true
     }
 

@@ -24,6 +24,14 @@ public enum PMU {
     public static let enable: UInt64 = 1 | (1 << 6)
     /// PMCNTENSET_EL0: the cycle counter (bit 31) and event counter 0.
     public static let counters: UInt64 = (1 << 31) | 1
+    /// PMINTENSET_EL1: the cycle counter's overflow raises the PMU's
+    /// interrupt (PPI 23 on QEMU virt). It reaches no one unless a user's
+    /// IRQHandler enabled that PPI at the GIC (Kernel/Objects/IRQ.swift): a
+    /// user-level profiler's interrupt, and the root task's IRQ test
+    /// (it sets the overflow flag itself, PMOVSSET_EL0).
+    public static let overflowInterrupts: UInt64 = 1 << 31
+    /// The PMU's interrupt on QEMU virt (PPI 7).
+    public static let interrupt: UInt64 = 23
 
     /// MDCR_EL2 for EL0/EL1 access: HPMN (bits 0-4) = PMCR_EL0.N (every
     /// counter belongs to EL0/EL1), TPMCR (5), TPM (6), HPME (7) and HPMD
@@ -40,6 +48,7 @@ public enum PMU {
         cmk_write_pmevtyper0_el0(instRetired | countEL2)
         cmk_write_pmccfiltr_el0(countEL2)
         cmk_write_pmcntenset_el0(counters)
+        cmk_write_pmintenset_el1(overflowInterrupts)
         cmk_write_pmcr_el0((pmcr & ~UInt64(0x7F)) | enable)
         cmk_isb()
     }

@@ -18,7 +18,18 @@ static inline uint64_t cmk_pmu_cycles(void) {
     __asm__ volatile("isb; mrs %0, pmccntr_el0" : "=r"(v)::"memory");
     return v;
 }
+/// Set / clear the cycle counter's overflow flag (PMOVSSET_EL0 /
+/// PMOVSCLR_EL0 bit 31): with the overflow interrupt enabled (Boot), the
+/// flag raises the PMU's interrupt, PPI 23 (the root task's IRQ test).
+static inline void cmk_pmu_raise_overflow(void) {
+    __asm__ volatile("msr pmovsset_el0, %0; isb" ::"r"((uint64_t)1 << 31) : "memory");
+}
+static inline void cmk_pmu_clear_overflow(void) {
+    __asm__ volatile("msr pmovsclr_el0, %0; isb" ::"r"((uint64_t)1 << 31) : "memory");
+}
 #else
+static inline void cmk_pmu_raise_overflow(void) {}
+static inline void cmk_pmu_clear_overflow(void) {}
 static inline uint64_t cmk_pmu_instructions(void) { return 0; }
 static inline uint64_t cmk_pmu_cycles(void) { return 0; }
 #endif

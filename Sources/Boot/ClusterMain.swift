@@ -70,10 +70,10 @@ func clusterEntry(_ coreStateAddress: UInt64) -> Never {
     bigLock.release(core: index)
 
     if index == 0 { ClusterBringUp.run(state: state, record: record) }
-    // A guest with one vCPU per core: this core waits for its vCPU thread.
-    if record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue { GuestBringUp.secondary(coreIndex: index) }
-    // Otherwise it runs the user threads the kernel gives it (the root task
-    // may move a thread here with SetAffinity; the reschedule IPI says so).
+    // This core runs the user threads the kernel gives it (the root task
+    // may move a thread here with SetAffinity; the reschedule IPI says so),
+    // and with a guest of one vCPU per core, its vCPU thread once the boot
+    // made it (`UserRun.next` hands it to `GuestBringUp.secondary`).
     PMU.enableForUser()  // EL0 reads the counters (docs/bench-ipc.md)
     UserRun.idle(core: index)
 }

@@ -122,22 +122,21 @@ enum GuestBringUp {
         else { panic("guest: no redistributor for this core") }
     }
 
-    /// Every core but the first, after the boot (core placement): sleep
-    /// until the kernel's reschedule IPI gives this core a vCPU thread, then
-    /// take it (`reschedule`), prepare the core, and wait for the vCPU's
-    /// CPU_ON. A core that never gets one sleeps for good.
+    /// The vCPU thread the boot made for `core` (core placement), current
+    /// there: the core leaves user threads for it (`UserRun.next`, lock
+    /// held). A vCPU thread a user made is not one.
+    static func isBootVCPUThread(_ t: TCBRef, core: Int, _ kernel: ClusterKernel) -> Bool {
+        guard GuestGlobals.area != 0, core > 0, core < GuestGlobals.localCount,
+            ClusterView.record[ClusterRecord.guest + 6] == GuestImage.Placement.core.rawValue
+        else { return false }
+        return kernel.thread(kernel.rootSlot(threadSlot(core))) == t
+    }
+
+    /// Every core but the first, after the boot (core placement), once the
+    /// kernel gave it its vCPU thread (lock not held, no user thread
+    /// loaded): prepare the core and wait for the vCPU's CPU_ON. Until
+    /// then the core ran user threads (the root task's lock threads).
     static func secondary(coreIndex: Int) -> Never {
-        let kernel = KernelGlobals.kernel!
-        while true {
-            CPU.waitForInterrupt()
-            GICv3.drain()
-            kernel.reschedule(core: coreIndex)
-            kernel.lock.acquire(core: coreIndex)
-            let ready = GuestGlobals.area != 0 && coreIndex < GuestGlobals.localCount
-                && kernel.currentThread(core: coreIndex)?.pointee.boundVCPU != nil
-            kernel.lock.release(core: coreIndex)
-            if ready { break }
-        }
         prepareCore(vcpu: GuestGlobals.firstVCPU + coreIndex)
         waitForStart(coreIndex: coreIndex)
     }

@@ -171,6 +171,14 @@ enum UserRun {
         var chosen = kernel.prepareUserReturn(core: core)
         var space: (root: UInt64, vmid: UInt64)? = nil
         while let c = chosen {
+            if c.pointee.boundVCPU != nil, GuestBringUp.isBootVCPUThread(c, core: core, kernel) {
+                // The guest's vCPU for this core (core placement): the core
+                // is the vCPU's from now on.
+                coreState[CoreState.lowerEL] = LowerEL.nothing
+                stopTicks()
+                kernel.lock.release(core: core)
+                GuestBringUp.secondary(coreIndex: core)
+            }
             if c.pointee.boundVCPU == nil, let s = kernel.vspace(of: c) {
                 space = s
                 break

@@ -76,6 +76,49 @@ enum UserRun {
         kernel.lock.release(core: core)
     }
 
+    /// The Call/ReplyRecv fastpath (vectors.S `cmk_fastpath_entry`): the
+    /// frame holds the thread's general registers only, its FP/SIMD
+    /// registers are still live. Under the big lock (taken first thing,
+    /// released on the way out, as every trap) the kernel's
+    /// `userFastpath` either switches threads or changes nothing (false:
+    /// the full path runs). On a switch the trapped thread's registers go
+    /// into its user context (general ones from the frame, FP/SIMD ones
+    /// from the registers) and the next thread's come out of its own, as
+    /// `exit` and `next` would move them. Nothing here or in what it calls
+    /// may use an FP/SIMD register (scripts/kernel-size.sh checks).
+    @inline(__always)
+    static func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> Bool {
+        let state = coreState
+        guard state[CoreState.lowerEL] == LowerEL.user else { return false }
+        let core = Int(state[CoreState.indexInCluster])
+        let kernel = KernelGlobals.kernelInPlace
+        kernel.pointee.lock.acquire(core: core)
+        guard let s = kernel.pointee.userFastpath(core: core, registers: frame) else {
+            kernel.pointee.lock.release(core: core)
+            return false
+        }
+        let from = kernel.pointee.userContext(s.from)
+        let to = kernel.pointee.userContext(s.to)
+        // The message, then the next thread's registers with it in x0-x6
+        // (the rest of x2-x5 are its own, as seL4's fastpath leaves them).
+        let m0 = frame[2], m1 = frame[3], m2 = frame[4], m3 = frame[5]
+        cmk_copy_words(from, frame, UInt64(Frame.pstate + 1))
+        cmk_fp_save(from + Int(CMK_FRAME_FP))
+        cmk_copy_words(frame, to, UInt64(Frame.pstate + 1))
+        cmk_fp_load(to + Int(CMK_FRAME_FP))
+        frame[0] = s.badge
+        frame[1] = s.tag
+        if s.length > 0 { frame[2] = m0 }
+        if s.length > 1 { frame[3] = m1 }
+        if s.length > 2 { frame[4] = m2 }
+        if s.length > 3 { frame[5] = m3 }
+        frame[UserABI.Register.error] = 0
+        frame[Frame.pstate] &= UserRun.userPSTATEBits
+        if let space = kernel.pointee.vspace(of: s.to) { Virtualization.nativeMode(vmid: space.vmid, root: space.root) }
+        kernel.pointee.lock.release(core: core)
+        return true
+    }
+
     /// The time slice's tick (seL4's default timer tick: 2 ms). A thread
     /// runs `defaultTimeSlice` ticks before its level's next thread.
     static var tickPeriod: UInt64 { max(CPU.counterFrequency / 500, 1) }
@@ -264,6 +307,11 @@ enum UserRun {
         Console.put(" (no fault handler: stopped)")
         Console.end()
     }
+}
+
+@_cdecl("cmk_fastpath")
+func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> UInt64 {
+    UserRun.fastpath(frame) ? 1 : 0
 }
 
 /// DebugPutChar: user output a line at a time, so lines of different

@@ -249,6 +249,10 @@ static inline void cmk_tlbi_vmalls12e1is(void) {
 }
 /// Start a vCPU from a frame at the top of the kernel stack (vectors.S).
 __attribute__((noreturn)) void cmk_enter_guest(uint64_t *frame);
+/// The FP/SIMD registers (q0...q31, FPSR, FPCR: 66 words, the trap frame's
+/// layout from CMK_FRAME_FP on) into `area`, and back (vectors.S).
+void cmk_fp_save(uint64_t *area);
+void cmk_fp_load(const uint64_t *area);
 /// Save or load the guest's EL1 registers (guest.S), the EL1 block of a
 /// VCPU context (CMK_VCPU_EL1).
 void cmk_el1_save(uint64_t *el1);
@@ -359,6 +363,8 @@ static inline uint64_t cmk_read_ich_lr(unsigned n) { (void)n; __builtin_trap(); 
 static inline void cmk_write_ich_lr(unsigned n, uint64_t v) { (void)n; (void)v; __builtin_trap(); }
 static inline void cmk_tlbi_vmalls12e1is(void) { __builtin_trap(); }
 static inline void cmk_enter_guest(uint64_t *f) { (void)f; __builtin_trap(); }
+static inline void cmk_fp_save(uint64_t *a) { (void)a; __builtin_trap(); }
+static inline void cmk_fp_load(const uint64_t *a) { (void)a; __builtin_trap(); }
 static inline void cmk_el1_save(uint64_t *p) { (void)p; __builtin_trap(); }
 static inline void cmk_el1_restore(const uint64_t *p) { (void)p; __builtin_trap(); }
 #endif /* CMK_BARE_METAL */

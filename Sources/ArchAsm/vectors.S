@@ -14,6 +14,30 @@
 #include "include/ArchConstants.h"
 #if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
 
+.macro save_fp_to_frame
+    add x2, sp, #(CMK_FRAME_FP * 8)
+    stp q0, q1, [x2, #0]
+    stp q2, q3, [x2, #32]
+    stp q4, q5, [x2, #64]
+    stp q6, q7, [x2, #96]
+    stp q8, q9, [x2, #128]
+    stp q10, q11, [x2, #160]
+    stp q12, q13, [x2, #192]
+    stp q14, q15, [x2, #224]
+    stp q16, q17, [x2, #256]
+    stp q18, q19, [x2, #288]
+    stp q20, q21, [x2, #320]
+    stp q22, q23, [x2, #352]
+    stp q24, q25, [x2, #384]
+    stp q26, q27, [x2, #416]
+    stp q28, q29, [x2, #448]
+    stp q30, q31, [x2, #480]
+    mrs x3, fpsr
+    mrs x4, fpcr
+    str x3, [x2, #512]
+    str x4, [x2, #520]
+.endm
+
 .macro vector_trap kind
     .balign 0x80
     sub sp, sp, #CMK_FRAME_SIZE
@@ -92,28 +116,7 @@ cmk_trap_common:
     mrs x2, esr_el2
     mrs x3, far_el2
     stp x2, x3, [sp, #272]
-cmk_trap_save_fp:
-    add x2, sp, #(CMK_FRAME_FP * 8)
-    stp q0, q1, [x2, #0]
-    stp q2, q3, [x2, #32]
-    stp q4, q5, [x2, #64]
-    stp q6, q7, [x2, #96]
-    stp q8, q9, [x2, #128]
-    stp q10, q11, [x2, #160]
-    stp q12, q13, [x2, #192]
-    stp q14, q15, [x2, #224]
-    stp q16, q17, [x2, #256]
-    stp q18, q19, [x2, #288]
-    stp q20, q21, [x2, #320]
-    stp q22, q23, [x2, #352]
-    stp q24, q25, [x2, #384]
-    stp q26, q27, [x2, #416]
-    stp q28, q29, [x2, #448]
-    stp q30, q31, [x2, #480]
-    mrs x3, fpsr
-    mrs x4, fpcr
-    str x3, [x2, #512]
-    str x4, [x2, #520]
+    save_fp_to_frame
     mov x1, x0
     mov x0, sp
     bl cmk_trap
@@ -181,7 +184,9 @@ cmk_enter_guest:
 // switches threads (the frame then holds the next thread's registers, the
 // FP/SIMD registers are switched by cmk_fp_save/cmk_fp_load, the lock is
 // released) and returns 1, or changes nothing and returns 0: the full path
-// then saves the FP/SIMD registers and runs cmk_trap as for any trap.
+// then saves the FP/SIMD registers and runs cmk_trap as for any trap. (Or
+// returns 2: the lock is held and the checks failed; the full path then goes
+// on under the lock, cmk_fastpath_slow.)
 cmk_fastpath_entry:
     stp x2, x3, [sp, #16]
     stp x4, x5, [sp, #32]
@@ -207,6 +212,8 @@ cmk_fastpath_entry:
     mov x0, sp
     bl cmk_fastpath
     cbz x0, 1f
+    cmp x0, #1
+    b.ne 2f
     ldp x2, x3, [sp, #256]
     msr elr_el2, x2
     msr spsr_el2, x3
@@ -229,8 +236,17 @@ cmk_fastpath_entry:
     ldp x0, x1, [sp, #0]
     add sp, sp, #CMK_FRAME_SIZE
     eret
-1:  mov x0, #8
-    b cmk_trap_save_fp
+    // 0: not a user thread's trap (no lock taken): the full path.
+1:  save_fp_to_frame
+    mov x0, sp
+    mov x1, #8
+    bl cmk_trap
+    b cmk_trap_restore
+    // 2: the lock is held and nothing changed: the full path goes on under it.
+2:  save_fp_to_frame
+    mov x0, sp
+    bl cmk_fastpath_slow
+    b cmk_trap_restore
 
 // void cmk_fp_save(uint64_t *area): q0...q31, FPSR, FPCR into 66 words
 // (the frame's FP/SIMD layout from CMK_FRAME_FP on).

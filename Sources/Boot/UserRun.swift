@@ -33,10 +33,11 @@ enum UserRun {
         static let dataAbortLower: UInt64 = 0x24
     }
 
-    /// A trap from the user thread running on `core` (lock not held).
-    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int) {
+    /// A trap from the user thread running on `core` (lock not held, or
+    /// `locked`: the fastpath took it and gave up).
+    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int, locked: Bool = false) {
         let kernel = KernelGlobals.kernel!
-        kernel.lock.acquire(core: core)
+        if !locked { kernel.lock.acquire(core: core) }
         // The thread that trapped is still this core's current unless another
         // core deleted it meanwhile (its registers are then discarded).
         let trapped = kernel.currentThread(core: core)
@@ -80,23 +81,22 @@ enum UserRun {
     /// frame holds the thread's general registers only, its FP/SIMD
     /// registers are still live. Under the big lock (taken first thing,
     /// released on the way out, as every trap) the kernel's
-    /// `userFastpath` either switches threads or changes nothing (false:
-    /// the full path runs). On a switch the trapped thread's registers go
+    /// `userFastpath` either switches threads (`.switched`) or changes
+    /// nothing (`.slowPath`: the lock stays held, the full path,
+    /// `exit(locked: true)`, goes on under it; `.notUser`: not a user
+    /// thread's core, no lock taken). On a switch the trapped thread's registers go
     /// into its user context (general ones from the frame, FP/SIMD ones
     /// from the registers) and the next thread's come out of its own, as
     /// `exit` and `next` would move them. Nothing here or in what it calls
     /// may use an FP/SIMD register (scripts/kernel-size.sh checks).
     @inline(__always)
-    static func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> Bool {
+    static func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> FastpathResult {
         let state = coreState
-        guard state[CoreState.lowerEL] == LowerEL.user else { return false }
+        guard state[CoreState.lowerEL] == LowerEL.user else { return .notUser }
         let core = Int(state[CoreState.indexInCluster])
         let kernel = KernelGlobals.kernelInPlace
         kernel.pointee.lock.acquire(core: core)
-        guard let s = kernel.pointee.userFastpath(core: core, registers: frame) else {
-            kernel.pointee.lock.release(core: core)
-            return false
-        }
+        guard let s = kernel.pointee.userFastpath(core: core, registers: frame) else { return .slowPath }
         let from = kernel.pointee.userContext(s.from)
         let to = kernel.pointee.userContext(s.to)
         // The message, then the next thread's registers with it in x0-x6
@@ -116,7 +116,14 @@ enum UserRun {
         frame[Frame.pstate] &= UserRun.userPSTATEBits
         if let space = kernel.pointee.vspace(of: s.to) { Virtualization.nativeMode(vmid: space.vmid, root: space.root) }
         kernel.pointee.lock.release(core: core)
-        return true
+        return .switched
+    }
+
+    /// What `fastpath` did (vectors.S `cmk_fastpath_entry` reads the raw value).
+    enum FastpathResult: UInt64 {
+        case notUser = 0
+        case switched = 1
+        case slowPath = 2
     }
 
     /// The time slice's tick (seL4's default timer tick: 2 ms). A thread
@@ -311,7 +318,14 @@ enum UserRun {
 
 @_cdecl("cmk_fastpath")
 func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> UInt64 {
-    UserRun.fastpath(frame) ? 1 : 0
+    UserRun.fastpath(frame).rawValue
+}
+
+/// The fastpath's checks failed with the lock held (vectors.S): the
+/// ordinary `svc` trap from here on.
+@_cdecl("cmk_fastpath_slow")
+func fastpathSlow(_ frame: UnsafeMutablePointer<UInt64>) {
+    UserRun.exit(frame, kind: 8, core: Int(UserRun.coreState[CoreState.indexInCluster]), locked: true)
 }
 
 /// DebugPutChar: user output a line at a time, so lines of different

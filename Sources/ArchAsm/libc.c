@@ -46,6 +46,12 @@ CMK_GENERAL_REGS_ONLY void *memcpy(void *restrict dst, const void *restrict src,
             : "+r"(d), "+r"(s), "+r"(pairs)
             :
             : "x9", "x10", "memory", "cc");
+        if (n >= 8) {
+            *(uint64_t *)d = *(const uint64_t *)s;
+            d += 8;
+            s += 8;
+            n -= 8;
+        }
     }
     while (n--) *d++ = *s++;
     return dst;

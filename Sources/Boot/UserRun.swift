@@ -243,26 +243,34 @@ enum UserRun {
     static func ringRescheduled(_ kernel: ClusterKernel, except me: Int) {
         var mask = kernel.takeRescheduleRequests()
         if mask == 0 { return }
-        let record = ClusterView.record
-        let layout = PartitionLayout(
-            privateImageSize: record[ClusterRecord.privateImageSize], coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
+        // The cluster's CoreState records are consecutive (PartitionLayout
+        // .coreStateOffset): core j's is this core's moved by j - me.
+        let mine = Int(bitPattern: UInt(CPU.tpidr))
         while mask != 0 {
             let j = mask.trailingZeroBitCount
             mask &= mask - 1
             guard j != me, j < kernel.cores else { continue }
-            let peer = UnsafeMutablePointer<UInt64>(bitPattern: UInt(Machine.privateBase + layout.coreStateOffset(j)))!
+            let peer = UnsafeMutablePointer<UInt64>(bitPattern: mine &+ (j &- me) &* CoreState.size)!
             GICv3.ring(mpidr: peer[CoreState.mpidr])
         }
     }
+
+    /// Cores (bit: index in the cluster) whose tick PPI is enabled.
+    /// Protected by the big lock.
+    nonisolated(unsafe) static var tickEnabled: UInt64 = 0
 
     /// Start running user threads on `core` (lock not held): whatever its
     /// current thread is. Never returns.
     static func start(core: Int) -> Never {
         let kernel = KernelGlobals.kernel!
-        guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
-            panic("user thread: no redistributor for the tick")
-        }
         kernel.lock.acquire(core: core)
+        // The tick's PPI, once per core (every wake-up from `idle` comes here).
+        if tickEnabled & (1 << UInt64(core)) == 0 {
+            guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
+                panic("user thread: no redistributor for the tick")
+            }
+            tickEnabled |= 1 << UInt64(core)
+        }
         let frame = VCPURun.frameAtStackTop
         next(core: core, frame: frame, kernel)
         kernel.lock.release(core: core)

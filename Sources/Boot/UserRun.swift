@@ -102,9 +102,9 @@ enum UserRun {
         // The message, then the next thread's registers with it in x0-x6
         // (the rest of x2-x5 are its own, as seL4's fastpath leaves them).
         let m0 = frame[2], m1 = frame[3], m2 = frame[4], m3 = frame[5]
-        cmk_copy_words(from, frame, UInt64(Frame.pstate + 1))
+        cmk_copy_general_registers(from, frame)
         cmk_fp_save(from + Int(CMK_FRAME_FP))
-        cmk_copy_words(frame, to, UInt64(Frame.pstate + 1))
+        cmk_copy_general_registers(frame, to)
         cmk_fp_load(to + Int(CMK_FRAME_FP))
         frame[0] = s.badge
         frame[1] = s.tag
@@ -226,7 +226,11 @@ enum UserRun {
         }
         Virtualization.nativeMode(vmid: space.vmid, root: space.root)
         let context = kernel.userContext(t)
-        cmk_copy_words(frame, context, UInt64(t == trapped ? Frame.pstate + 1 : Frame.words))
+        if t == trapped {
+            cmk_copy_general_registers(frame, context)
+        } else {
+            cmk_copy_words(frame, context, UInt64(Frame.words))
+        }
         // EL0t with interrupts unmasked, whatever the context says (a thread
         // never chooses its level or masks the kernel's interrupts); its
         // condition flags, BTYPE, SSBS and DIT are its own and stay. (Zeroing

@@ -63,6 +63,7 @@ import UserABI
         #expect(UserContext.fpsr == Int(CMK_FRAME_FPSR))
         #expect(UserContext.fpcr == Int(CMK_FRAME_FPCR))
         #expect(UserContext.words == Int(CMK_FRAME_WORDS))
+        #expect(UserContext.pstate + 1 == Int(CMK_FRAME_GENERAL_WORDS))
         #expect(tcbStructOffset + MemoryLayout<TCB>.size <= tcbContextOffset)
         #expect(tcbContextOffset + UserContext.words * 8 <= 1 << tcbSizeBits)
     }

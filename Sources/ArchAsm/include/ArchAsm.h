@@ -106,6 +106,34 @@ static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t w
     if (words & 1) *dst = *src;
 }
 
+/// Copy the general part of a trap frame or user context: x0...x30,
+/// SP_EL0, PC, PSTATE (CMK_FRAME_GENERAL_WORDS = 34 words, both ends 8-byte
+/// aligned; 17 pairs), unrolled (the
+/// trap fastpath moves two of these per IPC).
+static inline void cmk_copy_general_registers(uint64_t *dst, const uint64_t *src) {
+    __asm__ volatile(
+            "ldp x9, x10, [%1, #0]\n stp x9, x10, [%0, #0]\n"
+            "ldp x9, x10, [%1, #16]\n stp x9, x10, [%0, #16]\n"
+            "ldp x9, x10, [%1, #32]\n stp x9, x10, [%0, #32]\n"
+            "ldp x9, x10, [%1, #48]\n stp x9, x10, [%0, #48]\n"
+            "ldp x9, x10, [%1, #64]\n stp x9, x10, [%0, #64]\n"
+            "ldp x9, x10, [%1, #80]\n stp x9, x10, [%0, #80]\n"
+            "ldp x9, x10, [%1, #96]\n stp x9, x10, [%0, #96]\n"
+            "ldp x9, x10, [%1, #112]\n stp x9, x10, [%0, #112]\n"
+            "ldp x9, x10, [%1, #128]\n stp x9, x10, [%0, #128]\n"
+            "ldp x9, x10, [%1, #144]\n stp x9, x10, [%0, #144]\n"
+            "ldp x9, x10, [%1, #160]\n stp x9, x10, [%0, #160]\n"
+            "ldp x9, x10, [%1, #176]\n stp x9, x10, [%0, #176]\n"
+            "ldp x9, x10, [%1, #192]\n stp x9, x10, [%0, #192]\n"
+            "ldp x9, x10, [%1, #208]\n stp x9, x10, [%0, #208]\n"
+            "ldp x9, x10, [%1, #224]\n stp x9, x10, [%0, #224]\n"
+            "ldp x9, x10, [%1, #240]\n stp x9, x10, [%0, #240]\n"
+            "ldp x9, x10, [%1, #256]\n stp x9, x10, [%0, #256]\n"
+            :
+            : "r"(dst), "r"(src)
+            : "x9", "x10", "memory");
+}
+
 /// An SMC Calling Convention call (PSCI uses it). Returns x0.
 static inline uint64_t cmk_smc(uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3) {
     register uint64_t x0 __asm__("x0") = fid;
@@ -315,6 +343,7 @@ static inline void cmk_tlbi_alle2is(void) { __builtin_trap(); }
 static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t words) {
     for (uint64_t i = 0; i < words; i++) dst[i] = src[i];
 }
+static inline void cmk_copy_general_registers(uint64_t *d, const uint64_t *s) { for (int i = 0; i < 34; i++) d[i] = s[i]; }
 static inline uint64_t cmk_smc(uint64_t f, uint64_t a, uint64_t b, uint64_t c) {
     (void)f; (void)a; (void)b; (void)c; __builtin_trap();
 }

@@ -41,6 +41,8 @@
 #define CMK_FRAME_ESR 34
 #define CMK_FRAME_FAR 35
 #define CMK_FRAME_FP 36
+// x0..x30, sp_el0, elr, spsr: what cmk_copy_general_registers moves.
+#define CMK_FRAME_GENERAL_WORDS 34
 #define CMK_FRAME_FPSR 100
 #define CMK_FRAME_FPCR 101
 #define CMK_FRAME_WORDS 102

@@ -96,7 +96,7 @@ enum UserRun {
         let core = Int(state[CoreState.indexInCluster])
         let kernel = KernelGlobals.kernelInPlace
         kernel.pointee.lock.acquire(core: core)
-        guard let s = kernel.pointee.userFastpath(core: core, registers: frame) else { return .slowPath }
+        guard let s = ClusterKernel.userFastpath(kernel, core: core, registers: frame) else { return .slowPath }
         let from = kernel.pointee.userContext(s.from)
         let to = kernel.pointee.userContext(s.to)
         // The message, then the next thread's registers with it in x0-x6

@@ -274,6 +274,7 @@ extension ClusterKernel {
     /// The trap path runs this before it saves the thread's FP/SIMD
     /// registers: everything this calls must compile without FP/SIMD
     /// instructions (scripts/kernel-size.sh checks the image).
+    @inline(__always)
     public func userFastpath(core: Int, registers r: UnsafeMutablePointer<UInt64>) -> FastpathSwitch? {
         guard UInt(bitPattern: core) < UInt(bitPattern: cores) else { return nil }
         state.pointee.core = core
@@ -344,6 +345,16 @@ extension ClusterKernel {
         node.pointee.current = caller
         return FastpathSwitch(
             from: t, to: caller, badge: 0, tag: MessageTag(label: tag.label, length: tag.length).word, length: tag.length)
+    }
+
+    /// `userFastpath` of the kernel at `kernel`, for the trap path: a
+    /// method call on a struct read through a pointer copies the whole
+    /// struct to the stack first (a `memcpy`); this loads its fields instead.
+    public static func userFastpath(
+        _ kernel: UnsafePointer<ClusterKernel>, core: Int, registers r: UnsafeMutablePointer<UInt64>
+    ) -> FastpathSwitch? {
+        let k = kernel.pointee
+        return k.userFastpath(core: core, registers: r)
     }
 
     /// What `userSyscall` records of a call that blocks `t`: the mark, no

@@ -36,7 +36,7 @@ enum UserRun {
     /// A trap from the user thread running on `core` (lock not held, or
     /// `locked`: the fastpath took it and gave up).
     static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int, locked: Bool = false) {
-        let kernel = KernelGlobals.kernel!
+        let kernel = KernelGlobals.kernelInPlace.pointee
         if !locked { kernel.lock.acquire(core: core) }
         // The thread that trapped is still this core's current unless another
         // core deleted it meanwhile (its registers are then discarded).

@@ -43,7 +43,7 @@ enum UserRun {
         let trapped = kernel.currentThread(core: core)
         if let t = trapped, t.pointee.boundVCPU == nil {
             let context = kernel.userContext(t)
-            cmk_copy_words(context, frame, UInt64(Frame.words))
+            cmk_copy_frame(context, frame)
             switch kind & 3 {
             case 0:
                 let esr = frame[Frame.esr]
@@ -229,7 +229,7 @@ enum UserRun {
         if t == trapped {
             cmk_copy_general_registers(frame, context)
         } else {
-            cmk_copy_words(frame, context, UInt64(Frame.words))
+            cmk_copy_frame(frame, context)
         }
         // EL0t with interrupts unmasked, whatever the context says (a thread
         // never chooses its level or masks the kernel's interrupts); its

@@ -5,7 +5,9 @@
 // the FP/SIMD registers) is saved on the current kernel stack, the Swift
 // handler cmk_trap(frame, kind) runs, and the frame is restored (the handler
 // may have changed it) before ERET. cmk_enter_guest starts a vCPU through
-// the same restore path, from a frame the kernel built.
+// the same restore path, from a frame the kernel built. The one exception:
+// `svc` from EL0 with x7 = Call or ReplyRecv first tries the fastpath
+// (cmk_fastpath_entry, below), which saves only the general registers.
 //
 // Synchronous exceptions and SErrors taken from EL2 itself are always fatal
 // (the kernel never faults on purpose). They switch to the core's emergency

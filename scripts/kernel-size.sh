@@ -28,3 +28,33 @@ if (( 16#$image_end > 0x40C00000 )); then
   exit 1
 fi
 echo "kernel image ends at 0x$image_end, below the root task's window (0x40c00000)"
+# The EL0 trap fastpath (vectors.S cmk_fastpath_entry) calls cmk_fastpath
+# before it saves the thread's FP/SIMD registers: nothing it reaches may use
+# them, except the explicit save and load (cmk_fp_save, cmk_fp_load). Direct
+# branches are followed; the only indirect calls are the big lock's wait hint
+# (ClusterMain installs cmk_cpu_relax), checked as well.
+fp_uses=$("$bin/llvm-objdump" -d --no-show-raw-insn "$elf" | awk -v root=cmk_fastpath '
+  /^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+  fn != "" && NF { body[fn] = body[fn] "\n" $0 }
+  END {
+    skip["cmk_fp_save"] = 1; skip["cmk_fp_load"] = 1
+    n = 0; queue[++n] = root; queue[++n] = "cmk_cpu_relax"; seen[root] = 1; seen["cmk_cpu_relax"] = 1
+    for (head = 1; head <= n; head++) {
+      f = queue[head]
+      if (f in skip) continue
+      if (!(f in body)) { if (f == root) print "no " root " in the image"; continue }
+      m = split(body[f], lines, "\n")
+      for (i = 1; i <= m; i++) {
+        ins = lines[i]; sub(/^[^\t]*\t/, "", ins)
+        code = ins; sub(/\/\/.*/, "", code); sub(/<.*/, "", code)
+        if (code ~ /[ \t,\[](q|d|s|b|h|v)[0-9]+([ \t,.\]]|$)/ || code ~ /fpsr|fpcr/) print f ": " lines[i]
+        if (match(ins, /<[^>+]+/)) { t = substr(ins, RSTART + 1, RLENGTH - 1); if (!(t in seen)) { seen[t] = 1; queue[++n] = t } }
+      }
+    }
+  }')
+if [ -n "$fp_uses" ]; then
+  echo "the trap fastpath reaches FP/SIMD instructions (it runs before the thread's FP/SIMD registers are saved):" >&2
+  echo "$fp_uses" >&2
+  exit 1
+fi
+echo "kernel trap fastpath: no FP/SIMD instructions reached from cmk_fastpath"

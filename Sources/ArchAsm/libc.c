@@ -7,10 +7,15 @@
 
 #include <stdint.h>
 
+// Built without FP/SIMD registers: the EL0 trap fastpath calls memcpy (Swift
+// copies a struct argument through it) before the thread's FP/SIMD registers
+// are saved (scripts/kernel-size.sh checks what the fastpath reaches).
+#define CMK_GENERAL_REGS_ONLY __attribute__((target("+nosimd,+nofp")))
+
 // Word at a time when both ends are 8-byte aligned (the kernel's copies of
 // trap frames and contexts are; with the MMU off only aligned accesses are
 // allowed, so unaligned ones stay bytewise).
-void *memset(void *dst, int c, size_t n) {
+CMK_GENERAL_REGS_ONLY void *memset(void *dst, int c, size_t n) {
     unsigned char *d = dst;
     if (((uintptr_t)d & 7) == 0) {
         uint64_t v = (unsigned char)c;
@@ -25,7 +30,7 @@ void *memset(void *dst, int c, size_t n) {
     return dst;
 }
 
-void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+CMK_GENERAL_REGS_ONLY void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0 && n >= 16) {
@@ -41,12 +46,18 @@ void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
             : "+r"(d), "+r"(s), "+r"(pairs)
             :
             : "x9", "x10", "memory", "cc");
+        if (n >= 8) {
+            *(uint64_t *)d = *(const uint64_t *)s;
+            d += 8;
+            s += 8;
+            n -= 8;
+        }
     }
     while (n--) *d++ = *s++;
     return dst;
 }
 
-void *memmove(void *dst, const void *src, size_t n) {
+CMK_GENERAL_REGS_ONLY void *memmove(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     if (d < s) {
@@ -59,7 +70,7 @@ void *memmove(void *dst, const void *src, size_t n) {
     return dst;
 }
 
-int memcmp(const void *a, const void *b, size_t n) {
+CMK_GENERAL_REGS_ONLY int memcmp(const void *a, const void *b, size_t n) {
     const unsigned char *x = a, *y = b;
     for (; n; n--, x++, y++)
         if (*x != *y) return *x - *y;

@@ -5,7 +5,9 @@
 // the FP/SIMD registers) is saved on the current kernel stack, the Swift
 // handler cmk_trap(frame, kind) runs, and the frame is restored (the handler
 // may have changed it) before ERET. cmk_enter_guest starts a vCPU through
-// the same restore path, from a frame the kernel built.
+// the same restore path, from a frame the kernel built. The one exception:
+// `svc` from EL0 with x7 = Call or ReplyRecv first tries the fastpath
+// (cmk_fastpath_entry, below), which saves only the general registers.
 //
 // Synchronous exceptions and SErrors taken from EL2 itself are always fatal
 // (the kernel never faults on purpose). They switch to the core's emergency
@@ -14,11 +16,53 @@
 #include "include/ArchConstants.h"
 #if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
 
+.macro save_fp_to_frame
+    add x2, sp, #(CMK_FRAME_FP * 8)
+    stp q0, q1, [x2, #0]
+    stp q2, q3, [x2, #32]
+    stp q4, q5, [x2, #64]
+    stp q6, q7, [x2, #96]
+    stp q8, q9, [x2, #128]
+    stp q10, q11, [x2, #160]
+    stp q12, q13, [x2, #192]
+    stp q14, q15, [x2, #224]
+    stp q16, q17, [x2, #256]
+    stp q18, q19, [x2, #288]
+    stp q20, q21, [x2, #320]
+    stp q22, q23, [x2, #352]
+    stp q24, q25, [x2, #384]
+    stp q26, q27, [x2, #416]
+    stp q28, q29, [x2, #448]
+    stp q30, q31, [x2, #480]
+    mrs x3, fpsr
+    mrs x4, fpcr
+    str x3, [x2, #512]
+    str x4, [x2, #520]
+.endm
+
 .macro vector_trap kind
     .balign 0x80
     sub sp, sp, #CMK_FRAME_SIZE
     stp x0, x1, [sp, #0]
     mov x0, #\kind
+    b cmk_trap_common
+.endm
+
+.macro vector_sync_lower
+    .balign 0x80
+    sub sp, sp, #CMK_FRAME_SIZE
+    stp x0, x1, [sp, #0]
+    // svc from EL0 (EC 0x15) with x7 = Call (2) or ReplyRecv (6): the
+    // fastpath. Anything else (a guest's HVC/SMC, aborts): the full path.
+    mrs x0, esr_el2
+    lsr x1, x0, #26
+    cmp x1, #0x15
+    b.ne 1f
+    cmp x7, #2
+    b.eq cmk_fastpath_entry
+    cmp x7, #6
+    b.eq cmk_fastpath_entry
+1:  mov x0, #8
     b cmk_trap_common
 .endm
 
@@ -41,7 +85,7 @@ cmk_vectors:
     vector_trap  5      //                  IRQ
     vector_trap  6      //                  FIQ
     vector_fatal 7      //                  SError
-    vector_trap  8      // lower EL, AArch64: sync
+    vector_sync_lower   // lower EL, AArch64: sync (kind 8)
     vector_trap  9      //                    IRQ
     vector_trap  10     //                    FIQ
     vector_trap  11     //                    SError
@@ -74,27 +118,7 @@ cmk_trap_common:
     mrs x2, esr_el2
     mrs x3, far_el2
     stp x2, x3, [sp, #272]
-    add x2, sp, #(CMK_FRAME_FP * 8)
-    stp q0, q1, [x2, #0]
-    stp q2, q3, [x2, #32]
-    stp q4, q5, [x2, #64]
-    stp q6, q7, [x2, #96]
-    stp q8, q9, [x2, #128]
-    stp q10, q11, [x2, #160]
-    stp q12, q13, [x2, #192]
-    stp q14, q15, [x2, #224]
-    stp q16, q17, [x2, #256]
-    stp q18, q19, [x2, #288]
-    stp q20, q21, [x2, #320]
-    stp q22, q23, [x2, #352]
-    stp q24, q25, [x2, #384]
-    stp q26, q27, [x2, #416]
-    stp q28, q29, [x2, #448]
-    stp q30, q31, [x2, #480]
-    mrs x3, fpsr
-    mrs x4, fpcr
-    str x3, [x2, #512]
-    str x4, [x2, #520]
+    save_fp_to_frame
     mov x1, x0
     mov x0, sp
     bl cmk_trap
@@ -153,6 +177,131 @@ cmk_trap_restore:
 cmk_enter_guest:
     mov sp, x0
     b cmk_trap_restore
+
+// The EL0 Call/ReplyRecv fastpath (docs/kernel/abi.md, the trap path).
+// x0 = ESR, x0 and x1 of the thread are in the frame. Saves the general
+// registers, PC, PSTATE, SP_EL0, ESR and FAR into the frame but not the
+// FP/SIMD registers: cmk_fastpath (Swift, built without FP/SIMD
+// instructions: scripts/kernel-size.sh checks) takes the big lock and either
+// switches threads (the frame then holds the next thread's registers, the
+// FP/SIMD registers are switched by cmk_fp_save/cmk_fp_load, the lock is
+// released) and returns 1, or changes nothing and returns 0: the full path
+// then saves the FP/SIMD registers and runs cmk_trap as for any trap. (Or
+// returns 2: the lock is held and the checks failed; the full path then goes
+// on under the lock, cmk_fastpath_slow.)
+cmk_fastpath_entry:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    mrs x2, sp_el0
+    stp x30, x2, [sp, #240]
+    mrs x2, elr_el2
+    mrs x3, spsr_el2
+    stp x2, x3, [sp, #256]
+    mrs x3, far_el2
+    stp x0, x3, [sp, #272]
+    mov x0, sp
+    bl cmk_fastpath
+    cbz x0, 1f
+    cmp x0, #1
+    b.ne 2f
+    ldp x2, x3, [sp, #256]
+    msr elr_el2, x2
+    msr spsr_el2, x3
+    ldp x30, x2, [sp, #240]
+    msr sp_el0, x2
+    ldp x28, x29, [sp, #224]
+    ldp x26, x27, [sp, #208]
+    ldp x24, x25, [sp, #192]
+    ldp x22, x23, [sp, #176]
+    ldp x20, x21, [sp, #160]
+    ldp x18, x19, [sp, #144]
+    ldp x16, x17, [sp, #128]
+    ldp x14, x15, [sp, #112]
+    ldp x12, x13, [sp, #96]
+    ldp x10, x11, [sp, #80]
+    ldp x8, x9, [sp, #64]
+    ldp x6, x7, [sp, #48]
+    ldp x4, x5, [sp, #32]
+    ldp x2, x3, [sp, #16]
+    ldp x0, x1, [sp, #0]
+    add sp, sp, #CMK_FRAME_SIZE
+    eret
+    // 0: not a user thread's trap (no lock taken): the full path.
+1:  save_fp_to_frame
+    mov x0, sp
+    mov x1, #8
+    bl cmk_trap
+    b cmk_trap_restore
+    // 2: the lock is held and nothing changed: the full path goes on under it.
+2:  save_fp_to_frame
+    mov x0, sp
+    bl cmk_fastpath_slow
+    b cmk_trap_restore
+
+// void cmk_fp_save(uint64_t *area): q0...q31, FPSR, FPCR into 66 words
+// (the frame's FP/SIMD layout from CMK_FRAME_FP on).
+    .global cmk_fp_save
+    .type cmk_fp_save, %function
+cmk_fp_save:
+    stp q0, q1, [x0, #0]
+    stp q2, q3, [x0, #32]
+    stp q4, q5, [x0, #64]
+    stp q6, q7, [x0, #96]
+    stp q8, q9, [x0, #128]
+    stp q10, q11, [x0, #160]
+    stp q12, q13, [x0, #192]
+    stp q14, q15, [x0, #224]
+    stp q16, q17, [x0, #256]
+    stp q18, q19, [x0, #288]
+    stp q20, q21, [x0, #320]
+    stp q22, q23, [x0, #352]
+    stp q24, q25, [x0, #384]
+    stp q26, q27, [x0, #416]
+    stp q28, q29, [x0, #448]
+    stp q30, q31, [x0, #480]
+    mrs x1, fpsr
+    mrs x2, fpcr
+    add x0, x0, #512
+    stp x1, x2, [x0]
+    ret
+
+// void cmk_fp_load(const uint64_t *area): the reverse of cmk_fp_save.
+    .global cmk_fp_load
+    .type cmk_fp_load, %function
+cmk_fp_load:
+    add x1, x0, #512
+    ldp x1, x2, [x1]
+    msr fpsr, x1
+    msr fpcr, x2
+    ldp q0, q1, [x0, #0]
+    ldp q2, q3, [x0, #32]
+    ldp q4, q5, [x0, #64]
+    ldp q6, q7, [x0, #96]
+    ldp q8, q9, [x0, #128]
+    ldp q10, q11, [x0, #160]
+    ldp q12, q13, [x0, #192]
+    ldp q14, q15, [x0, #224]
+    ldp q16, q17, [x0, #256]
+    ldp q18, q19, [x0, #288]
+    ldp q20, q21, [x0, #320]
+    ldp q22, q23, [x0, #352]
+    ldp q24, q25, [x0, #384]
+    ldp q26, q27, [x0, #416]
+    ldp q28, q29, [x0, #448]
+    ldp q30, q31, [x0, #480]
+    ret
 
 // x0 = kind, the interrupted x0 is in SP_EL0. Nothing here trusts SP.
 cmk_fatal_common:

@@ -45,6 +45,16 @@ enum KernelGlobals {
     /// the cluster runs. Its big lock is the cluster's big lock: every core
     /// takes it to enter the kernel. Cores of two clusters never share it.
     nonisolated(unsafe) static var kernel: ClusterKernel? = nil
+    /// `kernel` in place, for the trap fastpath: reading the Optional copies
+    /// the whole struct (through FP/SIMD registers, which the fastpath must
+    /// not touch). The Optional stores its payload at offset 0 (its
+    /// nil is an extra inhabitant: it is no larger than the payload, checked
+    /// here). Only after the cluster's kernel booted (a core running user
+    /// threads).
+    static var kernelInPlace: UnsafeMutablePointer<ClusterKernel> {
+        precondition(MemoryLayout<ClusterKernel?>.size == MemoryLayout<ClusterKernel>.size)
+        return withUnsafeMutablePointer(to: &kernel) { UnsafeMutableRawPointer($0).assumingMemoryBound(to: ClusterKernel.self) }
+    }
     /// This cluster's end of the inter-kernel channel (its rings in the
     /// shared region). Used by the cluster's first core, under the big lock's
     /// rule: one core per ring end.

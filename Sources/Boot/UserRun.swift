@@ -33,16 +33,19 @@ enum UserRun {
         static let dataAbortLower: UInt64 = 0x24
     }
 
-    /// A trap from the user thread running on `core` (lock not held).
-    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int) {
-        let kernel = KernelGlobals.kernel!
-        let waited = kernel.lock.acquire(core: core)
+    /// A trap from the user thread running on `core` (lock not held, or
+    /// `locked`: the fastpath took it and gave up).
+    static func exit(_ frame: UnsafeMutablePointer<UInt64>, kind: UInt64, core: Int, locked: Bool = false) {
+        let kernel = KernelGlobals.kernelInPlace.pointee
+        // Whether this trap waited for the lock (BenchmarkHold reports it;
+        // never a fastpath call, so `locked` entries need not know).
+        let waited = locked ? false : kernel.lock.acquire(core: core)
         // The thread that trapped is still this core's current unless another
         // core deleted it meanwhile (its registers are then discarded).
         let trapped = kernel.currentThread(core: core)
         if let t = trapped, t.pointee.boundVCPU == nil {
             let context = kernel.userContext(t)
-            cmk_copy_words(context, frame, UInt64(Frame.words))
+            cmk_copy_frame(context, frame)
             switch kind & 3 {
             case 0:
                 let esr = frame[Frame.esr]
@@ -77,6 +80,55 @@ enum UserRun {
         }
         next(core: core, frame: frame, trapped: trapped, kernel)
         kernel.lock.release(core: core)
+    }
+
+    /// The Call/ReplyRecv fastpath (vectors.S `cmk_fastpath_entry`): the
+    /// frame holds the thread's general registers only, its FP/SIMD
+    /// registers are still live. Under the big lock (taken first thing,
+    /// released on the way out, as every trap) the kernel's
+    /// `userFastpath` either switches threads (`.switched`) or changes
+    /// nothing (`.slowPath`: the lock stays held, the full path,
+    /// `exit(locked: true)`, goes on under it; `.notUser`: not a user
+    /// thread's core, no lock taken). On a switch the trapped thread's registers go
+    /// into its user context (general ones from the frame, FP/SIMD ones
+    /// from the registers) and the next thread's come out of its own, as
+    /// `exit` and `next` would move them. Nothing here or in what it calls
+    /// may use an FP/SIMD register (scripts/kernel-size.sh checks).
+    @inline(__always)
+    static func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> FastpathResult {
+        let state = coreState
+        guard state[CoreState.lowerEL] == LowerEL.user else { return .notUser }
+        let core = Int(state[CoreState.indexInCluster])
+        let kernel = KernelGlobals.kernelInPlace
+        kernel.pointee.lock.acquire(core: core)
+        guard let s = ClusterKernel.userFastpath(kernel, core: core, registers: frame) else { return .slowPath }
+        let from = kernel.pointee.userContext(s.from)
+        let to = kernel.pointee.userContext(s.to)
+        // The message, then the next thread's registers with it in x0-x6
+        // (the rest of x2-x5 are its own, as seL4's fastpath leaves them).
+        let m0 = frame[2], m1 = frame[3], m2 = frame[4], m3 = frame[5]
+        cmk_copy_general_registers(from, frame)
+        cmk_fp_save(from + Int(CMK_FRAME_FP))
+        cmk_copy_general_registers(frame, to)
+        cmk_fp_load(to + Int(CMK_FRAME_FP))
+        frame[0] = s.badge
+        frame[1] = s.tag
+        if s.length > 0 { frame[2] = m0 }
+        if s.length > 1 { frame[3] = m1 }
+        if s.length > 2 { frame[4] = m2 }
+        if s.length > 3 { frame[5] = m3 }
+        frame[UserABI.Register.error] = 0
+        frame[Frame.pstate] &= UserRun.userPSTATEBits
+        if let space = kernel.pointee.vspace(of: s.to) { Virtualization.nativeMode(vmid: space.vmid, root: space.root) }
+        kernel.pointee.lock.release(core: core)
+        return .switched
+    }
+
+    /// What `fastpath` did (vectors.S `cmk_fastpath_entry` reads the raw value).
+    enum FastpathResult: UInt64 {
+        case notUser = 0
+        case switched = 1
+        case slowPath = 2
     }
 
     /// The time slice's tick (seL4's default timer tick: 2 ms). A thread
@@ -199,7 +251,11 @@ enum UserRun {
         }
         Virtualization.nativeMode(vmid: space.vmid, root: space.root)
         let context = kernel.userContext(t)
-        cmk_copy_words(frame, context, UInt64(t == trapped ? Frame.pstate + 1 : Frame.words))
+        if t == trapped {
+            cmk_copy_general_registers(frame, context)
+        } else {
+            cmk_copy_frame(frame, context)
+        }
         // EL0t with interrupts unmasked, whatever the context says (a thread
         // never chooses its level or masks the kernel's interrupts); its
         // condition flags, BTYPE, SSBS and DIT are its own and stay. (Zeroing
@@ -216,26 +272,34 @@ enum UserRun {
     static func ringRescheduled(_ kernel: ClusterKernel, except me: Int) {
         var mask = kernel.takeRescheduleRequests()
         if mask == 0 { return }
-        let record = ClusterView.record
-        let layout = PartitionLayout(
-            privateImageSize: record[ClusterRecord.privateImageSize], coreCount: record[ClusterRecord.coreMask].nonzeroBitCount)
+        // The cluster's CoreState records are consecutive (PartitionLayout
+        // .coreStateOffset): core j's is this core's moved by j - me.
+        let mine = Int(bitPattern: UInt(CPU.tpidr))
         while mask != 0 {
             let j = mask.trailingZeroBitCount
             mask &= mask - 1
             guard j != me, j < kernel.cores else { continue }
-            let peer = UnsafeMutablePointer<UInt64>(bitPattern: UInt(Machine.privateBase + layout.coreStateOffset(j)))!
+            let peer = UnsafeMutablePointer<UInt64>(bitPattern: mine &+ (j &- me) &* CoreState.size)!
             GICv3.ring(mpidr: peer[CoreState.mpidr])
         }
     }
+
+    /// Cores (bit: index in the cluster) whose tick PPI is enabled.
+    /// Protected by the big lock.
+    nonisolated(unsafe) static var tickEnabled: UInt64 = 0
 
     /// Start running user threads on `core` (lock not held): whatever its
     /// current thread is. Never returns.
     static func start(core: Int) -> Never {
         let kernel = KernelGlobals.kernel!
-        guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
-            panic("user thread: no redistributor for the tick")
-        }
         kernel.lock.acquire(core: core)
+        // The tick's PPI, once per core (every wake-up from `idle` comes here).
+        if tickEnabled & (1 << UInt64(core)) == 0 {
+            guard GICv3.enablePrivateInterrupt(WakeTimer.interrupt, priority: 0x80) else {
+                panic("user thread: no redistributor for the tick")
+            }
+            tickEnabled |= 1 << UInt64(core)
+        }
         let frame = VCPURun.frameAtStackTop
         next(core: core, frame: frame, kernel)
         kernel.lock.release(core: core)
@@ -289,4 +353,16 @@ enum UserRun {
         Console.put(" (no fault handler: stopped)")
         Console.end()
     }
+}
+
+@_cdecl("cmk_fastpath")
+func fastpath(_ frame: UnsafeMutablePointer<UInt64>) -> UInt64 {
+    UserRun.fastpath(frame).rawValue
+}
+
+/// The fastpath's checks failed with the lock held (vectors.S): the
+/// ordinary `svc` trap from here on.
+@_cdecl("cmk_fastpath_slow")
+func fastpathSlow(_ frame: UnsafeMutablePointer<UInt64>) {
+    UserRun.exit(frame, kind: 8, core: Int(UserRun.coreState[CoreState.indexInCluster]), locked: true)
 }

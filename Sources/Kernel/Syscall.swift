@@ -1,3 +1,5 @@
+import UserABI
+
 /// System call entry: decode, look up, dispatch, then schedule.
 ///
 /// seL4's eight calls. `Send`/`NBSend`/`Call` on an endpoint or notification
@@ -241,5 +243,145 @@ extension ClusterKernel {
             return cnodeSlot(root, address & mask(Int(radix)))
         }
         return try? resolveAddressBits(root, address, depth: wordBits).0
+    }
+}
+
+// MARK: - The EL0 trap fastpath (seL4's fastpath_call / fastpath_reply_recv on registers)
+
+/// What `userFastpath` did: `from` (this core's thread that trapped) is
+/// blocked, `to` runs next on this core and receives `length` message
+/// registers from `from`'s x2...x5 with `badge` and `tag` in x0 and x1 and
+/// error 0 in x6. The caller (the trap path) moves the registers: `from`'s
+/// into its user context, `to`'s out of it, then the message.
+public struct FastpathSwitch {
+    public let from: TCBRef
+    public let to: TCBRef
+    public let badge: Word
+    public let tag: Word
+    public let length: Int
+}
+
+extension ClusterKernel {
+    /// `Call` or `ReplyRecv` of this core's current thread straight from its
+    /// trap registers `r` (the `UserContext` layout; the thread's user
+    /// context in its TCB is stale until the caller saves `r` there), when
+    /// the IPC needs none of the general path: no capabilities to move, the
+    /// message in registers (at most 4 words), a partner of this core that
+    /// may run at once, nothing pending on this core (a choice, TLB
+    /// maintenance, IPIs, an unhandled fault). Caller holds the lock. nil:
+    /// nothing was changed, the general path handles the call with the same
+    /// outcome. The results are those of `userSyscall` followed by
+    /// `prepareUserReturn` for the partner.
+    ///
+    /// The trap path runs this before it saves the thread's FP/SIMD
+    /// registers: everything this calls must compile without FP/SIMD
+    /// instructions (scripts/kernel-size.sh checks the image).
+    @inline(__always)
+    public func userFastpath(core: Int, registers r: UnsafeMutablePointer<UInt64>) -> FastpathSwitch? {
+        guard UInt(bitPattern: core) < UInt(bitPattern: cores) else { return nil }
+        state.pointee.core = core
+        let node = here
+        guard node.pointee.action == .resumeCurrent, let t = node.pointee.current, t.pointee.state == .running,
+            t.pointee.boundVCPU == nil, state.pointee.rescheduleMask == 0, state.pointee.unhandledThread == nil,
+            state.pointee.vspace.flush == .none
+        else { return nil }
+        let number = r[UserABI.Register.number]
+        let tag = MessageTag(word: r[UserABI.Register.info])
+        guard tag.extraCaps == 0, tag.length >= 0, tag.length <= UserABI.registerMessages else { return nil }
+        if number == Word(Syscall.call.rawValue) {
+            guard let slot = lookupSlotFast(t, r[UserABI.Register.capOrBadge]) else { return nil }
+            let cap = slot.pointee.cap
+            guard cap.type == .endpoint, cap.rights.contains(.write),
+                cap.rights.contains(.grant) || cap.rights.contains(.grantReply)
+            else { return nil }
+            let ep = EndpointRef(bitPattern: cap.object)!
+            guard ep.pointee.state == .receive, let receiver = ep.pointee.head,
+                receiver.pointee.state == .blockedOnReceive, receiver.pointee.userSyscall != 0,
+                receiver.pointee.boundVCPU == nil, tcbSlot(receiver, .vspaceRoot).pointee.cap.type == .vspace,
+                Int(receiver.pointee.affinity) == core,
+                receiver.pointee.priority >= t.pointee.priority, canSwitchDirectly(to: receiver)
+            else { return nil }
+            // Dequeue the receiver.
+            let next = receiver.pointee.queueNext
+            ep.pointee.head = next
+            if let next { next.pointee.queuePrev = nil } else { ep.pointee.tail = nil; ep.pointee.state = .idle }
+            receiver.pointee.queueNext = nil
+            receiver.pointee.blockedOn = 0
+            // Block the caller on the reply and hand the receiver the reply cap.
+            enterUserCall(t, .call)
+            t.pointee.state = .blockedOnReply
+            let callerSlot = tcbSlot(receiver, .caller)
+            emptySlot(callerSlot)
+            insertCopy(.reply(to: tcbObject(t), master: false, canGrant: receiver.pointee.ipcCanGrant),
+                from: tcbSlot(t, .reply), into: callerSlot)
+            leaveUserCall(receiver)
+            node.pointee.current = receiver
+            return FastpathSwitch(
+                from: t, to: receiver, badge: cap.badge, tag: MessageTag(label: tag.label, length: tag.length).word,
+                length: tag.length)
+        }
+        guard number == Word(Syscall.replyRecv.rawValue), t.pointee.boundNotification == nil else { return nil }
+        let callerSlot = tcbSlot(t, .caller)
+        let reply = callerSlot.pointee.cap
+        guard reply.type == .reply else { return nil }
+        guard let slot = lookupSlotFast(t, r[UserABI.Register.capOrBadge]) else { return nil }
+        let cap = slot.pointee.cap
+        guard cap.type == .endpoint, cap.rights.contains(.read) else { return nil }
+        let ep = EndpointRef(bitPattern: cap.object)!
+        guard ep.pointee.state != .send else { return nil }
+        let caller = tcbRef(object: reply.object)
+        guard caller.pointee.state == .blockedOnReply, caller.pointee.userSyscall == Syscall.call.rawValue &+ 1,
+            caller.pointee.boundVCPU == nil, tcbSlot(caller, .vspaceRoot).pointee.cap.type == .vspace,
+            Int(caller.pointee.affinity) == core,
+            caller.pointee.priority >= t.pointee.priority, canSwitchDirectly(to: caller)
+        else { return nil }
+        // Consume the reply capability, block the server on the endpoint.
+        emptySlot(callerSlot)
+        enterUserCall(t, .replyRecv)
+        t.pointee.ipcCanGrant = cap.rights.contains(.grant)
+        t.pointee.blockedOn = UInt(bitPattern: ep)
+        t.pointee.state = .blockedOnReceive
+        endpointEnqueue(ep, t)
+        ep.pointee.state = .receive
+        leaveUserCall(caller)
+        node.pointee.current = caller
+        return FastpathSwitch(
+            from: t, to: caller, badge: 0, tag: MessageTag(label: tag.label, length: tag.length).word, length: tag.length)
+    }
+
+    /// `userFastpath` of the kernel at `kernel`, for the trap path: a
+    /// method call on a struct read through a pointer copies the whole
+    /// struct to the stack first (a `memcpy`); this loads its fields instead.
+    public static func userFastpath(
+        _ kernel: UnsafePointer<ClusterKernel>, core: Int, registers r: UnsafeMutablePointer<UInt64>
+    ) -> FastpathSwitch? {
+        let k = kernel.pointee
+        return k.userFastpath(core: core, registers: r)
+    }
+
+    /// What `userSyscall` records of a call that blocks `t`: the mark, no
+    /// error, and where a capability it receives goes (its IPC buffer's
+    /// receive slot, as the general path reads it at entry).
+    @inline(__always)
+    func enterUserCall(_ t: TCBRef, _ call: Syscall) {
+        t.pointee.error = nil
+        t.pointee.userSyscall = call.rawValue &+ 1
+        if let b = ipcBuffer(t) {
+            t.pointee.receiveRoot = b[UserABI.IPCBuffer.receiveCNode]
+            t.pointee.receiveIndex = b[UserABI.IPCBuffer.receiveIndex]
+            t.pointee.receiveDepth = b[UserABI.IPCBuffer.receiveDepth]
+        } else {
+            t.pointee.receiveDepth = 0
+        }
+    }
+
+    /// `t` returns from its blocking call with a message (the trap path
+    /// writes its registers): what `prepareUserReturn` leaves.
+    @inline(__always)
+    func leaveUserCall(_ t: TCBRef) {
+        t.pointee.state = .running
+        t.pointee.userSyscall = 0
+        t.pointee.error = nil
+        t.pointee.receivedNotification = false
     }
 }

@@ -63,6 +63,7 @@ import UserABI
         #expect(UserContext.fpsr == Int(CMK_FRAME_FPSR))
         #expect(UserContext.fpcr == Int(CMK_FRAME_FPCR))
         #expect(UserContext.words == Int(CMK_FRAME_WORDS))
+        #expect(UserContext.pstate + 1 == Int(CMK_FRAME_GENERAL_WORDS))
         #expect(tcbStructOffset + MemoryLayout<TCB>.size <= tcbContextOffset)
         #expect(tcbContextOffset + UserContext.words * 8 <= 1 << tcbSizeBits)
     }
@@ -257,6 +258,53 @@ import UserABI
         #expect(rx[UserContext.pc] == 0x40_0504 && r.pointee.state == .running)
         h.check("resumed")
     }
+
+    /// The trap fastpath (`userFastpath`) on a saved register frame, as
+    /// Boot's `UserRun.fastpath` uses it: the same outcome as the general
+    /// path for Call and ReplyRecv, and nothing changed when it declines.
+    @Test func fastpathCallAndReplyRecvOnTrapRegisters() {
+        let (h, s, c) = world(server: 100)
+        // The fastpath needs a VSpace on both sides.
+        #expect(h.invoke(Self.server, .tcbSetSpace, [0, 0], extraCaps: [h.cnode, Self.vs]) == nil)
+        // Equal priorities: the client may be first; it yields to the server.
+        if h.current == c { #expect(svc(h, 7, [0, 0]) == s) }
+        #expect(svc(h, 3, [Self.ep, 0]) == c)
+        let frame = UnsafeMutablePointer<Word>.allocate(capacity: UserContext.words)
+        defer { frame.deallocate() }
+        func regs(_ number: Word, _ x: [Word]) -> UnsafeMutablePointer<Word> {
+            frame.initialize(repeating: 0, count: UserContext.words)
+            for (i, v) in x.enumerated() { frame[i] = v }
+            frame[UserABI.Register.number] = number
+            return frame
+        }
+        // Declined: a capability to send, five words, an empty slot.
+        #expect(h.kernel.userFastpath(core: 0, registers: regs(2, [Self.badged, MessageTag(label: 9, length: 1, extraCaps: 1).word])) == nil)
+        #expect(h.kernel.userFastpath(core: 0, registers: regs(2, [Self.badged, MessageTag(label: 9, length: 5).word])) == nil)
+        #expect(h.kernel.userFastpath(core: 0, registers: regs(2, [99, MessageTag(label: 9, length: 1).word])) == nil)
+        #expect(h.current == c && c.pointee.state == .running && s.pointee.state == .blockedOnReceive)
+        h.check("declined")
+        // Call: the server runs, the client waits for the reply.
+        let call = h.kernel.userFastpath(core: 0, registers: regs(2, [Self.badged, MessageTag(label: 9, length: 2).word, 1, 2]))
+        #expect(call?.from == c && call?.to == s && call?.badge == 0x77 && call?.length == 2)
+        #expect(call?.tag == MessageTag(label: 9, length: 2).word)
+        #expect(h.current == s && s.pointee.state == .running && s.pointee.userSyscall == 0)
+        #expect(c.pointee.state == .blockedOnReply && c.pointee.userSyscall == Syscall.call.rawValue + 1)
+        #expect(tcbSlot(s, .caller).pointee.cap.type == .reply)
+        h.check("call")
+        // ReplyRecv: the client runs, the server waits on the endpoint.
+        let reply = h.kernel.userFastpath(core: 0, registers: regs(6, [Self.ep, MessageTag(label: 1, length: 1).word, 11]))
+        #expect(reply?.from == s && reply?.to == c && reply?.badge == 0 && reply?.length == 1)
+        #expect(h.current == c && c.pointee.state == .running && c.pointee.userSyscall == 0)
+        #expect(s.pointee.state == .blockedOnReceive && s.pointee.userSyscall == Syscall.replyRecv.rawValue + 1)
+        #expect(tcbSlot(s, .caller).pointee.cap.isNull)
+        h.check("replyRecv")
+        // ReplyRecv with no caller to answer: declined.
+        #expect(h.kernel.userFastpath(core: 0, registers: regs(6, [Self.ep, 0])) == nil)
+        // The general path still works after the fastpath: Call again.
+        #expect(svc(h, 2, [Self.badged, MessageTag(label: 9, length: 1).word, 5]) == s)
+        #expect(h.kernel.userContext(s)[2] == 5)
+        h.check("end")
+    }
 }
 
 @Suite struct UserThreadInvariants {
@@ -284,4 +332,5 @@ import UserABI
         t.pointee.userSyscall = Syscall.yield.rawValue + 1
         #expect(h.kernel.checkInvariants().map { "\($0.message)" } == "thread blocked by a system call that cannot block so")
     }
+
 }

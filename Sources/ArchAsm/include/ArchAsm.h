@@ -106,6 +106,94 @@ static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t w
     if (words & 1) *dst = *src;
 }
 
+/// Copy the general part of a trap frame or user context: x0...x30,
+/// SP_EL0, PC, PSTATE (CMK_FRAME_GENERAL_WORDS = 34 words, both ends 8-byte
+/// aligned; 17 pairs), unrolled (the trap fastpath moves two per IPC).
+static inline void cmk_copy_general_registers(uint64_t *dst, const uint64_t *src) {
+    __asm__ volatile(
+            "ldp x9, x10, [%1, #0]\n stp x9, x10, [%0, #0]\n"
+            "ldp x9, x10, [%1, #16]\n stp x9, x10, [%0, #16]\n"
+            "ldp x9, x10, [%1, #32]\n stp x9, x10, [%0, #32]\n"
+            "ldp x9, x10, [%1, #48]\n stp x9, x10, [%0, #48]\n"
+            "ldp x9, x10, [%1, #64]\n stp x9, x10, [%0, #64]\n"
+            "ldp x9, x10, [%1, #80]\n stp x9, x10, [%0, #80]\n"
+            "ldp x9, x10, [%1, #96]\n stp x9, x10, [%0, #96]\n"
+            "ldp x9, x10, [%1, #112]\n stp x9, x10, [%0, #112]\n"
+            "ldp x9, x10, [%1, #128]\n stp x9, x10, [%0, #128]\n"
+            "ldp x9, x10, [%1, #144]\n stp x9, x10, [%0, #144]\n"
+            "ldp x9, x10, [%1, #160]\n stp x9, x10, [%0, #160]\n"
+            "ldp x9, x10, [%1, #176]\n stp x9, x10, [%0, #176]\n"
+            "ldp x9, x10, [%1, #192]\n stp x9, x10, [%0, #192]\n"
+            "ldp x9, x10, [%1, #208]\n stp x9, x10, [%0, #208]\n"
+            "ldp x9, x10, [%1, #224]\n stp x9, x10, [%0, #224]\n"
+            "ldp x9, x10, [%1, #240]\n stp x9, x10, [%0, #240]\n"
+            "ldp x9, x10, [%1, #256]\n stp x9, x10, [%0, #256]\n"
+            :
+            : "r"(dst), "r"(src)
+            : "x9", "x10", "memory");
+}
+
+/// Copy a whole trap frame or user context (CMK_FRAME_WORDS = 102 words,
+/// both ends 8-byte aligned; 51 pairs), unrolled: the general trap path
+/// moves one or two per trap.
+static inline void cmk_copy_frame(uint64_t *dst, const uint64_t *src) {
+    __asm__ volatile(
+            "ldp x9, x10, [%1, #0]\n stp x9, x10, [%0, #0]\n"
+            "ldp x9, x10, [%1, #16]\n stp x9, x10, [%0, #16]\n"
+            "ldp x9, x10, [%1, #32]\n stp x9, x10, [%0, #32]\n"
+            "ldp x9, x10, [%1, #48]\n stp x9, x10, [%0, #48]\n"
+            "ldp x9, x10, [%1, #64]\n stp x9, x10, [%0, #64]\n"
+            "ldp x9, x10, [%1, #80]\n stp x9, x10, [%0, #80]\n"
+            "ldp x9, x10, [%1, #96]\n stp x9, x10, [%0, #96]\n"
+            "ldp x9, x10, [%1, #112]\n stp x9, x10, [%0, #112]\n"
+            "ldp x9, x10, [%1, #128]\n stp x9, x10, [%0, #128]\n"
+            "ldp x9, x10, [%1, #144]\n stp x9, x10, [%0, #144]\n"
+            "ldp x9, x10, [%1, #160]\n stp x9, x10, [%0, #160]\n"
+            "ldp x9, x10, [%1, #176]\n stp x9, x10, [%0, #176]\n"
+            "ldp x9, x10, [%1, #192]\n stp x9, x10, [%0, #192]\n"
+            "ldp x9, x10, [%1, #208]\n stp x9, x10, [%0, #208]\n"
+            "ldp x9, x10, [%1, #224]\n stp x9, x10, [%0, #224]\n"
+            "ldp x9, x10, [%1, #240]\n stp x9, x10, [%0, #240]\n"
+            "ldp x9, x10, [%1, #256]\n stp x9, x10, [%0, #256]\n"
+            "ldp x9, x10, [%1, #272]\n stp x9, x10, [%0, #272]\n"
+            "ldp x9, x10, [%1, #288]\n stp x9, x10, [%0, #288]\n"
+            "ldp x9, x10, [%1, #304]\n stp x9, x10, [%0, #304]\n"
+            "ldp x9, x10, [%1, #320]\n stp x9, x10, [%0, #320]\n"
+            "ldp x9, x10, [%1, #336]\n stp x9, x10, [%0, #336]\n"
+            "ldp x9, x10, [%1, #352]\n stp x9, x10, [%0, #352]\n"
+            "ldp x9, x10, [%1, #368]\n stp x9, x10, [%0, #368]\n"
+            "ldp x9, x10, [%1, #384]\n stp x9, x10, [%0, #384]\n"
+            "ldp x9, x10, [%1, #400]\n stp x9, x10, [%0, #400]\n"
+            "ldp x9, x10, [%1, #416]\n stp x9, x10, [%0, #416]\n"
+            "ldp x9, x10, [%1, #432]\n stp x9, x10, [%0, #432]\n"
+            "ldp x9, x10, [%1, #448]\n stp x9, x10, [%0, #448]\n"
+            "ldp x9, x10, [%1, #464]\n stp x9, x10, [%0, #464]\n"
+            "ldp x9, x10, [%1, #480]\n stp x9, x10, [%0, #480]\n"
+            "ldp x9, x10, [%1, #496]\n stp x9, x10, [%0, #496]\n"
+            "ldp x9, x10, [%1, #512]\n stp x9, x10, [%0, #512]\n"
+            "ldp x9, x10, [%1, #528]\n stp x9, x10, [%0, #528]\n"
+            "ldp x9, x10, [%1, #544]\n stp x9, x10, [%0, #544]\n"
+            "ldp x9, x10, [%1, #560]\n stp x9, x10, [%0, #560]\n"
+            "ldp x9, x10, [%1, #576]\n stp x9, x10, [%0, #576]\n"
+            "ldp x9, x10, [%1, #592]\n stp x9, x10, [%0, #592]\n"
+            "ldp x9, x10, [%1, #608]\n stp x9, x10, [%0, #608]\n"
+            "ldp x9, x10, [%1, #624]\n stp x9, x10, [%0, #624]\n"
+            "ldp x9, x10, [%1, #640]\n stp x9, x10, [%0, #640]\n"
+            "ldp x9, x10, [%1, #656]\n stp x9, x10, [%0, #656]\n"
+            "ldp x9, x10, [%1, #672]\n stp x9, x10, [%0, #672]\n"
+            "ldp x9, x10, [%1, #688]\n stp x9, x10, [%0, #688]\n"
+            "ldp x9, x10, [%1, #704]\n stp x9, x10, [%0, #704]\n"
+            "ldp x9, x10, [%1, #720]\n stp x9, x10, [%0, #720]\n"
+            "ldp x9, x10, [%1, #736]\n stp x9, x10, [%0, #736]\n"
+            "ldp x9, x10, [%1, #752]\n stp x9, x10, [%0, #752]\n"
+            "ldp x9, x10, [%1, #768]\n stp x9, x10, [%0, #768]\n"
+            "ldp x9, x10, [%1, #784]\n stp x9, x10, [%0, #784]\n"
+            "ldp x9, x10, [%1, #800]\n stp x9, x10, [%0, #800]\n"
+            :
+            : "r"(dst), "r"(src)
+            : "x9", "x10", "memory");
+}
+
 /// An SMC Calling Convention call (PSCI uses it). Returns x0.
 static inline uint64_t cmk_smc(uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3) {
     register uint64_t x0 __asm__("x0") = fid;
@@ -251,6 +339,10 @@ static inline void cmk_tlbi_vmalls12e1is(void) {
 }
 /// Start a vCPU from a frame at the top of the kernel stack (vectors.S).
 __attribute__((noreturn)) void cmk_enter_guest(uint64_t *frame);
+/// The FP/SIMD registers (q0...q31, FPSR, FPCR: 66 words, the trap frame's
+/// layout from CMK_FRAME_FP on) into `area`, and back (vectors.S).
+void cmk_fp_save(uint64_t *area);
+void cmk_fp_load(const uint64_t *area);
 /// Save or load the guest's EL1 registers (guest.S), the EL1 block of a
 /// VCPU context (CMK_VCPU_EL1).
 void cmk_el1_save(uint64_t *el1);
@@ -313,6 +405,8 @@ static inline void cmk_tlbi_alle2is(void) { __builtin_trap(); }
 static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t words) {
     for (uint64_t i = 0; i < words; i++) dst[i] = src[i];
 }
+static inline void cmk_copy_general_registers(uint64_t *d, const uint64_t *s) { for (int i = 0; i < 34; i++) d[i] = s[i]; }
+static inline void cmk_copy_frame(uint64_t *d, const uint64_t *s) { for (int i = 0; i < 102; i++) d[i] = s[i]; }
 static inline uint64_t cmk_smc(uint64_t f, uint64_t a, uint64_t b, uint64_t c) {
     (void)f; (void)a; (void)b; (void)c; __builtin_trap();
 }
@@ -363,6 +457,8 @@ static inline uint64_t cmk_read_ich_lr(unsigned n) { (void)n; __builtin_trap(); 
 static inline void cmk_write_ich_lr(unsigned n, uint64_t v) { (void)n; (void)v; __builtin_trap(); }
 static inline void cmk_tlbi_vmalls12e1is(void) { __builtin_trap(); }
 static inline void cmk_enter_guest(uint64_t *f) { (void)f; __builtin_trap(); }
+static inline void cmk_fp_save(uint64_t *a) { (void)a; __builtin_trap(); }
+static inline void cmk_fp_load(const uint64_t *a) { (void)a; __builtin_trap(); }
 static inline void cmk_el1_save(uint64_t *p) { (void)p; __builtin_trap(); }
 static inline void cmk_el1_restore(const uint64_t *p) { (void)p; __builtin_trap(); }
 #endif /* CMK_BARE_METAL */

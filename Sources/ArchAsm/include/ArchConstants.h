@@ -34,13 +34,17 @@
 // Exception frame built by vectors.S: x0..x30, sp_el0, elr, spsr, esr, far,
 // then the FP/SIMD state: q0..q31 (two words each), fpsr, fpcr. The trap path
 // saves the FP/SIMD registers before any Swift runs, because the kernel's
-// Swift code uses them and a guest's must survive every exit.
+// Swift code uses them and a guest's must survive every exit; except the EL0
+// Call/ReplyRecv fastpath, whose Swift code is checked to use none
+// (scripts/kernel-size.sh) and which moves them only on a thread switch.
 #define CMK_FRAME_SP 31
 #define CMK_FRAME_ELR 32
 #define CMK_FRAME_SPSR 33
 #define CMK_FRAME_ESR 34
 #define CMK_FRAME_FAR 35
 #define CMK_FRAME_FP 36
+// x0..x30, sp_el0, elr, spsr: what cmk_copy_general_registers moves.
+#define CMK_FRAME_GENERAL_WORDS 34
 #define CMK_FRAME_FPSR 100
 #define CMK_FRAME_FPCR 101
 #define CMK_FRAME_WORDS 102

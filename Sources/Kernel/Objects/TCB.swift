@@ -38,9 +38,20 @@ public struct MessageRegisters: Sendable {
     var storage: (Word, Word, Word, Word, Word, Word, Word, Word) = (0, 0, 0, 0, 0, 0, 0, 0)
     public init() {}
     public subscript(_ i: Int) -> Word {
+        // A switch, not `withUnsafeBytes(of: storage)`: that copies all
+        // eight words (a 64-byte memcpy in the kernel image) for each read.
         @inline(__always) get {
-            precondition(i >= 0 && i < messageRegisterCount)
-            return withUnsafeBytes(of: storage) { $0.load(fromByteOffset: i &* 8, as: Word.self) }
+            switch i {
+            case 0: return storage.0
+            case 1: return storage.1
+            case 2: return storage.2
+            case 3: return storage.3
+            case 4: return storage.4
+            case 5: return storage.5
+            case 6: return storage.6
+            case 7: return storage.7
+            default: preconditionFailure("message register index")
+            }
         }
         @inline(__always) set {
             precondition(i >= 0 && i < messageRegisterCount)

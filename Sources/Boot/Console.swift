@@ -12,9 +12,6 @@ import InterKernel
 ///
 /// Lines that tests and users rely on are documented in docs/boot.md.
 enum Console {
-    /// How long a panicking core waits for the console lock before it writes
-    /// anyway (the holder may be the core that faulted).
-    static let panicLockAttempts = 1_000_000
 
     /// How long a line waits for the console lock before it writes without
     /// it (virtual-counter fraction of a second: 1/4 s).
@@ -103,7 +100,12 @@ enum Console {
     }
 
     /// Take the console for a report that must get out even if the lock is
-    /// never released.
+    /// never released: wait for it as a line does (1/4 s of the virtual
+    /// counter, relaxing, so under single-threaded TCG the holder's vCPU gets
+    /// to finish its line), then write anyway on a fresh line. (It counted a
+    /// million attempts without relaxing before: under host load the holder
+    /// got no turn, and the report began in the middle of its line, as
+    /// `ccmk: exception ...`; boot-tests missed the line now and then.)
     static func beginUrgent() {
         guard KernelGlobals.mapped else { return }
         KernelGlobals.urgentHeld = false
@@ -111,13 +113,15 @@ enum Console {
             startLine()
             return
         }
-        for _ in 0..<panicLockAttempts where lock.pointee.tryAcquire() {
+        if acquire(lock, within: CPU.counterFrequency / lockWaitDivisor) {
             KernelGlobals.urgentHeld = true
             startLine()
             return
         }
-        // The holder never let go: write anyway, and stop waiting for it.
+        // The holder never let go (it may be the core that faulted): write
+        // anyway, from a fresh line, and stop waiting for it.
         KernelGlobals.consoleLockAbandoned = true
+        PL011.write(UInt8(ascii: "\n"))
         startLine()
     }
 

@@ -46,6 +46,7 @@ enum UserRun {
         if let t = trapped, t.pointee.boundVCPU == nil {
             let context = kernel.userContext(t)
             cmk_copy_frame(context, frame)
+            t.pointee.threadPointer = cmk_read_tpidr_el0()
             switch kind & 3 {
             case 0:
                 let esr = frame[Frame.esr]
@@ -104,6 +105,8 @@ enum UserRun {
         guard let s = ClusterKernel.userFastpath(kernel, core: core, registers: frame) else { return .slowPath }
         let from = kernel.pointee.userContext(s.from)
         let to = kernel.pointee.userContext(s.to)
+        s.from.pointee.threadPointer = cmk_read_tpidr_el0()
+        cmk_write_tpidr_el0(s.to.pointee.threadPointer)
         // The message, then the next thread's registers with it in x0-x6
         // (the rest of x2-x5 are its own, as seL4's fastpath leaves them).
         let m0 = frame[2], m1 = frame[3], m2 = frame[4], m3 = frame[5]
@@ -255,6 +258,7 @@ enum UserRun {
             cmk_copy_general_registers(frame, context)
         } else {
             cmk_copy_frame(frame, context)
+            cmk_write_tpidr_el0(t.pointee.threadPointer)
         }
         // EL0t with interrupts unmasked, whatever the context says (a thread
         // never chooses its level or masks the kernel's interrupts); its

@@ -24,7 +24,9 @@ enum Preemption {
         static let switches = 2  // +2, +3: switches each spinner saw
         static let notification = 4
         static let goal = 5
+        static let lostThreadPointer = 6  // a spinner found another TPIDR_EL0 after a switch
     }
+    static func threadPointer(_ index: UInt64) -> UInt64 { 0x5917_0000_7EAD_0000 | index }
 
     /// Run the test with slots from `pingPong.nextSlot` and its Untyped;
     /// prints the `ok` line or `user preemption FAILED step=S error=E`.
@@ -73,6 +75,10 @@ enum Preemption {
         // before it completed an iteration (QEMU with -icount and busy
         // cores), so its count is reported, not checked.
         if seen.1 < switchesWanted { return ("switches-1", seen.1) }
+        // Each switch was a tick's (the general trap path): each spinner
+        // found its own thread pointer after every one.
+        let lost = cmk_volatile_load(shared + Shared.lostThreadPointer)
+        if lost != 0 { return ("thread-pointer", lost) }
         Console.put("cmk: cluster ")
         Console.put(decimal: pingPong.cluster)
         Console.put(" user preemption ok ticks=")
@@ -93,11 +99,15 @@ public func rootSpinner(_ index: UInt64) {
     let other = shared + Preemption.Shared.count + (1 - me)
     let switches = shared + Preemption.Shared.switches + me
     var last = cmk_volatile_load(other)
+    cmk_set_thread_pointer(Preemption.threadPointer(index))
     while true {
         cmk_volatile_store(mine, cmk_volatile_load(mine) &+ 1)
         let now = cmk_volatile_load(other)
         if now != last {
             last = now
+            if cmk_thread_pointer() != Preemption.threadPointer(index) {
+                cmk_volatile_store(shared + Preemption.Shared.lostThreadPointer, cmk_thread_pointer())
+            }
             let seen = cmk_volatile_load(switches) &+ 1
             cmk_volatile_store(switches, seen)
             if me == 1 && seen == cmk_volatile_load(shared + Preemption.Shared.goal) {

@@ -35,6 +35,13 @@ void cmk_debug_put_char(uint8_t c) {
     __asm__ volatile("svc #0" : "+r"(x0) : "r"(x7) : "x1", "x2", "x3", "x4", "x5", "x6", "memory");
 }
 
+void cmk_set_thread_pointer(uint64_t v) { __asm__ volatile("msr tpidr_el0, %0" ::"r"(v) : "memory"); }
+uint64_t cmk_thread_pointer(void) {
+    uint64_t v;
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(v)::"memory");
+    return v;
+}
+
 static unsigned char server_stack[16 << 10] __attribute__((aligned(16)));
 
 extern void cmk_root_server(uint64_t endpoint);
@@ -83,6 +90,9 @@ cmk_syscall_result cmk_syscall(uint64_t number, uint64_t a0, uint64_t a1, uint64
     return r;
 }
 void cmk_debug_put_char(uint8_t c) { (void)c; }
+static uint64_t host_thread_pointer;
+void cmk_set_thread_pointer(uint64_t v) { host_thread_pointer = v; }
+uint64_t cmk_thread_pointer(void) { return host_thread_pointer; }
 uint64_t cmk_server_entry(void) { return 0; }
 uint64_t cmk_server_stack_top(void) { return 0; }
 

@@ -103,6 +103,12 @@ public struct TCB {
     /// The vCPU this thread runs as (Objects/VCPU.swift); nil for a plain
     /// thread. Kept mutual with `VCPU.tcb`.
     public internal(set) var boundVCPU: VCPURef? = nil
+    /// A user thread's TPIDR_EL0 (its thread pointer, for thread-local
+    /// storage): not in the trap frame; the Boot layer saves it on every
+    /// entry from the thread and loads it when the core switches to the
+    /// thread (`UserRun.exit`, `UserRun.next`, `UserRun.fastpath`). The
+    /// kernel never reads it. 0 for a new thread.
+    public var threadPointer: UInt64 = 0
 
     // The system call's arguments and results: the harness writes the
     // arguments of a played call; for an EL0 thread `userSyscall` copies them

@@ -18,6 +18,11 @@ cmk_syscall_result cmk_syscall(uint64_t number, uint64_t x0, uint64_t x1, uint64
 /// DebugPutChar (0x100): one byte to the console (whole lines at a time).
 void cmk_debug_put_char(uint8_t c);
 
+/// TPIDR_EL0, the thread pointer: each thread's own (the kernel keeps it
+/// across switches; the ping-pong and the time-slice test check that).
+void cmk_set_thread_pointer(uint64_t v);
+uint64_t cmk_thread_pointer(void);
+
 /// The address of a second thread's first instruction: `cmk_root_server`
 /// (the root task's Swift server loop), entered with x0 = its endpoint.
 uint64_t cmk_server_entry(void);

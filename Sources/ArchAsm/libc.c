@@ -36,6 +36,9 @@ CMK_GENERAL_REGS_ONLY void *memcpy(void *restrict dst, const void *restrict src,
     if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0 && n >= 16) {
         // 16 bytes per iteration with LDP/STP (the compiler's own loop for
         // this, under -mstrict-align, bounced every word through the stack).
+        // cmk_copy_words' loop, written again: that inline function is built
+        // with FP/SIMD allowed, so clang will not inline it here and calls it
+        // instead, on the fastpath's memcpy.
         size_t pairs = n >> 4;
         n &= 15;
         __asm__ volatile(

@@ -16,28 +16,109 @@
 #include "include/ArchConstants.h"
 #if defined(__aarch64__) && defined(__ELF__) && !defined(__linux__) && !defined(__APPLE__)
 
+// FP/SIMD registers and FPSR/FPCR into 66 words at `base` (the frame's
+// layout from CMK_FRAME_FP on; \t1, \t2 clobbered).
+.macro fp_store base, t1, t2
+    stp q0, q1, [\base, #0]
+    stp q2, q3, [\base, #32]
+    stp q4, q5, [\base, #64]
+    stp q6, q7, [\base, #96]
+    stp q8, q9, [\base, #128]
+    stp q10, q11, [\base, #160]
+    stp q12, q13, [\base, #192]
+    stp q14, q15, [\base, #224]
+    stp q16, q17, [\base, #256]
+    stp q18, q19, [\base, #288]
+    stp q20, q21, [\base, #320]
+    stp q22, q23, [\base, #352]
+    stp q24, q25, [\base, #384]
+    stp q26, q27, [\base, #416]
+    stp q28, q29, [\base, #448]
+    stp q30, q31, [\base, #480]
+    mrs \t1, fpsr
+    mrs \t2, fpcr
+    str \t1, [\base, #512]
+    str \t2, [\base, #520]
+.endm
+
+// FP/SIMD registers and FPSR/FPCR from 66 words at `base` (\t1, \t2 clobbered).
+.macro fp_load base, t1, t2
+    ldr \t1, [\base, #512]
+    ldr \t2, [\base, #520]
+    msr fpsr, \t1
+    msr fpcr, \t2
+    ldp q0, q1, [\base, #0]
+    ldp q2, q3, [\base, #32]
+    ldp q4, q5, [\base, #64]
+    ldp q6, q7, [\base, #96]
+    ldp q8, q9, [\base, #128]
+    ldp q10, q11, [\base, #160]
+    ldp q12, q13, [\base, #192]
+    ldp q14, q15, [\base, #224]
+    ldp q16, q17, [\base, #256]
+    ldp q18, q19, [\base, #288]
+    ldp q20, q21, [\base, #320]
+    ldp q22, q23, [\base, #352]
+    ldp q24, q25, [\base, #384]
+    ldp q26, q27, [\base, #416]
+    ldp q28, q29, [\base, #448]
+    ldp q30, q31, [\base, #480]
+.endm
+
+// The FP/SIMD registers into the frame at SP (x2-x4 clobbered).
 .macro save_fp_to_frame
     add x2, sp, #(CMK_FRAME_FP * 8)
-    stp q0, q1, [x2, #0]
-    stp q2, q3, [x2, #32]
-    stp q4, q5, [x2, #64]
-    stp q6, q7, [x2, #96]
-    stp q8, q9, [x2, #128]
-    stp q10, q11, [x2, #160]
-    stp q12, q13, [x2, #192]
-    stp q14, q15, [x2, #224]
-    stp q16, q17, [x2, #256]
-    stp q18, q19, [x2, #288]
-    stp q20, q21, [x2, #320]
-    stp q22, q23, [x2, #352]
-    stp q24, q25, [x2, #384]
-    stp q26, q27, [x2, #416]
-    stp q28, q29, [x2, #448]
-    stp q30, q31, [x2, #480]
-    mrs x3, fpsr
-    mrs x4, fpcr
-    str x3, [x2, #512]
-    str x4, [x2, #520]
+    fp_store x2, x3, x4
+.endm
+
+// x2-x30, SP_EL0, ELR and SPSR into the frame at SP (x0 and x1 are already
+// there; x2 and x3 clobbered).
+.macro save_general_to_frame
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    mrs x2, sp_el0
+    stp x30, x2, [sp, #240]
+    mrs x2, elr_el2
+    mrs x3, spsr_el2
+    stp x2, x3, [sp, #256]
+.endm
+
+// ELR, SPSR, SP_EL0 and x0-x30 from the frame at SP, pop it, ERET.
+.macro restore_general_and_eret
+    ldp x2, x3, [sp, #256]
+    msr elr_el2, x2
+    msr spsr_el2, x3
+    ldp x30, x2, [sp, #240]
+    msr sp_el0, x2
+    ldp x28, x29, [sp, #224]
+    ldp x26, x27, [sp, #208]
+    ldp x24, x25, [sp, #192]
+    ldp x22, x23, [sp, #176]
+    ldp x20, x21, [sp, #160]
+    ldp x18, x19, [sp, #144]
+    ldp x16, x17, [sp, #128]
+    ldp x14, x15, [sp, #112]
+    ldp x12, x13, [sp, #96]
+    ldp x10, x11, [sp, #80]
+    ldp x8, x9, [sp, #64]
+    ldp x6, x7, [sp, #48]
+    ldp x4, x5, [sp, #32]
+    ldp x2, x3, [sp, #16]
+    ldp x0, x1, [sp, #0]
+    add sp, sp, #CMK_FRAME_SIZE
+    eret
 .endm
 
 .macro vector_trap kind
@@ -96,25 +177,7 @@ cmk_vectors:
 
 // x0 = kind; x0 and x1 of the interrupted context are in the frame.
 cmk_trap_common:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x19, [sp, #144]
-    stp x20, x21, [sp, #160]
-    stp x22, x23, [sp, #176]
-    stp x24, x25, [sp, #192]
-    stp x26, x27, [sp, #208]
-    stp x28, x29, [sp, #224]
-    mrs x2, sp_el0
-    stp x30, x2, [sp, #240]
-    mrs x2, elr_el2
-    mrs x3, spsr_el2
-    stp x2, x3, [sp, #256]
+    save_general_to_frame
     mrs x2, esr_el2
     mrs x3, far_el2
     stp x2, x3, [sp, #272]
@@ -125,48 +188,8 @@ cmk_trap_common:
     // The restore path: also how cmk_enter_guest starts a vCPU (SP = frame).
 cmk_trap_restore:
     add x2, sp, #(CMK_FRAME_FP * 8)
-    ldr x3, [x2, #512]
-    ldr x4, [x2, #520]
-    msr fpsr, x3
-    msr fpcr, x4
-    ldp q0, q1, [x2, #0]
-    ldp q2, q3, [x2, #32]
-    ldp q4, q5, [x2, #64]
-    ldp q6, q7, [x2, #96]
-    ldp q8, q9, [x2, #128]
-    ldp q10, q11, [x2, #160]
-    ldp q12, q13, [x2, #192]
-    ldp q14, q15, [x2, #224]
-    ldp q16, q17, [x2, #256]
-    ldp q18, q19, [x2, #288]
-    ldp q20, q21, [x2, #320]
-    ldp q22, q23, [x2, #352]
-    ldp q24, q25, [x2, #384]
-    ldp q26, q27, [x2, #416]
-    ldp q28, q29, [x2, #448]
-    ldp q30, q31, [x2, #480]
-    ldp x2, x3, [sp, #256]
-    msr elr_el2, x2
-    msr spsr_el2, x3
-    ldp x30, x2, [sp, #240]
-    msr sp_el0, x2
-    ldp x28, x29, [sp, #224]
-    ldp x26, x27, [sp, #208]
-    ldp x24, x25, [sp, #192]
-    ldp x22, x23, [sp, #176]
-    ldp x20, x21, [sp, #160]
-    ldp x18, x19, [sp, #144]
-    ldp x16, x17, [sp, #128]
-    ldp x14, x15, [sp, #112]
-    ldp x12, x13, [sp, #96]
-    ldp x10, x11, [sp, #80]
-    ldp x8, x9, [sp, #64]
-    ldp x6, x7, [sp, #48]
-    ldp x4, x5, [sp, #32]
-    ldp x2, x3, [sp, #16]
-    ldp x0, x1, [sp, #0]
-    add sp, sp, #CMK_FRAME_SIZE
-    eret
+    fp_load x2, x3, x4
+    restore_general_and_eret
 
 // x0 = a frame at the top of this core's kernel stack (frame + CMK_FRAME_SIZE
 // is the stack top). Loads the frame into the registers and ERETs: into the
@@ -190,25 +213,7 @@ cmk_enter_guest:
 // returns 2: the lock is held and the checks failed; the full path then goes
 // on under the lock, cmk_fastpath_slow.)
 cmk_fastpath_entry:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x19, [sp, #144]
-    stp x20, x21, [sp, #160]
-    stp x22, x23, [sp, #176]
-    stp x24, x25, [sp, #192]
-    stp x26, x27, [sp, #208]
-    stp x28, x29, [sp, #224]
-    mrs x2, sp_el0
-    stp x30, x2, [sp, #240]
-    mrs x2, elr_el2
-    mrs x3, spsr_el2
-    stp x2, x3, [sp, #256]
+    save_general_to_frame
     mrs x3, far_el2
     stp x0, x3, [sp, #272]
     mov x0, sp
@@ -216,28 +221,7 @@ cmk_fastpath_entry:
     cbz x0, 1f
     cmp x0, #1
     b.ne 2f
-    ldp x2, x3, [sp, #256]
-    msr elr_el2, x2
-    msr spsr_el2, x3
-    ldp x30, x2, [sp, #240]
-    msr sp_el0, x2
-    ldp x28, x29, [sp, #224]
-    ldp x26, x27, [sp, #208]
-    ldp x24, x25, [sp, #192]
-    ldp x22, x23, [sp, #176]
-    ldp x20, x21, [sp, #160]
-    ldp x18, x19, [sp, #144]
-    ldp x16, x17, [sp, #128]
-    ldp x14, x15, [sp, #112]
-    ldp x12, x13, [sp, #96]
-    ldp x10, x11, [sp, #80]
-    ldp x8, x9, [sp, #64]
-    ldp x6, x7, [sp, #48]
-    ldp x4, x5, [sp, #32]
-    ldp x2, x3, [sp, #16]
-    ldp x0, x1, [sp, #0]
-    add sp, sp, #CMK_FRAME_SIZE
-    eret
+    restore_general_and_eret
     // 0: not a user thread's trap (no lock taken): the full path.
 1:  save_fp_to_frame
     mov x0, sp
@@ -255,52 +239,14 @@ cmk_fastpath_entry:
     .global cmk_fp_save
     .type cmk_fp_save, %function
 cmk_fp_save:
-    stp q0, q1, [x0, #0]
-    stp q2, q3, [x0, #32]
-    stp q4, q5, [x0, #64]
-    stp q6, q7, [x0, #96]
-    stp q8, q9, [x0, #128]
-    stp q10, q11, [x0, #160]
-    stp q12, q13, [x0, #192]
-    stp q14, q15, [x0, #224]
-    stp q16, q17, [x0, #256]
-    stp q18, q19, [x0, #288]
-    stp q20, q21, [x0, #320]
-    stp q22, q23, [x0, #352]
-    stp q24, q25, [x0, #384]
-    stp q26, q27, [x0, #416]
-    stp q28, q29, [x0, #448]
-    stp q30, q31, [x0, #480]
-    mrs x1, fpsr
-    mrs x2, fpcr
-    add x0, x0, #512
-    stp x1, x2, [x0]
+    fp_store x0, x1, x2
     ret
 
 // void cmk_fp_load(const uint64_t *area): the reverse of cmk_fp_save.
     .global cmk_fp_load
     .type cmk_fp_load, %function
 cmk_fp_load:
-    add x1, x0, #512
-    ldp x1, x2, [x1]
-    msr fpsr, x1
-    msr fpcr, x2
-    ldp q0, q1, [x0, #0]
-    ldp q2, q3, [x0, #32]
-    ldp q4, q5, [x0, #64]
-    ldp q6, q7, [x0, #96]
-    ldp q8, q9, [x0, #128]
-    ldp q10, q11, [x0, #160]
-    ldp q12, q13, [x0, #192]
-    ldp q14, q15, [x0, #224]
-    ldp q16, q17, [x0, #256]
-    ldp q18, q19, [x0, #288]
-    ldp q20, q21, [x0, #320]
-    ldp q22, q23, [x0, #352]
-    ldp q24, q25, [x0, #384]
-    ldp q26, q27, [x0, #416]
-    ldp q28, q29, [x0, #448]
-    ldp q30, q31, [x0, #480]
+    fp_load x0, x1, x2
     ret
 
 // x0 = kind, the interrupted x0 is in SP_EL0. Nothing here trusts SP.

@@ -334,15 +334,7 @@ extension ClusterKernel {
     /// `takeOutgoingSignal` for a caller that holds the big lock (the EL0
     /// trap path, after a system call).
     public func takeOutgoingSignalLocked() -> (cluster: Int, index: Int)? {
-        let count = state.pointee.outgoingCount
-        guard count > 0 else { return nil }
-        let e = state.pointee.outgoing[0]
-        var i = 1
-        while i < count {
-            state.pointee.outgoing[i - 1] = state.pointee.outgoing[i]
-            i += 1
-        }
-        state.pointee.outgoingCount = count - 1
+        guard let e = popFront(&state.pointee.outgoing, count: &state.pointee.outgoingCount) else { return nil }
         return (Int(e >> 8), Int(e & 0xFF))
     }
 

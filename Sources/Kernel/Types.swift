@@ -141,3 +141,19 @@ public let notificationSizeBits = 6
 public let maxCNodeRadix = 24
 /// Most objects one `Retype` may create.
 public let maxRetypeCount: Word = 256
+
+/// The oldest of the `count` entries of a small FIFO kept at the front of
+/// `queue` (the kernel's outgoing remote signals, its interrupt-controller
+/// changes), removed by shifting the rest down; nil if empty.
+@inline(__always)
+func popFront<T>(_ queue: inout InlineArray<16, T>, count: inout Int) -> T? {
+    guard count > 0 else { return nil }
+    let first = queue[0]
+    var i = 1
+    while i < count {
+        queue[i - 1] = queue[i]
+        i += 1
+    }
+    count -= 1
+    return first
+}

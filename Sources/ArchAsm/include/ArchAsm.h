@@ -106,31 +106,20 @@ static inline void cmk_copy_words(uint64_t *dst, const uint64_t *src, uint64_t w
     if (words & 1) *dst = *src;
 }
 
+/// One 16-byte pair of an unrolled copy: %1 (source) to %0 (destination)
+/// at byte offset `off`, through x9 and x10.
+#define CMK_COPY_PAIR(off) "ldp x9, x10, [%1, #" #off "]\n stp x9, x10, [%0, #" #off "]\n"
+/// The general part of a frame: pairs 0-16 (bytes 0-271).
+#define CMK_COPY_GENERAL_PAIRS \
+    CMK_COPY_PAIR(0) CMK_COPY_PAIR(16) CMK_COPY_PAIR(32) CMK_COPY_PAIR(48) CMK_COPY_PAIR(64) CMK_COPY_PAIR(80) \
+    CMK_COPY_PAIR(96) CMK_COPY_PAIR(112) CMK_COPY_PAIR(128) CMK_COPY_PAIR(144) CMK_COPY_PAIR(160) CMK_COPY_PAIR(176) \
+    CMK_COPY_PAIR(192) CMK_COPY_PAIR(208) CMK_COPY_PAIR(224) CMK_COPY_PAIR(240) CMK_COPY_PAIR(256)
+
 /// Copy the general part of a trap frame or user context: x0...x30,
 /// SP_EL0, PC, PSTATE (CMK_FRAME_GENERAL_WORDS = 34 words, both ends 8-byte
 /// aligned; 17 pairs), unrolled (the trap fastpath moves two per IPC).
 static inline void cmk_copy_general_registers(uint64_t *dst, const uint64_t *src) {
-    __asm__ volatile(
-            "ldp x9, x10, [%1, #0]\n stp x9, x10, [%0, #0]\n"
-            "ldp x9, x10, [%1, #16]\n stp x9, x10, [%0, #16]\n"
-            "ldp x9, x10, [%1, #32]\n stp x9, x10, [%0, #32]\n"
-            "ldp x9, x10, [%1, #48]\n stp x9, x10, [%0, #48]\n"
-            "ldp x9, x10, [%1, #64]\n stp x9, x10, [%0, #64]\n"
-            "ldp x9, x10, [%1, #80]\n stp x9, x10, [%0, #80]\n"
-            "ldp x9, x10, [%1, #96]\n stp x9, x10, [%0, #96]\n"
-            "ldp x9, x10, [%1, #112]\n stp x9, x10, [%0, #112]\n"
-            "ldp x9, x10, [%1, #128]\n stp x9, x10, [%0, #128]\n"
-            "ldp x9, x10, [%1, #144]\n stp x9, x10, [%0, #144]\n"
-            "ldp x9, x10, [%1, #160]\n stp x9, x10, [%0, #160]\n"
-            "ldp x9, x10, [%1, #176]\n stp x9, x10, [%0, #176]\n"
-            "ldp x9, x10, [%1, #192]\n stp x9, x10, [%0, #192]\n"
-            "ldp x9, x10, [%1, #208]\n stp x9, x10, [%0, #208]\n"
-            "ldp x9, x10, [%1, #224]\n stp x9, x10, [%0, #224]\n"
-            "ldp x9, x10, [%1, #240]\n stp x9, x10, [%0, #240]\n"
-            "ldp x9, x10, [%1, #256]\n stp x9, x10, [%0, #256]\n"
-            :
-            : "r"(dst), "r"(src)
-            : "x9", "x10", "memory");
+    __asm__ volatile(CMK_COPY_GENERAL_PAIRS : : "r"(dst), "r"(src) : "x9", "x10", "memory");
 }
 
 /// Copy a whole trap frame or user context (CMK_FRAME_WORDS = 102 words,
@@ -138,60 +127,14 @@ static inline void cmk_copy_general_registers(uint64_t *dst, const uint64_t *src
 /// moves one or two per trap.
 static inline void cmk_copy_frame(uint64_t *dst, const uint64_t *src) {
     __asm__ volatile(
-            "ldp x9, x10, [%1, #0]\n stp x9, x10, [%0, #0]\n"
-            "ldp x9, x10, [%1, #16]\n stp x9, x10, [%0, #16]\n"
-            "ldp x9, x10, [%1, #32]\n stp x9, x10, [%0, #32]\n"
-            "ldp x9, x10, [%1, #48]\n stp x9, x10, [%0, #48]\n"
-            "ldp x9, x10, [%1, #64]\n stp x9, x10, [%0, #64]\n"
-            "ldp x9, x10, [%1, #80]\n stp x9, x10, [%0, #80]\n"
-            "ldp x9, x10, [%1, #96]\n stp x9, x10, [%0, #96]\n"
-            "ldp x9, x10, [%1, #112]\n stp x9, x10, [%0, #112]\n"
-            "ldp x9, x10, [%1, #128]\n stp x9, x10, [%0, #128]\n"
-            "ldp x9, x10, [%1, #144]\n stp x9, x10, [%0, #144]\n"
-            "ldp x9, x10, [%1, #160]\n stp x9, x10, [%0, #160]\n"
-            "ldp x9, x10, [%1, #176]\n stp x9, x10, [%0, #176]\n"
-            "ldp x9, x10, [%1, #192]\n stp x9, x10, [%0, #192]\n"
-            "ldp x9, x10, [%1, #208]\n stp x9, x10, [%0, #208]\n"
-            "ldp x9, x10, [%1, #224]\n stp x9, x10, [%0, #224]\n"
-            "ldp x9, x10, [%1, #240]\n stp x9, x10, [%0, #240]\n"
-            "ldp x9, x10, [%1, #256]\n stp x9, x10, [%0, #256]\n"
-            "ldp x9, x10, [%1, #272]\n stp x9, x10, [%0, #272]\n"
-            "ldp x9, x10, [%1, #288]\n stp x9, x10, [%0, #288]\n"
-            "ldp x9, x10, [%1, #304]\n stp x9, x10, [%0, #304]\n"
-            "ldp x9, x10, [%1, #320]\n stp x9, x10, [%0, #320]\n"
-            "ldp x9, x10, [%1, #336]\n stp x9, x10, [%0, #336]\n"
-            "ldp x9, x10, [%1, #352]\n stp x9, x10, [%0, #352]\n"
-            "ldp x9, x10, [%1, #368]\n stp x9, x10, [%0, #368]\n"
-            "ldp x9, x10, [%1, #384]\n stp x9, x10, [%0, #384]\n"
-            "ldp x9, x10, [%1, #400]\n stp x9, x10, [%0, #400]\n"
-            "ldp x9, x10, [%1, #416]\n stp x9, x10, [%0, #416]\n"
-            "ldp x9, x10, [%1, #432]\n stp x9, x10, [%0, #432]\n"
-            "ldp x9, x10, [%1, #448]\n stp x9, x10, [%0, #448]\n"
-            "ldp x9, x10, [%1, #464]\n stp x9, x10, [%0, #464]\n"
-            "ldp x9, x10, [%1, #480]\n stp x9, x10, [%0, #480]\n"
-            "ldp x9, x10, [%1, #496]\n stp x9, x10, [%0, #496]\n"
-            "ldp x9, x10, [%1, #512]\n stp x9, x10, [%0, #512]\n"
-            "ldp x9, x10, [%1, #528]\n stp x9, x10, [%0, #528]\n"
-            "ldp x9, x10, [%1, #544]\n stp x9, x10, [%0, #544]\n"
-            "ldp x9, x10, [%1, #560]\n stp x9, x10, [%0, #560]\n"
-            "ldp x9, x10, [%1, #576]\n stp x9, x10, [%0, #576]\n"
-            "ldp x9, x10, [%1, #592]\n stp x9, x10, [%0, #592]\n"
-            "ldp x9, x10, [%1, #608]\n stp x9, x10, [%0, #608]\n"
-            "ldp x9, x10, [%1, #624]\n stp x9, x10, [%0, #624]\n"
-            "ldp x9, x10, [%1, #640]\n stp x9, x10, [%0, #640]\n"
-            "ldp x9, x10, [%1, #656]\n stp x9, x10, [%0, #656]\n"
-            "ldp x9, x10, [%1, #672]\n stp x9, x10, [%0, #672]\n"
-            "ldp x9, x10, [%1, #688]\n stp x9, x10, [%0, #688]\n"
-            "ldp x9, x10, [%1, #704]\n stp x9, x10, [%0, #704]\n"
-            "ldp x9, x10, [%1, #720]\n stp x9, x10, [%0, #720]\n"
-            "ldp x9, x10, [%1, #736]\n stp x9, x10, [%0, #736]\n"
-            "ldp x9, x10, [%1, #752]\n stp x9, x10, [%0, #752]\n"
-            "ldp x9, x10, [%1, #768]\n stp x9, x10, [%0, #768]\n"
-            "ldp x9, x10, [%1, #784]\n stp x9, x10, [%0, #784]\n"
-            "ldp x9, x10, [%1, #800]\n stp x9, x10, [%0, #800]\n"
-            :
-            : "r"(dst), "r"(src)
-            : "x9", "x10", "memory");
+        CMK_COPY_GENERAL_PAIRS
+        CMK_COPY_PAIR(272) CMK_COPY_PAIR(288) CMK_COPY_PAIR(304) CMK_COPY_PAIR(320) CMK_COPY_PAIR(336) CMK_COPY_PAIR(352)
+        CMK_COPY_PAIR(368) CMK_COPY_PAIR(384) CMK_COPY_PAIR(400) CMK_COPY_PAIR(416) CMK_COPY_PAIR(432) CMK_COPY_PAIR(448)
+        CMK_COPY_PAIR(464) CMK_COPY_PAIR(480) CMK_COPY_PAIR(496) CMK_COPY_PAIR(512) CMK_COPY_PAIR(528) CMK_COPY_PAIR(544)
+        CMK_COPY_PAIR(560) CMK_COPY_PAIR(576) CMK_COPY_PAIR(592) CMK_COPY_PAIR(608) CMK_COPY_PAIR(624) CMK_COPY_PAIR(640)
+        CMK_COPY_PAIR(656) CMK_COPY_PAIR(672) CMK_COPY_PAIR(688) CMK_COPY_PAIR(704) CMK_COPY_PAIR(720) CMK_COPY_PAIR(736)
+        CMK_COPY_PAIR(752) CMK_COPY_PAIR(768) CMK_COPY_PAIR(784) CMK_COPY_PAIR(800)
+        : : "r"(dst), "r"(src) : "x9", "x10", "memory");
 }
 
 /// An SMC Calling Convention call (PSCI uses it). Returns x0.

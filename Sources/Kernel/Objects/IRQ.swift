@@ -158,15 +158,7 @@ extension ClusterKernel {
     /// The oldest enable or disable the interrupt controller owes (lock
     /// held), removed from the queue: (id, core, enable); nil if none.
     public func takeInterruptChange() -> (id: UInt64, core: Int, enable: Bool)? {
-        let count = state.pointee.irqChangeCount
-        guard count > 0 else { return nil }
-        let e = state.pointee.irqChanges[0]
-        var i = 1
-        while i < count {
-            state.pointee.irqChanges[i - 1] = state.pointee.irqChanges[i]
-            i += 1
-        }
-        state.pointee.irqChangeCount = count - 1
+        guard let e = popFront(&state.pointee.irqChanges, count: &state.pointee.irqChangeCount) else { return nil }
         return (UInt64(e & 0xFFFF), Int((e >> 16) & 0xFF), e & (1 << 31) != 0)
     }
 
